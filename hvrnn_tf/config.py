@@ -1,0 +1,99 @@
+"""The model's configuration: one gin-configurable, validated dataclass."""
+
+import dataclasses
+
+import gin
+
+from hvrnn_tf import encoder
+
+RECONSTRUCTION_LOSSES = ("l1", "l2", "bernoulli")
+
+
+class ConfigError(ValueError):
+  """A configuration value is invalid; the message names the parameter."""
+
+
+@gin.configurable(module="model")
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Every architectural choice of the hierarchical VRNN (defaults: paper, BAIR).
+
+  Attributes:
+    image_size: frame height = width S (a power of two, >= 8).
+    channels: colour channels C of the frames.
+    context_frames: c, the number of conditioning frames.
+    future_frames: number of predicted frames during training.
+    n_hid: base width; encoder widths are n_hid * channel_multipliers.
+    channel_multipliers: one per encoder resolution (S, S/2, ..., 4, 1).
+    latent_resolutions: spatial size of each latent level, top (coarsest) first.
+    latent_channels: channels of each latent level.
+    dense: connect every latent level to all levels above it (paper); when
+      False a level sees only the level directly above it.
+    decoder_convlstm_layers: the first k decoder stages (1x1, 4x4, 8x8, ...)
+      are ConvLSTMs, the rest residual conv blocks (paper ablation: 1, 3, 6).
+    decoder_width_multiplier: scales decoder widths ("wider" ablation).
+    reconstruction_loss: "l1" (authors' default), "l2" or "bernoulli".
+    kernel_size: ConvLSTM kernel size.
+  """
+  image_size: int = 64
+  channels: int = 3
+  context_frames: int = 2
+  future_frames: int = 10
+  n_hid: int = 64
+  channel_multipliers: tuple[int, ...] = (1, 2, 4, 8, 8, 8)
+  latent_resolutions: tuple[int, ...] = (1, 8, 32)
+  latent_channels: tuple[int, ...] = (10, 512, 128)
+  dense: bool = True
+  decoder_convlstm_layers: int = 6
+  decoder_width_multiplier: float = 1.0
+  reconstruction_loss: str = "l1"
+  kernel_size: int = 3
+
+  def __post_init__(self):
+    # Gin passes lists for tuple-valued bindings; store tuples (hashable, frozen).
+    for name in ("channel_multipliers", "latent_resolutions", "latent_channels"):
+      object.__setattr__(self, name, tuple(getattr(self, name)))
+    self._validate()
+
+  @property
+  def resolutions(self) -> tuple[int, ...]:
+    """Encoder pyramid resolutions, finest first (S, ..., 4, 1)."""
+    return encoder.pyramid_resolutions(self.image_size)
+
+  @property
+  def sequence_length(self) -> int:
+    return self.context_frames + self.future_frames
+
+  def _validate(self):
+    def fail(name, message):
+      raise ConfigError(f"ModelConfig.{name}: {message} "
+                        f"(got {getattr(self, name)!r})")
+
+    size = self.image_size
+    if size < 8 or size & (size - 1):
+      fail("image_size", "must be a power of two >= 8")
+    for name in ("channels", "context_frames", "future_frames", "n_hid",
+                 "kernel_size"):
+      if getattr(self, name) < 1:
+        fail(name, "must be >= 1")
+    if len(self.channel_multipliers) != len(self.resolutions):
+      fail("channel_multipliers",
+           f"needs one entry per encoder resolution {self.resolutions}")
+    if not self.latent_resolutions:
+      fail("latent_resolutions", "needs at least one latent level")
+    if len(self.latent_channels) != len(self.latent_resolutions):
+      fail("latent_channels", "needs one entry per latent level "
+           f"(latent_resolutions={self.latent_resolutions})")
+    unknown = set(self.latent_resolutions) - set(self.resolutions)
+    if unknown:
+      fail("latent_resolutions", f"{sorted(unknown)} not produced by the "
+           f"encoder, which has resolutions {self.resolutions}")
+    if list(self.latent_resolutions) != sorted(set(self.latent_resolutions)):
+      fail("latent_resolutions", "must be strictly increasing (top level first)")
+    if not 1 <= self.decoder_convlstm_layers <= len(self.resolutions):
+      fail("decoder_convlstm_layers",
+           f"must be in [1, {len(self.resolutions)}] for image_size {size}")
+    if self.decoder_width_multiplier <= 0:
+      fail("decoder_width_multiplier", "must be > 0")
+    if self.reconstruction_loss not in RECONSTRUCTION_LOSSES:
+      fail("reconstruction_loss", f"must be one of {RECONSTRUCTION_LOSSES}")

@@ -1,0 +1,130 @@
+"""The hierarchy of latent levels: recurrent priors and posteriors (paper sec. 4).
+
+Level l (0 = top, coarsest) at resolution r_l has, for each of the prior and
+the posterior, a network
+
+  features at r_l -> 1x1 conv -> GroupNorm -> ConvLSTM
+    -> concat(samples of the levels above, nearest-upsampled to r_l)
+    -> 1x1 conv (zero-initialised) -> Normal(mean, softplus(scale)).
+
+The prior reads the features of x_{t-1}, the posterior those of x_t. The
+conditioning on the levels above enters after the ConvLSTM, so under teacher
+forcing every ConvLSTM can run over the whole sequence before any sampling.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from hvrnn_tf import layers
+from hvrnn_tf.config import ModelConfig
+
+tfd = tfp.distributions
+
+MIN_SCALE = 1e-4
+# softplus(_UNIT_SCALE_BIAS) == 1: zero-initialised heads start at N(0, 1).
+_UNIT_SCALE_BIAS = math.log(math.e - 1.0)
+
+
+class LatentNetwork(keras.layers.Layer):
+  """Prior or posterior network of one latent level.
+
+  recur: features [B, T, r, r, C_r] -> hidden [B, T, r, r, hidden].
+  distribution: hidden + conditioning [B, T, r, r, *] -> Normal [B, T, r, r, z].
+  """
+
+  def __init__(self, hidden: int, latent_channels: int, kernel_size: int,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.latent_channels = latent_channels
+    self.project = keras.layers.Conv2D(hidden, 1)
+    self.norm = keras.layers.GroupNormalization(layers.num_groups(hidden))
+    self.lstm = layers.ConvLSTM(hidden, kernel_size)
+    self.initial_state = layers.InitialState(hidden)
+    self.head = keras.layers.Conv2D(
+        2 * latent_channels, 1, kernel_initializer="zeros",
+        bias_initializer=keras.initializers.Constant(
+            [0.0] * latent_channels + [_UNIT_SCALE_BIAS] * latent_channels))
+
+  def recur(self, features, state):
+    x = layers.time_distributed(lambda f: self.norm(self.project(f)), features)
+    return self.lstm(x, state)
+
+  def distribution(self, hidden, conditioning):
+    x = tf.concat([hidden] + conditioning, axis=-1) if conditioning else hidden
+    params = tf.cast(layers.time_distributed(self.head, x), tf.float32)
+    mean, raw_scale = tf.split(params, 2, axis=-1)
+    return tfd.Normal(mean, tf.nn.softplus(raw_scale) + MIN_SCALE)
+
+
+class LatentHierarchy(keras.layers.Layer):
+  """All latent levels, with their prior and posterior networks.
+
+  States are dicts {"prior": [(h, c) per level], "posterior": [...]}.
+  """
+
+  def __init__(self, config: ModelConfig, feature_channels: dict[int, int],
+               **kwargs):
+    super().__init__(**kwargs)
+    self.resolutions = config.latent_resolutions
+    self.dense = config.dense
+
+    def networks(kind):
+      return [LatentNetwork(feature_channels[r], z, config.kernel_size,
+                            name=f"{kind}_{r}x{r}")
+              for r, z in zip(config.latent_resolutions, config.latent_channels)]
+
+    self.networks = {"prior": networks("prior"),
+                     "posterior": networks("posterior")}
+
+  def initial_states(self, context_features, kinds=("prior", "posterior")):
+    """Initial states of the `kinds` ConvLSTMs from {r: [B, c, r, r, C_r]}."""
+    return {kind: [net.initial_state(context_features[r])
+                   for net, r in zip(self.networks[kind], self.resolutions)]
+            for kind in kinds}
+
+  def recur(self, kind, features, states):
+    """Runs the `kind` ("prior"/"posterior") ConvLSTMs of every level.
+
+    Args:
+      features: {r: [B, T, r, r, C_r]} encoder features (x_{t-1} for the prior,
+        x_t for the posterior).
+      states: that kind's list of (h, c), one per level.
+    Returns:
+      (hidden [B, T, r_l, r_l, hidden_l] per level, new states per level).
+    """
+    outputs = [net.recur(features[r], state) for net, r, state
+               in zip(self.networks[kind], self.resolutions, states)]
+    return [o[0] for o in outputs], [o[1] for o in outputs]
+
+  def conditioning(self, level, samples):
+    """The samples of the levels above `level` that condition it, upsampled."""
+    sources = range(level) if self.dense else range(max(level - 1, 0), level)
+    resolution = self.resolutions[level]
+    return [layers.time_distributed(
+        lambda z: layers.upsample_nearest(z, resolution), samples[k])
+            for k in sources]
+
+  def sample(self, kind, hidden, noise):
+    """Draws every level top-first, each conditioned on its own kind's samples.
+
+    Used for the posterior in training and for the prior in generation.
+    Args:
+      hidden: per-level ConvLSTM outputs [B, T, r, r, hidden].
+      noise: per-level standard-normal noise [B, T, r, r, z].
+    Returns:
+      (distributions per level, samples [B, T, r, r, z] per level).
+    """
+    distributions, samples = [], []
+    for level, net in enumerate(self.networks[kind]):
+      dist = net.distribution(hidden[level], self.conditioning(level, samples))
+      distributions.append(dist)
+      samples.append(dist.loc + dist.scale * noise[level])
+    return distributions, samples
+
+  def prior_given(self, hidden, samples):
+    """Prior distributions per level, conditioned on given (posterior) samples."""
+    return [net.distribution(hidden[level], self.conditioning(level, samples))
+            for level, net in enumerate(self.networks["prior"])]

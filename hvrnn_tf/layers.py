@@ -1,0 +1,131 @@
+"""Building blocks shared by the encoder, the latent hierarchy and the decoder.
+
+All layers work on NHWC tensors. Recurrent layers take sequences as
+[batch, time, height, width, channels]; a "step" is the same call with time = 1,
+so training (whole sequences) and generation (one frame at a time) run the very
+same code and weights.
+"""
+
+import keras
+import tensorflow as tf
+
+LEAKY_SLOPE = 0.2
+
+
+def num_groups(channels: int) -> int:
+  """GroupNorm groups for `channels`: a divisor, at most 32, >= 4 channels each.
+
+  Groups of a single channel would zero every 1x1 feature map (each group
+  would normalise one value), so groups always span several channels.
+  """
+  return max([1] + [g for g in range(1, 33)
+                    if channels % g == 0 and channels // g >= 4])
+
+
+def leaky_relu(x: tf.Tensor) -> tf.Tensor:
+  return tf.nn.leaky_relu(x, alpha=LEAKY_SLOPE)
+
+
+def merge_time(x: tf.Tensor) -> tf.Tensor:
+  """[B, T, ...] -> [B * T, ...]."""
+  shape = tf.shape(x)
+  return tf.reshape(x, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
+
+
+def split_time(x: tf.Tensor, batch_size) -> tf.Tensor:
+  """[B * T, ...] -> [B, T, ...]."""
+  shape = tf.shape(x)
+  return tf.reshape(x, tf.concat([[batch_size, -1], shape[1:]], axis=0))
+
+
+def time_distributed(fn, x: tf.Tensor) -> tf.Tensor:
+  """Applies a per-frame function `fn` to every frame of x [B, T, ...]."""
+  return split_time(fn(merge_time(x)), tf.shape(x)[0])
+
+
+def upsample_nearest(x: tf.Tensor, resolution: int) -> tf.Tensor:
+  """Nearest-neighbour upsampling of x [N, r, r, C] to [N, resolution, resolution, C]."""
+  factor = resolution // x.shape[1]
+  if factor == 1:
+    return x
+  return tf.repeat(tf.repeat(x, factor, axis=1), factor, axis=2)
+
+
+class ResBlock(keras.layers.Layer):
+  """Pre-activation residual block: (GroupNorm, LeakyReLU, 3x3 conv) x 2 + shortcut.
+
+  [N, H, W, C_in] -> [N, H, W, filters]; a 1x1 conv projects the shortcut when
+  C_in != filters.
+  """
+
+  def __init__(self, filters: int, **kwargs):
+    super().__init__(**kwargs)
+    self.filters = filters
+
+  def build(self, input_shape):
+    in_channels = input_shape[-1]
+    self.norm1 = keras.layers.GroupNormalization(num_groups(in_channels))
+    self.conv1 = keras.layers.Conv2D(self.filters, 3, padding="same")
+    self.norm2 = keras.layers.GroupNormalization(num_groups(self.filters))
+    self.conv2 = keras.layers.Conv2D(self.filters, 3, padding="same")
+    self.shortcut = (keras.layers.Conv2D(self.filters, 1)
+                     if in_channels != self.filters else None)
+
+  def call(self, x):
+    y = self.conv1(leaky_relu(self.norm1(x)))
+    y = self.conv2(leaky_relu(self.norm2(y)))
+    return y + (self.shortcut(x) if self.shortcut is not None else x)
+
+
+class ConvLSTM(keras.layers.Layer):
+  """Convolutional LSTM over [B, T, H, W, C_in] sequences with explicit state.
+
+  The four gates come from one input convolution and one hidden convolution
+  (fused, 4 * filters output channels). The input convolution has no recurrent
+  dependency, so it runs on all T frames at once; only the hidden convolution is
+  sequential. Calling with T = 1 is a single generation step.
+
+  State: (h, c), each [B, H, W, filters].
+  """
+
+  def __init__(self, filters: int, kernel_size: int = 3, **kwargs):
+    super().__init__(**kwargs)
+    self.filters = filters
+    self.input_conv = keras.layers.Conv2D(4 * filters, kernel_size, padding="same")
+    self.hidden_conv = keras.layers.Conv2D(
+        4 * filters, kernel_size, padding="same", use_bias=False)
+
+  def call(self, inputs, state):
+    """Returns (hidden states [B, T, H, W, filters], final state (h, c))."""
+    input_gates = time_distributed(self.input_conv, inputs)
+    h, c = state
+    outputs = []
+    for t in range(inputs.shape[1]):
+      gates = input_gates[:, t] + self.hidden_conv(h)
+      i, f, o, g = tf.split(gates, 4, axis=-1)
+      # +1 on the forget gate: the usual bias towards remembering at init.
+      c = tf.sigmoid(f + 1.0) * c + tf.sigmoid(i) * tf.tanh(g)
+      h = tf.sigmoid(o) * tf.tanh(c)
+      outputs.append(h)
+    return tf.stack(outputs, axis=1), (h, c)
+
+
+class InitialState(keras.layers.Layer):
+  """Initial (h, c) of a ConvLSTM from the context frames' features.
+
+  Context features [B, c, H, W, C] are stacked on channels, then
+  1x1 conv -> LeakyReLU -> 1x1 conv -> split into h (tanh) and c, each
+  [B, H, W, filters].
+  """
+
+  def __init__(self, filters: int, **kwargs):
+    super().__init__(**kwargs)
+    self.hidden = keras.layers.Conv2D(filters, 1)
+    self.out = keras.layers.Conv2D(2 * filters, 1)
+
+  def call(self, context_features):
+    x = tf.transpose(context_features, [0, 2, 3, 1, 4])
+    shape = tf.shape(x)
+    x = tf.reshape(x, tf.concat([shape[:3], [x.shape[3] * x.shape[4]]], axis=0))
+    h, c = tf.split(self.out(leaky_relu(self.hidden(x))), 2, axis=-1)
+    return tf.tanh(h), c
