@@ -14,7 +14,7 @@ from hvrnn_tf import layers
 from hvrnn_tf.config import ModelConfig
 
 
-class Decoder(keras.layers.Layer):
+class Decoder(layers.Layer):
   """Maps [B, T, 1, 1, C_top] encodings + latents to logits [B, T, S, S, C].
 
   States: one (h, c) per ConvLSTM stage, in stage order.
@@ -73,7 +73,7 @@ class Decoder(keras.layers.Layer):
     return tf.cast(logits, tf.float32), new_states
 
 
-class Upsample(keras.layers.Layer):
+class Upsample(layers.Layer):
   """GroupNorm -> LeakyReLU -> transposed conv: [N, r, r, C] -> [N, r*stride, ..]."""
 
   def __init__(self, filters: int, stride: int, **kwargs):

@@ -16,7 +16,7 @@ def pyramid_resolutions(image_size: int) -> tuple[int, ...]:
   return tuple(resolutions) + (1,)
 
 
-class FrameEncoder(keras.layers.Layer):
+class FrameEncoder(layers.Layer):
   """Encodes frames [N, S, S, C] into features at every pyramid resolution.
 
   Stages at S, S/2, ..., 4 are a ResBlock each (followed by 2x2 max pooling);

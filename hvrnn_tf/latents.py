@@ -28,7 +28,7 @@ MIN_SCALE = 1e-4
 _UNIT_SCALE_BIAS = math.log(math.e - 1.0)
 
 
-class LatentNetwork(keras.layers.Layer):
+class LatentNetwork(layers.Layer):
   """Prior or posterior network of one latent level.
 
   recur: features [B, T, r, r, C_r] -> hidden [B, T, r, r, hidden].
@@ -59,7 +59,7 @@ class LatentNetwork(keras.layers.Layer):
     return tfd.Normal(mean, tf.nn.softplus(raw_scale) + MIN_SCALE)
 
 
-class LatentHierarchy(keras.layers.Layer):
+class LatentHierarchy(layers.Layer):
   """All latent levels, with their prior and posterior networks.
 
   States are dicts {"prior": [(h, c) per level], "posterior": [...]}.

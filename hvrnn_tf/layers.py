@@ -12,6 +12,36 @@ import tensorflow as tf
 LEAKY_SLOPE = 0.2
 
 
+class Layer(keras.layers.Layer):
+  """A Keras layer whose lists and dicts of sublayers are checkpointed.
+
+  Keras 3 tracks `self.blocks = [layer, ...]` for its own weight lists but not
+  as TensorFlow checkpoint dependencies, so tf.train.Checkpoint would silently
+  leave such sublayers out. Every composite layer of the model derives from
+  this class, which adds them as children named `<attribute>_<key>`.
+  """
+
+  def _trackable_children(self, save_type="checkpoint", **kwargs):
+    children = super()._trackable_children(save_type, **kwargs)
+    if save_type == "checkpoint":
+      for name, value in vars(self).items():
+        if not name.startswith("_") and isinstance(value, (list, tuple, dict)):
+          children.update(_named_layers(name, value))
+    return children
+
+
+def _named_layers(prefix, value):
+  """Yields (name, layer) for every Keras layer in nested lists/tuples/dicts."""
+  if isinstance(value, keras.layers.Layer):
+    yield prefix, value
+  elif isinstance(value, dict):
+    for key, item in value.items():
+      yield from _named_layers(f"{prefix}_{key}", item)
+  elif isinstance(value, (list, tuple)):
+    for index, item in enumerate(value):
+      yield from _named_layers(f"{prefix}_{index}", item)
+
+
 def num_groups(channels: int) -> int:
   """GroupNorm groups for `channels`: a divisor, at most 32, >= 4 channels each.
 
@@ -51,7 +81,7 @@ def upsample_nearest(x: tf.Tensor, resolution: int) -> tf.Tensor:
   return tf.repeat(tf.repeat(x, factor, axis=1), factor, axis=2)
 
 
-class ResBlock(keras.layers.Layer):
+class ResBlock(Layer):
   """Pre-activation residual block: (GroupNorm, LeakyReLU, 3x3 conv) x 2 + shortcut.
 
   [N, H, W, C_in] -> [N, H, W, filters]; a 1x1 conv projects the shortcut when
@@ -77,7 +107,7 @@ class ResBlock(keras.layers.Layer):
     return y + (self.shortcut(x) if self.shortcut is not None else x)
 
 
-class ConvLSTM(keras.layers.Layer):
+class ConvLSTM(Layer):
   """Convolutional LSTM over [B, T, H, W, C_in] sequences with explicit state.
 
   The four gates come from one input convolution and one hidden convolution
@@ -110,7 +140,7 @@ class ConvLSTM(keras.layers.Layer):
     return tf.stack(outputs, axis=1), (h, c)
 
 
-class InitialState(keras.layers.Layer):
+class InitialState(Layer):
   """Initial (h, c) of a ConvLSTM from the context frames' features.
 
   Context features [B, c, H, W, C] are stacked on channels, then

@@ -37,7 +37,7 @@ class ElboOutputs:
   reconstruction: tf.Tensor
 
 
-class HierarchicalVRNN(keras.layers.Layer):
+class HierarchicalVRNN(layers.Layer):
   """Encoder + latent hierarchy + decoder (Castrejon et al., ICCV 2019)."""
 
   def __init__(self, config: ModelConfig, **kwargs):

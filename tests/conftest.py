@@ -1,7 +1,6 @@
 """Shared fixtures: a tiny model configuration and clean gin state."""
 
 import os
-import pathlib
 
 import gin
 import pytest
@@ -9,9 +8,6 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from hvrnn_tf.config import ModelConfig  # pylint: disable=g-import-not-at-top
-
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-MNIST_DIR = REPO_ROOT.parent / "shared" / "data" / "mnist"
 
 
 TINY_CONFIG = dict(image_size=16, channels=1, context_frames=2, future_frames=3,

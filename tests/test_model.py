@@ -88,19 +88,6 @@ def test_gradients_reach_every_variable(model_and_config):
     assert not unreached, f"{part.name}: no gradient for {unreached}"
 
 
-@pytest.mark.parametrize("dense", [True, False])
-def test_dense_connectivity_sets_what_each_level_sees(tiny_config, dense):
-  config = tiny_config(dense=dense)
-  model = HierarchicalVRNN(config)
-  model.initialize()
-  z = config.latent_channels
-  for kind in ("prior", "posterior"):
-    heads = [net.head.kernel.shape[2] - net.lstm.filters
-             for net in model.latents.networks[kind]]
-    expected = [0, z[0], z[0] + z[1]] if dense else [0, z[0], z[1]]
-    assert heads == expected
-
-
 def test_stepwise_pass_equals_full_sequence_pass(model_and_config):
   model, config = model_and_config
   randomize_heads(model)

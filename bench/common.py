@@ -1,0 +1,346 @@
+"""Shared pieces of the benchmarks: configurations, hardware record, timing, output.
+
+Every bench writes one JSON file holding
+  {"bench", "command", "date_utc", "hardware", "load_before", "load_after",
+   "settings", "results": [...]}
+and prints the same results as a Markdown table.
+"""
+
+import argparse
+import dataclasses
+import datetime
+import gc
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # pylint: disable=g-import-not-at-top
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+from hvrnn_tf.config import ModelConfig  # pylint: disable=g-import-not-at-top
+
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+# Named model configurations. "bair_*" are the paper's BAIR models (64x64 RGB,
+# 2 context + 10 predicted frames, n_hid 64); "smmnist_quick" mirrors
+# gin/smmnist_quick.gin (tests/test_bench_common.py checks they agree);
+# "tiny" exists for the smoke tests.
+CONFIGS = {
+    "tiny": dict(image_size=16, channels=1, context_frames=2, future_frames=3,
+                 n_hid=4, channel_multipliers=(1, 2, 2, 2),
+                 latent_resolutions=(1, 4, 8), latent_channels=(2, 3, 2),
+                 decoder_convlstm_layers=4, reconstruction_loss="l1"),
+    # Smallest valid model (8x8, two levels): fast smoke tests.
+    "micro": dict(image_size=8, channels=1, context_frames=2, future_frames=2,
+                  n_hid=4, channel_multipliers=(1, 1, 1),
+                  latent_resolutions=(1, 4), latent_channels=(2, 2),
+                  decoder_convlstm_layers=2, reconstruction_loss="l1"),
+    "smmnist_quick": dict(image_size=64, channels=1, context_frames=2,
+                          future_frames=6, n_hid=8,
+                          channel_multipliers=(1, 2, 4, 8, 8, 8),
+                          latent_resolutions=(1, 8), latent_channels=(8, 16),
+                          dense=True, decoder_convlstm_layers=6,
+                          reconstruction_loss="bernoulli"),
+    # Paper's full model: hierarchy [1, 8, 32], 6 decoder ConvLSTMs.
+    "bair_h3": dict(),
+    # Ablation: one latent level [1], 6 decoder ConvLSTMs.
+    "bair_h1": dict(latent_resolutions=(1,), latent_channels=(10,)),
+    # Ablation: one latent level [1] and a 1-ConvLSTM decoder (the smallest).
+    "bair_h1_d1": dict(latent_resolutions=(1,), latent_channels=(10,),
+                       decoder_convlstm_layers=1),
+}
+
+DESCRIPTIONS = {
+    "tiny": "16x16 test config, levels [1,4,8], 4 ConvLSTMs",
+    "micro": "8x8 smoke-test config, levels [1,4], 2 ConvLSTMs",
+    "smmnist_quick": "gin/smmnist_quick.gin: 64x64x1, n_hid 8, [1,8], 6 ConvLSTMs, 2+6 frames",
+    "bair_h3": "BAIR 64x64x3, n_hid 64, [1,8,32] (10,512,128), 6 ConvLSTMs, 2+10 frames",
+    "bair_h1": "BAIR 64x64x3, n_hid 64, [1] (10), 6 ConvLSTMs, 2+10 frames",
+    "bair_h1_d1": "BAIR 64x64x3, n_hid 64, [1] (10), 1 ConvLSTM, 2+10 frames",
+}
+
+
+def default_batch_size(name: str) -> int:
+  """Small batches for the big models on CPU; the quick config's training batch."""
+  return {"tiny": 2, "micro": 2, "smmnist_quick": 8}.get(name, 1)
+
+
+def model_config(name: str, **overrides) -> ModelConfig:
+  if name not in CONFIGS:
+    raise ValueError(f"Unknown config {name!r}; known: {sorted(CONFIGS)}")
+  return ModelConfig(**{**CONFIGS[name], **overrides})
+
+
+def config_record(name: str, config: ModelConfig) -> dict:
+  return {"name": name, "description": DESCRIPTIONS.get(name, ""),
+          **dataclasses.asdict(config)}
+
+
+def make_trainer(config: ModelConfig, batch_size: int, seed: int = 0):
+  """A Trainer with the paper's optimiser settings (schedules don't affect speed)."""
+  from hvrnn_tf.train import Trainer  # pylint: disable=g-import-not-at-top
+  return Trainer(config, batch_size=batch_size, seed=seed, steps_per_epoch=1000,
+                 lr_start=2e-5, lr_end=1.6e-4, lr_warmup_epochs=5.0, beta=1.0,
+                 beta_warmup_epochs=0.0, weight_decay=1e-4)
+
+
+def num_parameters(variables) -> int:
+  return int(sum(np.prod(v.shape) for v in variables))
+
+
+def synthetic_video(config: ModelConfig, batch_size: int, num_frames=None,
+                    seed: int = 0) -> tf.Tensor:
+  """Uniform [0, 1) frames [B, T, S, S, C] (speed does not depend on content)."""
+  t = config.sequence_length if num_frames is None else num_frames
+  return tf.random.stateless_uniform(
+      [batch_size, t, config.image_size, config.image_size, config.channels],
+      seed=[seed, 17])
+
+
+def release_memory():
+  """Drops Keras/TF global state between cases run in one process."""
+  import keras  # pylint: disable=g-import-not-at-top
+  keras.backend.clear_session()
+  gc.collect()
+
+
+# --------------------------------------------------------------------------
+# Hardware record.
+
+def _cpu_model() -> str:
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
+def _cpu_flags() -> list:
+  wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16",
+            "amx_tile", "avx_vnni", "fma")
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("flags"):
+          flags = set(line.split(":", 1)[1].split())
+          return [w for w in wanted if w in flags]
+  except OSError:
+    pass
+  return []
+
+
+def _memory_total_bytes():
+  try:
+    import psutil  # pylint: disable=g-import-not-at-top
+    return int(psutil.virtual_memory().total)
+  except ImportError:
+    try:
+      return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+      return None
+
+
+def gpu_devices() -> list:
+  return tf.config.list_physical_devices("GPU")
+
+
+def hardware_info() -> dict:
+  """CPU model, cores, memory, accelerators and library versions."""
+  import keras  # pylint: disable=g-import-not-at-top
+  gpus = []
+  for device in gpu_devices():
+    try:
+      details = tf.config.experimental.get_device_details(device)
+    except (ValueError, RuntimeError):
+      details = {}
+    gpus.append({"name": device.name,
+                 **{k: (list(v) if isinstance(v, tuple) else v)
+                    for k, v in details.items()}})
+  try:
+    affinity = len(os.sched_getaffinity(0))
+  except AttributeError:
+    affinity = None
+  return {
+      "cpu_model": _cpu_model(),
+      "cpu_flags": _cpu_flags(),
+      "logical_cores": os.cpu_count(),
+      "cores_available": affinity,
+      "memory_total_bytes": _memory_total_bytes(),
+      "physical_devices": [d.name for d in tf.config.list_physical_devices()],
+      "gpus": gpus,
+      "tensorflow": tf.__version__,
+      "keras": keras.__version__,
+      "numpy": np.__version__,
+      "python": platform.python_version(),
+      "platform": platform.platform(),
+      "hostname": platform.node(),
+      "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+      "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+      "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+  }
+
+
+def describe_hardware(info: dict) -> str:
+  gpu = ", ".join(g.get("device_name", g["name"]) for g in info["gpus"]) or "none"
+  mem = info["memory_total_bytes"]
+  mem = f"{mem / 2**30:.0f} GiB RAM" if mem else "RAM unknown"
+  return (f"{info['cpu_model']}, {info['cores_available']} cores available "
+          f"({info['logical_cores']} logical), {mem}, GPU: {gpu}; "
+          f"TF {info['tensorflow']}, Keras {info['keras']}")
+
+
+def load_average() -> list:
+  try:
+    return [round(x, 2) for x in os.getloadavg()]
+  except OSError:
+    return []
+
+
+# --------------------------------------------------------------------------
+# Timing.
+
+def sync(outputs):
+  """Waits for `outputs` (any nest of tensors) by fetching one element of each."""
+  for t in tf.nest.flatten(outputs):
+    if isinstance(t, (tf.Tensor, tf.Variable)) and t.shape.num_elements():
+      _ = t[(0,) * t.shape.rank].numpy() if t.shape.rank else t.numpy()
+
+
+def time_calls(fn, warmup: int = 1, repeats: int = 3) -> dict:
+  """Times `fn()` `repeats` times after `warmup` calls; seconds per call.
+
+  The first warm-up call is timed separately ("first_s": tracing, compiling
+  and running). Returns median, min, max and every run.
+  """
+  first = None
+  for i in range(warmup):
+    start = time.perf_counter()
+    sync(fn())
+    if i == 0:
+      first = time.perf_counter() - start
+  runs = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    sync(fn())
+    runs.append(time.perf_counter() - start)
+  return {"median_s": statistics.median(runs), "min_s": min(runs),
+          "max_s": max(runs), "runs_s": runs, "first_s": first,
+          "warmup": warmup, "repeats": repeats}
+
+
+# --------------------------------------------------------------------------
+# Command line and output.
+
+def base_parser(description: str, name: str) -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog=f"python -m bench.{name}", description=description,
+      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  parser.add_argument("--output", default=os.path.join(RESULTS_DIR, f"{name}.json"),
+                      help="JSON file to write.")
+  parser.add_argument("--warmup", type=int, default=1,
+                      help="Untimed calls before timing (the first one traces/compiles).")
+  parser.add_argument("--repeats", type=int, default=3,
+                      help="Timed calls; the median is reported.")
+  return parser
+
+
+def csv_list(text: str) -> list:
+  return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def int_list(text: str) -> list:
+  return [int(x) for x in csv_list(text)]
+
+
+def start_record(name: str, argv, settings: dict) -> dict:
+  argv = sys.argv[1:] if argv is None else list(argv)
+  return {
+      "bench": name,
+      "command": " ".join(["python -m", f"bench.{name}"] + [shlex.quote(a) for a in argv]),
+      "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+      "hardware": hardware_info(),
+      "load_before": load_average(),
+      "settings": settings,
+      "results": [],
+  }
+
+
+def _jsonable(x):
+  if isinstance(x, dict):
+    return {str(k): _jsonable(v) for k, v in x.items()}
+  if isinstance(x, (list, tuple)):
+    return [_jsonable(v) for v in x]
+  if isinstance(x, (np.integer,)):
+    return int(x)
+  if isinstance(x, (np.floating,)):
+    return float(x)
+  if isinstance(x, np.ndarray):
+    return x.tolist()
+  return x
+
+
+def finish_record(record: dict, tables: list) -> dict:
+  """Adds the closing load average, writes the JSON, prints the tables."""
+  record["load_after"] = load_average()
+  record["tables_markdown"] = tables
+  path = record.get("output")
+  if path:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+      json.dump(_jsonable(record), f, indent=1, sort_keys=False)
+    os.replace(tmp, path)
+  print(f"\n{record['bench']}  {record['date_utc']}")
+  print(f"hardware: {describe_hardware(record['hardware'])}")
+  print(f"load average (1/5/15 min) before: {record['load_before']}  "
+        f"after: {record['load_after']}")
+  for table in tables:
+    print()
+    print(table)
+  if path:
+    print(f"\nwrote {path}")
+  return record
+
+
+def fmt(x, digits: int = 3) -> str:
+  """Compact number formatting for tables."""
+  if x is None:
+    return "-"
+  if isinstance(x, str):
+    return x
+  if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+    return str(x)
+  x = float(x)
+  if x != x:  # NaN
+    return "nan"
+  if x == 0:
+    return "0"
+  magnitude = abs(x)
+  if magnitude >= 10 ** digits:
+    return f"{x:,.0f}"
+  if magnitude >= 1:
+    return f"{x:.{max(digits - len(str(int(magnitude))), 0)}f}"
+  return f"{x:.{digits}g}"
+
+
+def markdown_table(headers: list, rows: list) -> str:
+  cells = [[fmt(c) for c in row] for row in rows]
+  widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+  line = lambda values: "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths)) + " |"
+  out = [line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+  out += [line(r) for r in cells]
+  return "\n".join(out)
+
+
+def error_text(e: BaseException, limit: int = 400) -> str:
+  text = f"{type(e).__name__}: {e}".replace("\n", " ")
+  return text if len(text) <= limit else text[:limit] + "..."

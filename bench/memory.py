@@ -1,0 +1,225 @@
+"""Memory: peak resident memory per config and batch size; the largest batch in a budget.
+
+  python -m bench.memory                           # ~4 min on 2 CPU cores
+  python -m bench.memory --cases=bair_h3:1,bair_h3:2 --search= --budget_gib=16
+  python -m bench.memory --search=bair_h1_d1 --budget_gib=8 --max_batch=16
+
+Each (config, batch) runs in its own Python process (so the figure is that
+case's alone): build the Trainer, run --steps tf.function train steps on a
+synthetic batch, report the process's peak resident set size (getrusage
+ru_maxrss; on a GPU also TensorFlow's peak device memory), the RSS after
+importing TensorFlow and after building model + optimizer. Peak minus
+after-build is roughly the step's activations and gradients.
+Search: for each --search config, batches 1, 2, 4, ... until the peak exceeds
+--budget_gib (device memory on a GPU, RSS otherwise), the process fails, or
+--max_batch; reports the largest measured batch within the budget, and the
+batch a linear fit peak = a + b * batch predicts.
+"""
+
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+
+MARKER = "BENCH_MEMORY_RESULT "
+DEFAULT_CASES = "bair_h1_d1:1,bair_h1_d1:2"
+GIB = 2 ** 30
+
+
+def _rss_bytes() -> int:
+  try:
+    import psutil  # pylint: disable=g-import-not-at-top
+    return int(psutil.Process().memory_info().rss)
+  except ImportError:
+    with open("/proc/self/statm") as f:
+      return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_rss_bytes() -> int:
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+  return peak if sys.platform == "darwin" else peak * 1024
+
+
+def child(config_name: str, batch: int, steps: int) -> dict:
+  """Runs in the subprocess: one case, measured from a clean process."""
+  start = time.perf_counter()
+  rss_start = _rss_bytes()
+  from bench import common  # pylint: disable=g-import-not-at-top  (imports TensorFlow)
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  rss_import = _rss_bytes()
+  gpus = common.gpu_devices()
+  config = common.model_config(config_name)
+  trainer = common.make_trainer(config, batch)
+  rss_build = _rss_bytes()
+  if gpus:
+    tf.config.experimental.reset_memory_stats("GPU:0")
+  video = common.synthetic_video(config, batch)
+  loss = None
+  for _ in range(steps):
+    loss = float(trainer.train_step(video)[0]["loss"])
+  result = {
+      "config": config_name, "batch_size": batch, "steps": steps,
+      "parameters": common.num_parameters(trainer.model.trainable_variables),
+      "rss_start_bytes": rss_start, "rss_after_import_bytes": rss_import,
+      "rss_after_build_bytes": rss_build, "rss_end_bytes": _rss_bytes(),
+      "peak_rss_bytes": _peak_rss_bytes(), "loss": loss,
+      "seconds": time.perf_counter() - start,
+  }
+  if gpus:
+    info = tf.config.experimental.get_memory_info("GPU:0")
+    result["gpu_peak_bytes"] = int(info["peak"])
+    result["gpu_current_bytes"] = int(info["current"])
+  return result
+
+
+def measure(config_name: str, batch: int, steps: int, timeout: float) -> dict:
+  """Runs `child` in a fresh process; returns its result or the failure."""
+  command = [sys.executable, "-m", "bench.memory", "--child", f"--child_case={config_name}:{batch}",
+             f"--steps={steps}"]
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = dict(os.environ)
+  env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+  env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  print(f"[memory] {config_name} batch {batch}", flush=True)
+  start = time.perf_counter()
+  try:
+    proc = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+  except subprocess.TimeoutExpired:
+    return {"config": config_name, "batch_size": batch, "status": f"timeout after {timeout:.0f} s"}
+  for line in proc.stdout.splitlines():
+    if line.startswith(MARKER):
+      result = json.loads(line[len(MARKER):])
+      result["status"] = "ok"
+      result["wall_s"] = time.perf_counter() - start
+      print(f"  peak RSS {result['peak_rss_bytes'] / GIB:.2f} GiB", flush=True)
+      return result
+  if proc.returncode < 0:
+    status = f"killed by signal {-proc.returncode}" + (" (likely out of memory)" if proc.returncode == -9 else "")
+  else:
+    status = f"exit code {proc.returncode}"
+  tail = (proc.stderr or "").strip().splitlines()[-3:]
+  print(f"  failed: {status}", flush=True)
+  return {"config": config_name, "batch_size": batch, "status": status, "stderr_tail": tail}
+
+
+def metric(result: dict):
+  """The figure compared with the budget: GPU peak on a GPU, peak RSS otherwise."""
+  return result.get("gpu_peak_bytes", result.get("peak_rss_bytes"))
+
+
+def linear_fit(points):
+  """(a, b) of peak = a + b * batch by least squares; None with < 2 batches."""
+  if len({b for b, _ in points}) < 2:
+    return None
+  n = len(points)
+  mean_b = sum(b for b, _ in points) / n
+  mean_m = sum(m for _, m in points) / n
+  var = sum((b - mean_b) ** 2 for b, _ in points)
+  slope = sum((b - mean_b) * (m - mean_m) for b, m in points) / var
+  return mean_m - slope * mean_b, slope
+
+
+def search(config_name: str, budget: float, max_batch: int, steps: int, timeout: float,
+           cache: dict) -> dict:
+  batch, within, points, stopped = 1, None, [], "max_batch"
+  while batch <= max_batch:
+    key = (config_name, batch)
+    if key not in cache:
+      cache[key] = measure(config_name, batch, steps, timeout)
+    result = cache[key]
+    if result["status"] != "ok":
+      stopped = f"batch {batch}: {result['status']}"
+      break
+    points.append((batch, metric(result)))
+    if metric(result) > budget:
+      stopped = f"batch {batch} exceeds the budget"
+      break
+    within = batch
+    batch *= 2
+  fit = linear_fit(points)
+  predicted = None
+  if fit and fit[1] > 0:
+    predicted = max(0, math.floor((budget - fit[0]) / fit[1]))
+  return {"config": config_name, "budget_bytes": budget,
+          "largest_measured_batch_within_budget": within, "stopped": stopped,
+          "fit_intercept_bytes": fit[0] if fit else None,
+          "fit_bytes_per_sequence": fit[1] if fit else None,
+          "predicted_largest_batch": predicted, "points": points}
+
+
+def run(cases, searches, budget_gib, max_batch, steps, timeout, output, argv=None):
+  from bench import common  # pylint: disable=g-import-not-at-top
+  record = common.start_record("memory", argv, {
+      "cases": [list(c) for c in cases], "search": searches, "budget_gib": budget_gib,
+      "max_batch": max_batch, "steps": steps, "timeout_s": timeout,
+      "metric": "gpu_peak_bytes" if common.gpu_devices() else "peak_rss_bytes"})
+  record["output"] = output
+  cache = {}
+  for name, batch in cases:
+    cache[(name, batch)] = measure(name, batch, steps, timeout)
+  record["searches"] = [search(name, budget_gib * GIB, max_batch, steps, timeout, cache)
+                        for name in searches]
+  record["results"] = [cache[k] for k in sorted(cache)]
+  record["configs"] = {name: common.config_record(name, common.model_config(name))
+                       for name, _ in cache}
+
+  g = lambda x: None if x is None else x / GIB
+  rows = [[r["config"], r["batch_size"], (r.get("parameters") or 0) / 1e6 or None,
+           g(r.get("peak_rss_bytes")), g(r.get("gpu_peak_bytes")), g(r.get("rss_after_import_bytes")),
+           g(r.get("rss_after_build_bytes")),
+           g(r["peak_rss_bytes"] - r["rss_after_build_bytes"]) if r["status"] == "ok" else None,
+           r["status"]] for r in record["results"]]
+  tables = [common.markdown_table(
+      ["config", "batch", "params (M)", "peak RSS (GiB)", "GPU peak (GiB)", "RSS after import",
+       "RSS after build", "peak - after build", "status"], rows)]
+  if record["searches"]:
+    rows = [[s["config"], g(s["budget_bytes"]), s["largest_measured_batch_within_budget"],
+             s["predicted_largest_batch"], g(s["fit_intercept_bytes"]), g(s["fit_bytes_per_sequence"]),
+             s["stopped"]] for s in record["searches"]]
+    tables.append(common.markdown_table(
+        ["config", "budget (GiB)", "largest batch measured within", "linear-fit prediction",
+         "fit: fixed (GiB)", "fit: per sequence (GiB)", "search stopped"], rows))
+  return common.finish_record(record, tables)
+
+
+def main(argv=None):
+  args_list = sys.argv[1:] if argv is None else list(argv)
+  if "--child" in args_list:
+    import argparse  # pylint: disable=g-import-not-at-top
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--child", action="store_true")
+    parser.add_argument("--child_case", required=True)
+    parser.add_argument("--steps", type=int, default=2)
+    args = parser.parse_args(args_list)
+    name, batch = args.child_case.split(":")
+    print(MARKER + json.dumps(child(name, int(batch), args.steps)), flush=True)
+    return None
+
+  from bench import common  # pylint: disable=g-import-not-at-top
+  parser = common.base_parser(__doc__.split("\n")[0], "memory")
+  parser.add_argument("--cases", default=DEFAULT_CASES, help="config:batch,... measured as given.")
+  parser.add_argument("--search", default="smmnist_quick",
+                      help="Configs whose largest batch within the budget is searched ('' for none).")
+  parser.add_argument("--budget_gib", type=float, default=3.0, help="Memory budget of the search.")
+  parser.add_argument("--max_batch", type=int, default=64, help="Largest batch the search tries.")
+  parser.add_argument("--steps", type=int, default=2, help="Train steps per case.")
+  parser.add_argument("--timeout", type=float, default=900, help="Seconds per case.")
+  args = parser.parse_args(args_list)
+  cases = []
+  for item in common.csv_list(args.cases):
+    name, batch = item.split(":")
+    common.model_config(name)
+    cases.append((name, int(batch)))
+  searches = common.csv_list(args.search)
+  for name in searches:
+    common.model_config(name)
+  return run(cases, searches, args.budget_gib, args.max_batch, args.steps, args.timeout,
+             args.output, args_list)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,167 @@
+"""Train-step throughput: sequences/s and ms/step per config, batch and execution mode.
+
+  python -m bench.train_step                      # default cases, ~3-4 min on 2 CPU cores
+  python -m bench.train_step --configs=bair_h3 --modes=function --batch_size=2
+  python -m bench.train_step --cases=smmnist_quick:16:xla,bair_h1:1:function
+
+Modes (one optimisation step of `hvrnn_tf.train.Trainer` on a synthetic batch):
+  eager           the step's Python function run eagerly
+  function        Trainer.train_step, a tf.function (what training uses)
+  xla             the same Python function under tf.function(jit_compile=True)
+  mixed_bf16      keras mixed_bfloat16 policy while the model is built, tf.function
+  mixed_bf16_xla  both
+Reported: median seconds per step over --repeats calls after --warmup calls
+(the first call, with tracing/compilation, is reported as first_s).
+The float32 modes of one (config, batch) share one Trainer.
+"""
+
+import math
+import sys
+import time
+
+import keras
+import tensorflow as tf
+
+from bench import common
+
+MODES = ("eager", "function", "xla", "mixed_bf16", "mixed_bf16_xla")
+DEFAULT_CASES = ("smmnist_quick:8:eager,smmnist_quick:8:function,smmnist_quick:8:xla,"
+                 "smmnist_quick:8:mixed_bf16,bair_h1_d1:1:function")
+
+
+def parse_cases(args) -> list:
+  """[(config, batch, mode)] from --cases or from --configs x --modes."""
+  if args.configs or args.modes or args.batch_size:
+    configs = common.csv_list(args.configs or "smmnist_quick")
+    modes = common.csv_list(args.modes or "function")
+    cases = [(c, args.batch_size or common.default_batch_size(c), m)
+             for c in configs for m in modes]
+  else:
+    cases = []
+    for item in common.csv_list(args.cases):
+      config, batch, mode = item.split(":")
+      cases.append((config, int(batch), mode))
+  for config, _, mode in cases:
+    common.model_config(config)  # validates the name
+    if mode not in MODES:
+      raise ValueError(f"Unknown mode {mode!r}; known: {MODES}")
+  return cases
+
+
+def step_function(trainer, mode: str):
+  if mode == "eager":
+    return trainer.train_step.python_function
+  if mode.endswith("xla"):
+    return tf.function(trainer.train_step.python_function, jit_compile=True)
+  return trainer.train_step
+
+
+def build_trainer(config, batch_size: int, precision: str):
+  """(trainer, seconds to build); precision "float32" or "mixed_bfloat16"."""
+  previous = keras.mixed_precision.global_policy().name
+  start = time.perf_counter()
+  try:
+    keras.mixed_precision.set_global_policy(precision)
+    trainer = common.make_trainer(config, batch_size)
+  finally:
+    keras.mixed_precision.set_global_policy(previous)
+  return trainer, time.perf_counter() - start
+
+
+def run_case(trainer, config, batch_size: int, mode: str, warmup: int,
+             repeats: int) -> dict:
+  video = common.synthetic_video(config, batch_size)
+  step = step_function(trainer, mode)
+  last = {}
+
+  def call():
+    metrics, _ = step(video)
+    last["loss"] = metrics["loss"]
+    return metrics["loss"]
+
+  timing = common.time_calls(call, warmup=warmup, repeats=repeats)
+  loss = float(last["loss"])
+  seconds = timing["median_s"]
+  return {
+      "status": "ok" if math.isfinite(loss) else "non-finite loss",
+      "loss": loss,
+      "ms_per_step": 1e3 * seconds,
+      "sequences_per_s": batch_size / seconds,
+      "predicted_frames_per_s": batch_size * config.future_frames / seconds,
+      "timing": timing,
+  }
+
+
+def run(cases, warmup: int, repeats: int, output, argv=None) -> dict:
+  record = common.start_record("train_step", argv, {
+      "cases": [list(c) for c in cases], "warmup": warmup, "repeats": repeats,
+      "input": "synthetic uniform frames, fixed batch (no input pipeline)"})
+  record["output"] = output
+  groups = {}
+  for config_name, batch, mode in cases:
+    precision = "mixed_bfloat16" if mode.startswith("mixed") else "float32"
+    groups.setdefault((config_name, batch, precision), []).append(mode)
+
+  for (config_name, batch, precision), modes in groups.items():
+    config = common.model_config(config_name)
+    base = {"config": config_name, "batch_size": batch, "precision": precision,
+            "device": "GPU" if common.gpu_devices() else "CPU"}
+    print(f"[train_step] {config_name} batch {batch} {precision}: building", flush=True)
+    try:
+      trainer, build_s = build_trainer(config, batch, precision)
+    except Exception as e:  # pylint: disable=broad-except
+      for mode in modes:
+        record["results"].append({**base, "mode": mode, "status": "failed at build",
+                                  "error": common.error_text(e)})
+      print(f"  build failed: {common.error_text(e)}", flush=True)
+      continue
+    params = common.num_parameters(trainer.model.trainable_variables)
+    for mode in modes:
+      print(f"  mode {mode} ...", flush=True)
+      result = {**base, "mode": mode, "parameters": params, "build_s": build_s,
+                "load_at_start": common.load_average()}
+      try:
+        result.update(run_case(trainer, config, batch, mode, warmup, repeats))
+      except Exception as e:  # pylint: disable=broad-except
+        result.update(status="failed", error=common.error_text(e))
+      print(f"    {result.get('status')}: {common.fmt(result.get('ms_per_step'))} ms/step",
+            flush=True)
+      record["results"].append(result)
+    record.setdefault("configs", {})[config_name] = common.config_record(config_name, config)
+    del trainer
+    common.release_memory()
+
+  # Speed-up of each mode over the plain tf.function of the same config/batch.
+  reference = {(r["config"], r["batch_size"]): r.get("ms_per_step")
+               for r in record["results"] if r["mode"] == "function" and r.get("ms_per_step")}
+  for r in record["results"]:
+    ref = reference.get((r["config"], r["batch_size"]))
+    if ref and r.get("ms_per_step"):
+      r["speedup_vs_function"] = ref / r["ms_per_step"]
+
+  rows = [[r["config"], r["batch_size"], r["mode"], r.get("parameters", 0) / 1e6 if r.get("parameters") else None,
+           r.get("ms_per_step"), r.get("sequences_per_s"), r.get("speedup_vs_function"),
+           r.get("timing", {}).get("first_s"), r.get("build_s"),
+           r["status"] if r["status"] == "ok" else f"{r['status']}: {r.get('error', '')[:120]}"]
+          for r in record["results"]]
+  table = common.markdown_table(
+      ["config", "batch", "mode", "params (M)", "ms/step (median)", "sequences/s",
+       "x vs function", "first call (s)", "build (s)", "status"], rows)
+  return common.finish_record(record, [table])
+
+
+def main(argv=None):
+  parser = common.base_parser(__doc__.split("\n")[0], "train_step")
+  parser.add_argument("--cases", default=DEFAULT_CASES,
+                      help="config:batch:mode,... (ignored when --configs/--modes/--batch_size are given).")
+  parser.add_argument("--configs", default=None, help=f"Comma list of {sorted(common.CONFIGS)}.")
+  parser.add_argument("--modes", default=None, help=f"Comma list of {MODES}.")
+  parser.add_argument("--batch_size", type=int, default=None,
+                      help="Batch for every config (default: per config, 8 for smmnist_quick, 1 for BAIR).")
+  args = parser.parse_args(argv)
+  return run(parse_cases(args), args.warmup, args.repeats, args.output,
+             argv if argv is not None else sys.argv[1:])
+
+
+if __name__ == "__main__":
+  main()

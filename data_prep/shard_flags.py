@@ -1,0 +1,39 @@
+"""Output flags shared by the data_prep binaries, and the shard writing they configure."""
+
+from typing import Any, Mapping, Sequence
+
+from absl import flags
+
+from hvrnn_tf.data import records
+
+OUTPUT_DIR = flags.DEFINE_string(
+  "output_dir", None, "Folder for the shards and their metadata (required)."
+)
+SEQUENCES_PER_SHARD = flags.DEFINE_integer(
+  "sequences_per_shard", 256, "Sequences per TFRecord shard.", lower_bound=1
+)
+COMPRESSION = flags.DEFINE_enum(
+  "compression", "none", ["none", "gzip"], "Shard compression."
+)
+NUM_WORKERS = flags.DEFINE_integer(
+  "num_workers", 4, "Shards written in parallel (threads).", lower_bound=1
+)
+
+
+def compression() -> str | None:
+  return None if COMPRESSION.value == "none" else "GZIP"
+
+
+def write(
+  sequences: Sequence[Mapping[str, Any]], prefix: str, info: Mapping[str, Any]
+) -> list[str]:
+  """`records.write_shards` into --output_dir, configured by the flags."""
+  return records.write_shards(
+    sequences,
+    OUTPUT_DIR.value,
+    prefix,
+    SEQUENCES_PER_SHARD.value,
+    compression=compression(),
+    info=info,
+    num_workers=NUM_WORKERS.value,
+  )

@@ -1,0 +1,190 @@
+"""MNIST digits for Stochastic Moving MNIST, from IDX files, TFDS or scikit-learn.
+
+`load_digits` tries, in order:
+  1. the IDX files in `mnist_dir` when it is given (an invalid `mnist_dir` is an
+     error, never a silent fallback);
+  2. TFDS `mnist`, prepared locally or downloaded (when `download=True` and its
+     download host answers);
+  3. scikit-learn's bundled 8x8 digits upsampled to MNIST's layout (a 20x20 digit
+     centred in a 28x28 frame), with a warning: a stand-in for offline machines,
+     not a substitute for MNIST when reporting results.
+"""
+
+import gzip
+import os
+import socket
+
+import numpy as np
+from absl import logging
+from PIL import Image
+
+DIGIT_SIZE = 28
+SPLITS = ("train", "test")
+_IDX_PREFIX = {"train": "train", "test": "t10k"}
+_IDX_UBYTE_3D_MAGIC = 0x00000803  # dtype code 0x08 (uint8), 3 dimensions.
+_SKLEARN_TRAIN_FRACTION = 0.8
+_TFDS_DOWNLOAD_HOST = ("storage.googleapis.com", 443)
+_TFDS_MNIST_HOST = "storage.googleapis.com"  # where TFDS downloads MNIST from
+
+
+def read_idx_images(path: str) -> np.ndarray:
+  """Reads an IDX3 uint8 image file (optionally gzip-compressed).
+
+  Args:
+    path: an MNIST-style `*-images-idx3-ubyte[.gz]` file.
+
+  Returns:
+    uint8 array [N, rows, cols].
+
+  Raises:
+    ValueError: the file is not a valid IDX3 uint8 file (bad magic number, size
+      that disagrees with the header, or a broken gzip stream); names `path`.
+  """
+  opener = gzip.open if path.endswith(".gz") else open
+  try:
+    with opener(path, "rb") as f:
+      data = f.read()
+  except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError.
+    raise ValueError(f"Cannot read IDX file {path}: {e}") from e
+  if len(data) < 16:
+    raise ValueError(
+      f"IDX file {path} is too short ({len(data)} bytes) for its 16-byte header."
+    )
+  magic, n, rows, cols = np.frombuffer(data[:16], dtype=">u4")
+  if magic != _IDX_UBYTE_3D_MAGIC:
+    raise ValueError(
+      f"IDX file {path} has magic number {magic:#010x}; expected {_IDX_UBYTE_3D_MAGIC:#010x} "
+      "(uint8 images with 3 dimensions)."
+    )
+  expected = 16 + int(n) * int(rows) * int(cols)
+  if len(data) != expected:
+    raise ValueError(
+      f"IDX file {path} holds {len(data)} bytes but its header ({n} images of {rows}x{cols}) "
+      f"implies {expected}: the file is truncated or corrupted."
+    )
+  return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(
+    int(n), int(rows), int(cols)
+  )
+
+
+def _idx_path(mnist_dir: str, split: str) -> str:
+  """Returns the images file of `split` in `mnist_dir`, raw or gzipped."""
+  stem = os.path.join(mnist_dir, f"{_IDX_PREFIX[split]}-images-idx3-ubyte")
+  for candidate in (stem, stem + ".gz"):
+    if os.path.isfile(candidate):
+      return candidate
+  raise FileNotFoundError(
+    f"mnist_dir={mnist_dir!r} has no {split} images: neither {stem} nor {stem}.gz exists."
+  )
+
+
+def _can_reach(host: str, port: int = 443, timeout: float = 2.0) -> bool:
+  """Whether a TCP connection to host:port opens within `timeout` seconds."""
+  try:
+    socket.create_connection((host, port), timeout=timeout).close()
+    return True
+  except OSError:
+    return False
+
+
+def _tfds_digits(split: str, download: bool) -> np.ndarray:
+  """uint8 [N, 28, 28] digits of TFDS `mnist`; raises when TFDS cannot provide them.
+
+  Before downloading, checks that TFDS's download host answers: offline, TFDS
+  itself retries for a very long time instead of failing.
+  """
+  import tensorflow_datasets as tfds  # Imported lazily: slow, and only needed here.
+
+  builder = tfds.builder("mnist")
+  if not builder.is_prepared():
+    if not download:
+      raise FileNotFoundError(
+        f"TFDS mnist is not prepared in {builder.data_dir} and download=False"
+      )
+    socket.create_connection(
+      _TFDS_DOWNLOAD_HOST, timeout=5
+    ).close()  # OSError when offline.
+    builder.download_and_prepare()
+  images = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))[
+    "image"
+  ]
+  return images[..., 0].astype(np.uint8)
+
+
+def sklearn_digits(split: str) -> np.ndarray:
+  """scikit-learn's 8x8 digits laid out like MNIST (offline stand-in).
+
+  Each digit is resized (bicubic) to 20x20 and centred in a 28x28 black frame, as
+  MNIST centres its 20x20 digits; values are scaled from 0..16 to 0..255. The
+  1797 digits are split deterministically: the first 80% are "train", the rest
+  "test".
+
+  Returns:
+    uint8 array [N, 28, 28] (N = 1437 for "train", 360 for "test").
+  """
+  from sklearn.datasets import (
+    load_digits as sklearn_load_digits,
+  )  # Only needed offline.
+
+  _check_split(split)
+  small = sklearn_load_digits().images  # float64 [1797, 8, 8] in 0..16
+  num_train = int(len(small) * _SKLEARN_TRAIN_FRACTION)
+  small = small[:num_train] if split == "train" else small[num_train:]
+  pad = (DIGIT_SIZE - 20) // 2
+  out = np.zeros((len(small), DIGIT_SIZE, DIGIT_SIZE), np.uint8)
+  for i, digit in enumerate(small):
+    image = Image.fromarray(
+      (digit * (255.0 / 16.0)).astype(np.float32), mode="F"
+    )
+    resized = np.asarray(image.resize((20, 20), Image.BICUBIC))
+    out[i, pad : pad + 20, pad : pad + 20] = np.clip(
+      np.rint(resized), 0, 255
+    ).astype(np.uint8)
+  return out
+
+
+def _check_split(split: str) -> None:
+  if split not in SPLITS:
+    raise ValueError(f"split={split!r} is not one of {SPLITS}.")
+
+
+def load_digits(
+  mnist_dir: str | None = None, split: str = "train", download: bool = True
+) -> tuple[np.ndarray, str]:
+  """Loads MNIST digits of one split, falling back as the module docstring says.
+
+  Args:
+    mnist_dir: folder with `train-images-idx3-ubyte[.gz]` / `t10k-images-idx3-ubyte[.gz]`;
+      None to use TFDS or the offline fallback.
+    split: "train" or "test".
+    download: let TFDS download MNIST when it is not prepared locally.
+
+  Returns:
+    (digits, source): uint8 [N, 28, 28] digits, and "idx:<path>",
+    "tfds:mnist" or "sklearn:digits-8x8-upsampled".
+
+  Raises:
+    ValueError: unknown split, or invalid IDX file in `mnist_dir`.
+    FileNotFoundError: `mnist_dir` lacks the split's images file.
+  """
+  _check_split(split)
+  if mnist_dir is not None:
+    path = _idx_path(mnist_dir, split)
+    digits, source = read_idx_images(path), f"idx:{path}"
+    if digits.shape[1:] != (DIGIT_SIZE, DIGIT_SIZE):
+      raise ValueError(
+        f"IDX file {path} holds {digits.shape[1]}x{digits.shape[2]} images; expected 28x28."
+      )
+  else:
+    try:
+      digits, source = _tfds_digits(split, download), "tfds:mnist"
+    except Exception as e:  # pylint: disable=broad-except  # TFDS fails in many ways offline.
+      logging.warning(
+        "TFDS mnist unavailable (%s: %s); using scikit-learn's 8x8 digits upsampled to "
+        "28x28 instead. Pass mnist_dir=<folder with MNIST IDX files> for real MNIST.",
+        type(e).__name__,
+        e,
+      )
+      digits, source = sklearn_digits(split), "sklearn:digits-8x8-upsampled"
+  logging.info("Loaded %d %s digits from %s.", len(digits), split, source)
+  return digits, source

@@ -1,0 +1,418 @@
+"""`make_dataset`: the one input pipeline the training and evaluation binaries use."""
+
+import os
+import sys
+
+import gin
+import tensorflow as tf
+from absl import logging
+
+from hvrnn_tf.data import digits as digits_lib
+from hvrnn_tf.data import records
+from hvrnn_tf.data import smmnist
+
+SOURCES = ("smmnist", "tfrecord")
+SPLITS = ("train", "test")
+
+_skipped_records = None
+
+
+def skipped_records_counter() -> tf.Variable:
+  """int64 scalar: records skipped as corrupted by `skip_corrupt` readers in this process.
+
+  The training loop may write it as a TensorBoard scalar; every skip is also
+  printed to stderr with the file name.
+  """
+  global _skipped_records
+  if _skipped_records is None:
+    with tf.init_scope():
+      _skipped_records = tf.Variable(
+        0, dtype=tf.int64, trainable=False, name="skipped_corrupt_records"
+      )
+  return _skipped_records
+
+
+@gin.configurable(module="data")
+def make_dataset(
+  split: str,
+  batch_size: int,
+  sequence_length: int,
+  image_size: int,
+  channels: int,
+  source: str = "smmnist",
+  file_pattern: str | None = None,
+  mnist_dir: str | None = None,
+  seed: int = 0,
+  shuffle_buffer: int = 256,
+  num_test_sequences: int = 256,
+  cache: bool = False,
+  compression: str | None = None,
+  skip_corrupt: bool = False,
+) -> tf.data.Dataset:
+  """Batches of video sequences for training or evaluation.
+
+  split="train": infinite and shuffled; each element is a random window of
+  `sequence_length` consecutive frames of a sequence; incomplete batches are
+  dropped. split="test": finite, the same elements in the same order on every
+  iteration and run; each element is the FIRST `sequence_length` frames of a
+  sequence; the last batch may be smaller.
+
+  Args:
+    split: "train" or "test".
+    batch_size: sequences per batch B.
+    sequence_length: frames per element T (context + predicted).
+    image_size: frame height = width S the model expects.
+    channels: colour channels C the model expects.
+    source: "smmnist" (generated on the fly; 1 channel) or "tfrecord" (shards
+      in the project's format, see `records`).
+    file_pattern: glob of the TFRecord files (source="tfrecord"); "{split}" in
+      it is replaced by `split`, so one binding serves both splits, e.g.
+      "/data/bair/{split}-*" (shards written by data_prep are named so).
+    mnist_dir: MNIST IDX folder for source="smmnist" (see `load_digits`);
+      train uses MNIST's train digits, test its test digits.
+    seed: shuffling / window seed; for source="smmnist" also the train
+      generator's seed (the test set always uses `smmnist.TEST_SEED`).
+    shuffle_buffer: sequences in the train shuffle buffer (source="tfrecord";
+      generated SM-MNIST sequences are already independent draws).
+    num_test_sequences: size of the generated SM-MNIST test set.
+    cache: keep the parsed sequences in memory after the first pass (records,
+      or the generated SM-MNIST test set; the infinite SM-MNIST train stream is
+      never cached).
+    compression: None to infer each file's from its name (".gz": GZIP), or
+      "GZIP" for all files.
+    skip_corrupt: skip (and count, see `skipped_records_counter`) the records
+      lost to a corrupted or truncated shard instead of failing; needs the
+      dataset's metadata file.
+
+  Returns:
+    Dataset of float32 [B, T, S, S, C] in [0, 1].
+
+  Raises:
+    ValueError: bad argument values, no files matching `file_pattern`, stored
+      sequences that do not match (S, S, C) or are shorter than T, unreadable
+      files, or an interrupted conversion (shards without metadata).
+  """
+  if split not in SPLITS:
+    raise ValueError(f"split={split!r} is not one of {SPLITS}.")
+  if source not in SOURCES:
+    raise ValueError(f"source={source!r} is not one of {SOURCES}.")
+  for name, value in (
+    ("batch_size", batch_size),
+    ("sequence_length", sequence_length),
+    ("image_size", image_size),
+    ("channels", channels),
+    ("shuffle_buffer", shuffle_buffer),
+    ("num_test_sequences", num_test_sequences),
+  ):
+    if value < 1:
+      raise ValueError(f"{name}={value} must be >= 1.")
+  if compression not in records.COMPRESSIONS:
+    raise ValueError(
+      f"compression={compression!r} is not one of {records.COMPRESSIONS}."
+    )
+  train = split == "train"
+  if source == "smmnist":
+    frames = _smmnist_frames(
+      train,
+      sequence_length,
+      image_size,
+      channels,
+      mnist_dir,
+      seed,
+      num_test_sequences,
+      cache,
+    )
+  else:
+    frames = _tfrecord_frames(
+      train,
+      sequence_length,
+      image_size,
+      channels,
+      file_pattern,
+      seed,
+      shuffle_buffer,
+      cache,
+      compression,
+      skip_corrupt,
+    )
+  batches = frames.batch(batch_size, drop_remainder=train)
+  batches = batches.map(
+    lambda x: tf.cast(x, tf.float32) / 255.0,
+    num_parallel_calls=tf.data.AUTOTUNE,
+  )
+  return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def _smmnist_frames(
+  train: bool,
+  sequence_length: int,
+  image_size: int,
+  channels: int,
+  mnist_dir: str | None,
+  seed: int,
+  num_test_sequences: int,
+  cache: bool,
+) -> tf.data.Dataset:
+  """uint8 [T, S, S, 1] generated sequences."""
+  if channels != 1:
+    raise ValueError(
+      f"SM-MNIST frames have 1 channel; got channels={channels}."
+    )
+  digits, _ = digits_lib.load_digits(mnist_dir, "train" if train else "test")
+  if train:
+    return smmnist.smmnist_dataset(
+      digits, sequence_length, image_size, seed=seed
+    )
+  frames = smmnist.smmnist_dataset(
+    digits,
+    sequence_length,
+    image_size,
+    seed=smmnist.TEST_SEED,
+    num_sequences=num_test_sequences,
+  )
+  return frames.cache() if cache else frames
+
+
+def _check_first_record(
+  path: str, compression: str, sequence_length: int, shape: tuple[int, int, int]
+) -> None:
+  """Reads the first record of `path` eagerly; raises a ValueError naming the problem."""
+  try:
+    first = next(iter(tf.data.TFRecordDataset(path, compression).take(1)), None)
+    if first is None:
+      raise ValueError(f"{path} holds no records.")
+    raw = records.parse_raw(first)
+  except tf.errors.OpError as e:
+    raise ValueError(
+      f"Cannot read {path} as {compression or 'uncompressed'} TFRecords of sequences in the "
+      f"project's format: {e.message}"
+    ) from e
+  stored = tuple(int(raw[k]) for k in ("height", "width", "channels"))
+  if stored != shape:
+    raise ValueError(
+      f"{path} stores frames of shape {stored} (H, W, C); image_size and channels ask for {shape}."
+    )
+  if int(raw["length"]) < sequence_length:
+    raise ValueError(
+      f"{path} stores sequences of {int(raw['length'])} frames; sequence_length={sequence_length}."
+    )
+
+
+def _check_metadata(
+  metadata: dict, sequence_length: int, shape: tuple[int, int, int]
+) -> None:
+  name = (
+    f"the metadata of {metadata['prefix']} (source "
+    f"{metadata.get('source')}, split {metadata.get('split')})"
+  )
+  if tuple(metadata["frame_shape"]) != shape:
+    raise ValueError(
+      f"{name} says frames have shape {tuple(metadata['frame_shape'])} (H, W, C); image_size and "
+      f"channels ask for {shape}."
+    )
+  if metadata["sequence_length"] < sequence_length:
+    raise ValueError(
+      f"{name} says sequences have {metadata['sequence_length']} frames; "
+      f"sequence_length={sequence_length}."
+    )
+
+
+def _tfrecord_frames(
+  train: bool,
+  sequence_length: int,
+  image_size: int,
+  channels: int,
+  file_pattern: str | None,
+  seed: int,
+  shuffle_buffer: int,
+  cache: bool,
+  compression: str | None,
+  skip_corrupt: bool,
+) -> tf.data.Dataset:
+  """uint8 [T, S, S, C] windows of the sequences stored in `file_pattern`'s files."""
+  if not file_pattern:
+    raise ValueError(
+      "source='tfrecord' needs file_pattern (a glob of the TFRecord files)."
+    )
+  file_pattern = file_pattern.replace("{split}", "train" if train else "test")
+  paths = sorted(tf.io.gfile.glob(file_pattern))
+  if not paths:
+    raise ValueError(f"file_pattern={file_pattern!r} matches no files.")
+  shape = (image_size, image_size, channels)
+  metadata = records.read_metadata(paths)
+  if metadata is not None:
+    _check_metadata(metadata, sequence_length, shape)
+    counts = {
+      shard["file"]: shard["num_sequences"] for shard in metadata["shards"]
+    }
+    expected = [counts[os.path.basename(p)] for p in paths]
+  elif skip_corrupt:
+    raise ValueError(
+      f"skip_corrupt needs the dataset's metadata file (written by data_prep) to count lost "
+      f"records; {file_pattern!r} has none."
+    )
+  else:
+    expected = [-1] * len(paths)
+  compressions = [compression or records.tfrecord_compression(p) for p in paths]
+  _check_first_record(paths[0], compressions[0], sequence_length, shape)
+  logging.info(
+    "Reading %d sequence files matching %s%s.",
+    len(paths),
+    file_pattern,
+    "" if metadata is None else f" ({metadata['num_sequences']} sequences)",
+  )
+
+  def read(
+    path: tf.Tensor, compression_type: tf.Tensor, expected_count: tf.Tensor
+  ) -> tf.data.Dataset:
+    examples = tf.data.TFRecordDataset(path, compression_type)
+    if metadata is not None:
+      examples = _count_checked(examples, path, expected_count, skip_corrupt)
+    return examples.map(
+      lambda example: _checked_raw_frames(example, path, sequence_length, shape)
+    )
+
+  files = tf.data.Dataset.from_tensor_slices(
+    (paths, compressions, tf.constant(expected, tf.int64))
+  )
+  if train:
+    files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    sequences = files.interleave(
+      read,
+      cycle_length=min(len(paths), 16),
+      num_parallel_calls=tf.data.AUTOTUNE,
+      deterministic=False,
+    )
+  else:
+    sequences = files.flat_map(read)
+  if cache:
+    sequences = sequences.cache()
+  if train:
+    sequences = sequences.repeat().shuffle(shuffle_buffer, seed=seed)
+
+  def window(frame_bytes: tf.Tensor) -> tf.Tensor:
+    start = 0
+    if train:
+      start = tf.random.uniform(
+        [],
+        0,
+        tf.shape(frame_bytes)[0] - sequence_length + 1,
+        tf.int32,
+        seed=seed,
+      )
+    frames = records.decode_frames(
+      frame_bytes[start : start + sequence_length], *shape
+    )
+    return tf.ensure_shape(frames, (sequence_length, *shape))
+
+  return sequences.map(
+    window, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not train
+  )
+
+
+def _checked_raw_frames(
+  example: tf.Tensor,
+  path: tf.Tensor,
+  sequence_length: int,
+  shape: tuple[int, int, int],
+) -> tf.Tensor:
+  """string [T] raw frames of `example`, asserting they have the requested layout."""
+  raw = records.parse_raw(example)
+  frames = raw["frames"]
+  height, width, channels = shape
+  ok = tf.reduce_all(
+    [
+      raw["height"] == height,
+      raw["width"] == width,
+      raw["channels"] == channels,
+      raw["length"] >= sequence_length,
+      tf.size(frames, tf.int64) == raw["length"],
+      tf.reduce_all(tf.strings.length(frames) == height * width * channels),
+    ]
+  )
+  check = tf.debugging.Assert(
+    ok,
+    [
+      f"A sequence does not match the request ({sequence_length}+ frames of shape {shape}) in file",
+      path,
+      "stored length, height, width, channels:",
+      raw["length"],
+      raw["height"],
+      raw["width"],
+      raw["channels"],
+    ],
+  )
+  with tf.control_dependencies([check]):
+    return tf.identity(frames)
+
+
+def _count_checked(
+  examples: tf.data.Dataset,
+  path: tf.Tensor,
+  expected_count: tf.Tensor,
+  skip_corrupt: bool,
+) -> tf.data.Dataset:
+  """`examples` of one shard, checking that all `expected_count` of them were readable.
+
+  A corrupted or truncated record ends the shard's reading (TFRecord readers
+  cannot resynchronise). Then this fails naming the file, or with
+  `skip_corrupt` prints a warning and adds the lost records to the counter.
+  """
+  counter = skipped_records_counter() if skip_corrupt else None
+  marked = (
+    examples.ignore_errors()
+    .map(lambda e: (e, False))
+    .concatenate(tf.data.Dataset.from_tensors((tf.constant(b""), True)))
+  )
+  numbered = marked.scan(
+    tf.constant(0, tf.int64), lambda n, item: (n + 1, (*item, n))
+  )
+
+  def keep(
+    example: tf.Tensor, is_end: tf.Tensor, index: tf.Tensor
+  ) -> tf.Tensor:
+    del example
+    lost = tf.where(is_end, expected_count - index, tf.constant(0, tf.int64))
+    if counter is None:
+      check = tf.debugging.Assert(
+        lost <= 0,
+        [
+          "Corrupted or truncated TFRecord file",
+          path,
+          "records readable:",
+          index,
+          "expected:",
+          expected_count,
+          "(pass skip_corrupt=True to skip the lost records).",
+        ],
+      )
+    else:
+      check = tf.cond(
+        lost > 0,
+        lambda: _report_skip(counter, path, lost, expected_count),
+        tf.no_op,
+      )
+    with tf.control_dependencies([check]):
+      return tf.logical_not(is_end)
+
+  return numbered.filter(keep).map(lambda example, is_end, index: example)
+
+
+def _report_skip(
+  counter: tf.Variable,
+  path: tf.Tensor,
+  lost: tf.Tensor,
+  expected_count: tf.Tensor,
+) -> tf.Operation:
+  report = tf.print(
+    "WARNING skip_corrupt: corrupted or truncated file",
+    path,
+    "- skipped",
+    lost,
+    "of",
+    expected_count,
+    "records.",
+    output_stream=sys.stderr,
+  )
+  with tf.control_dependencies([report]):
+    return tf.group(counter.assign_add(lost))

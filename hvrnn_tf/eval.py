@@ -1,0 +1,356 @@
+"""Evaluates a trained checkpoint with the paper's protocol (sec. 5.2.1).
+
+    python -m hvrnn_tf.eval --workdir=DIR --num_samples=100 --split=test \
+        [--gin_file=... --gin_param=...] [--max_sequences=N] \
+        [--future_frames=28] [--i3d_handle=...] [--lpips_weights=...]
+
+For every test sequence N futures are drawn from its context in one model
+call; SSIM, PSNR and LPIPS keep the best of the N (highest / highest /
+lowest, by the mean over predicted frames); FVD compares all test sequences
+with one random sample per sequence (context included), repeated
+--fvd_repeats times; the test ELBO and KL per latent channel come from the
+posterior pass. Writes to DIR/eval (or --output_dir): metrics.json,
+TensorBoard scalars, per_timestep.png, kl_per_channel.png and, for the first
+--num_visualized sequences, sequence_<i>.gif / .png showing ground truth, the
+best-SSIM sample and a random sample (predicted frames have a red border).
+
+LPIPS and FVD need pretrained networks (see --lpips_weights, --i3d_handle);
+when one cannot be loaded the metric is skipped, the reason is logged and
+stored in metrics.json, and the other metrics are still computed. An empty
+flag value skips the metric on purpose.
+"""
+
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from hvrnn_tf import checkpointing
+from hvrnn_tf import plots
+from hvrnn_tf import visualize
+from hvrnn_tf.data import inputs
+from hvrnn_tf.metrics import best_of_n
+from hvrnn_tf.metrics import fvd
+from hvrnn_tf.metrics import image_metrics
+from hvrnn_tf.metrics import kl
+from hvrnn_tf.metrics import lpips
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """Defines the command-line flags (only when run as a binary, so that other
+  binaries' flags of the same name can be imported alongside)."""
+  flags.DEFINE_string("workdir", None, "Training workdir (checkpoints, "
+                      "operative_config.gin).")
+  flags.DEFINE_multi_string("gin_file", [], "Gin files parsed after the run's "
+                            "operative config (e.g. evaluation data).")
+  flags.DEFINE_multi_string("gin_param", [], "Gin bindings, e.g. "
+                            "data.make_dataset.file_pattern='...'.")
+  flags.DEFINE_string("output_dir", None,
+                      "Where to write; default WORKDIR/eval.")
+  flags.DEFINE_string("split", "test", "Dataset split to evaluate.")
+  flags.DEFINE_integer("num_samples", 100,
+                       "Samples N per sequence (best of N).")
+  flags.DEFINE_integer("future_frames", None, "Predicted frames; default the "
+                       "model's training value (BAIR protocol: 28).")
+  flags.DEFINE_integer("max_sequences", None, "Evaluate only the first N "
+                       "sequences (required for an infinite dataset).")
+  flags.DEFINE_integer("batch_size", 8, "Sequences per model call.")
+  flags.DEFINE_integer("seed", 0, "Seed of the samples and random picks.")
+  flags.DEFINE_string("i3d_handle", fvd.I3D_HANDLE, "TF-Hub handle or local "
+                      "SavedModel dir of I3D; empty to skip FVD.")
+  flags.DEFINE_integer("i3d_batch_size", fvd.I3D_BATCH_SIZE, "Videos per I3D "
+                       "call.")
+  flags.DEFINE_integer("fvd_repeats", 5, "FVD repeats (mean and std reported).")
+  flags.DEFINE_string("lpips_weights", lpips.LIN_WEIGHTS_URL,
+                      "LPIPS v0.1 VGG calibration weights (path or URL, .pth "
+                      "or .npz); empty to skip LPIPS.")
+  flags.DEFINE_string("lpips_vgg_weights", lpips.VGG16_WEIGHTS_URL,
+                      "torchvision VGG16 weights LPIPS was calibrated on (path "
+                      "or URL, .pth or .npz).")
+  flags.DEFINE_integer("num_visualized", 8, "Sequences written as GIF / PNG.")
+  flags.DEFINE_float("fps", 4.0, "Frame rate of the GIFs.")
+
+
+class Progress:
+  """Logs sequences and samples done, rate and (with a known total) ETA."""
+
+  def __init__(self, total_sequences, num_samples):
+    self.total, self.num_samples = total_sequences, num_samples
+    self.done, self.start = 0, time.time()
+
+  def update(self, sequences):
+    self.done += sequences
+    elapsed = time.time() - self.start
+    rate = self.done / max(elapsed, 1e-9)
+    of_total = f"/{self.total}" if self.total else ""
+    eta = (f", ETA {(self.total - self.done) / rate / 60:.1f} min"
+           if self.total else "")
+    logging.info("eval: %d%s sequences, %d samples, %.2f sequences/s%s",
+                 self.done, of_total, self.done * self.num_samples, rate, eta)
+
+
+class Evaluation:
+  """Accumulates the protocol's results over test batches.
+
+  Args:
+    model: a HierarchicalVRNN (uses .config.context_frames, .sample, .elbo).
+    num_samples: N futures drawn per sequence.
+    lpips_metric: an lpips.LPIPS, or None to skip LPIPS.
+    i3d: an fvd.I3DFeatures, or None to skip FVD.
+    fvd_repeats: FVD repeats, each with its own random sample per sequence.
+    num_visualized: how many (first) sequences to keep for display.
+    seed: seeds the model's samples and the random picks.
+  """
+
+  def __init__(self, model, num_samples, lpips_metric=None, i3d=None,
+               fvd_repeats=5, num_visualized=8, seed=0):
+    self.model, self.num_samples, self.i3d = model, num_samples, i3d
+    self.num_visualized, self.seed = num_visualized, seed
+    self.scorers = {"ssim": image_metrics.ssim_per_frame,
+                    "psnr": image_metrics.psnr_per_frame}
+    if lpips_metric is not None:
+      self.scorers["lpips"] = lpips_metric.per_frame
+    self.curves = {name: [] for name in self.scorers}
+    self.kl_channels, self.nll, self.kl = kl.KLPerChannel(), [], []
+    self.real_features = []
+    self.generated_features = [[] for _ in range(fvd_repeats)]
+    # (video [c + f, H, W, C], best-SSIM sample [f, H, W, C], random sample)
+    self.visuals = []
+    self._rng = np.random.default_rng(seed)
+    self._elbo = tf.function(self._elbo_terms)
+
+  def _elbo_terms(self, video, seed):
+    out = self.model.elbo(video, seed)
+    return out.nll, out.kl, out.kl_per_level
+
+  def add(self, video, batch_index: int) -> None:
+    """Scores one batch of videos [B, c + f, H, W, C] in [0, 1]; the batch's
+    index seeds its samples and posterior noise."""
+    c = self.model.config.context_frames
+    video = tf.convert_to_tensor(video, tf.float32)
+    if video.shape.rank != 5 or video.shape[1] <= c:
+      raise ValueError(f"test batches must be [B, T > {c}, H, W, C], got "
+                       f"{video.shape}")
+    context, truth = video[:, :c], video[:, c:]
+    samples = self.model.sample(context, truth.shape[1], self.num_samples,
+                                tf.constant([self.seed, 2 * batch_index]))
+    best = {}
+    for name, score in self.scorers.items():
+      best[name] = best_of_n.best_of_n(score(truth, samples).numpy(),
+                                       best_of_n.HIGHER_IS_BETTER[name])
+      self.curves[name].append(best[name].per_timestep)
+    nll, kl_total, kl_per_level = self._elbo(
+        video, tf.constant([self.seed, 2 * batch_index + 1]))
+    self.nll.append(nll.numpy())
+    self.kl.append(kl_total.numpy())
+    self.kl_channels.update([k.numpy() for k in kl_per_level])
+    # One random sample per sequence and repeat: for FVD and for display.
+    picks = self._rng.integers(
+        self.num_samples, size=(len(self.generated_features), video.shape[0]))
+    if self.i3d is not None:
+      self.real_features.append(self.i3d(video))
+      generated = tf.concat(
+          [tf.concat([context, tf.gather(samples, p, batch_dims=1)], 1)
+           for p in picks], axis=0)
+      for repeat, features in enumerate(
+          np.split(self.i3d(generated), len(picks))):
+        self.generated_features[repeat].append(features)
+    for b in range(min(self.num_visualized - len(self.visuals),
+                       video.shape[0])):
+      self.visuals.append((video[b].numpy(),
+                           samples[b, best["ssim"].index[b]].numpy(),
+                           samples[b, picks[0, b]].numpy()))
+
+  def metrics(self) -> dict:
+    """JSON-ready results: a key per metric (see the module docstring)."""
+    if not self.nll:
+      raise ValueError("the dataset yielded no sequences")
+    metrics = {name: best_of_n.summarize(np.concatenate(per_sequence))
+               for name, per_sequence in self.curves.items()}
+    nll, kl_total = np.concatenate(self.nll), np.concatenate(self.kl)
+    metrics["elbo"] = {"neg_elbo": float(np.mean(nll + kl_total)),
+                       "nll": float(np.mean(nll)),
+                       "kl": float(np.mean(kl_total)),
+                       "units": "nats per sequence (lower is better)"}
+    per_channel = self.kl_channels.result()
+    metrics["kl"] = {"per_channel": [k.tolist() for k in per_channel],
+                     **kl.active_units(per_channel)}
+    if self.i3d is not None:
+      real = np.concatenate(self.real_features)
+      repeats = [fvd.fvd(real, np.concatenate(g))
+                 for g in self.generated_features]
+      metrics["fvd"] = {"mean": float(np.mean(repeats)),
+                        "std": float(np.std(repeats)), "repeats": repeats}
+    return metrics
+
+
+def load_optional_metrics(lpips_weights, lpips_vgg_weights, i3d_handle,
+                          i3d_batch_size):
+  """(lpips_metric, i3d, skipped): the metrics that could be loaded, and for
+  those that could not (or were disabled with an empty flag) the reason."""
+  skipped = {}
+  lpips_metric = i3d = None
+  if not lpips_weights:
+    skipped["lpips"] = "disabled (--lpips_weights is empty)"
+  else:
+    try:
+      lpips_metric = lpips.load_lpips(lpips_weights, lpips_vgg_weights)
+    except Exception as e:  # pylint: disable=broad-except  # downloads, files
+      skipped["lpips"] = (f"calibration weights unavailable ("
+                          f"{type(e).__name__}: {e}); LPIPS is not computed "
+                          "without them")
+  if not i3d_handle:
+    skipped["fvd"] = "disabled (--i3d_handle is empty)"
+  else:
+    try:
+      i3d = fvd.I3DFeatures(i3d_handle, i3d_batch_size)
+    except Exception as e:  # pylint: disable=broad-except
+      skipped["fvd"] = (f"I3D unavailable from {i3d_handle!r} ("
+                        f"{type(e).__name__}: {e}); for offline use pass a "
+                        "local SavedModel dir")
+  for name, reason in skipped.items():
+    logging.warning("%s skipped: %s", name.upper(), reason)
+  return lpips_metric, i3d, skipped
+
+
+def write_outputs(output_dir, metrics, visuals, context_frames,
+                  latent_resolutions, step, fps=4.0):
+  """Writes metrics.json, TensorBoard scalars, plots, GIFs and PNG strips."""
+  os.makedirs(output_dir, exist_ok=True)
+  path = os.path.join(output_dir, "metrics.json")
+  with open(path + ".tmp", "w") as f:
+    json.dump(metrics, f, indent=2)
+  os.replace(path + ".tmp", path)
+
+  with tf.summary.create_file_writer(output_dir).as_default(step=step):
+    for name in best_of_n.HIGHER_IS_BETTER:
+      if name in metrics:
+        tf.summary.scalar(f"{name}_best_of_n", metrics[name]["mean"])
+    if "fvd" in metrics:
+      tf.summary.scalar("fvd_mean", metrics["fvd"]["mean"])
+      tf.summary.scalar("fvd_std", metrics["fvd"]["std"])
+    for name in ("neg_elbo", "nll", "kl"):
+      tf.summary.scalar(f"elbo/{name}", metrics["elbo"][name])
+    for level, (active, maximal) in enumerate(zip(
+        metrics["kl"]["active"], metrics["kl"]["maximally_active"])):
+      tf.summary.scalar(f"active_units/level_{level + 1}", active)
+      tf.summary.scalar(f"maximally_active_units/level_{level + 1}", maximal)
+
+  plots.plot_per_timestep(
+      {name: metrics[name]["per_timestep"]
+       for name in best_of_n.HIGHER_IS_BETTER if name in metrics},
+      context_frames + 1, os.path.join(output_dir, "per_timestep.png"),
+      metrics["protocol"]["num_samples"])
+  plots.plot_kl_per_channel(
+      [np.array(k) for k in metrics["kl"]["per_channel"]], latent_resolutions,
+      os.path.join(output_dir, "kl_per_channel.png"))
+  c = context_frames
+  for i, (video, best, random) in enumerate(visuals):
+    context = visualize.to_rgb(video[:c])
+    rows = [np.concatenate([context, visualize.mark_frames(f, color)])
+            for f, color in ((video[c:], (0., 1., 0.)), (best, (1., 0., 0.)),
+                             (random, (1., 0., 0.)))]
+    visualize.write_gif(os.path.join(output_dir, f"sequence_{i}.gif"),
+                        visualize.video_grid(rows), fps)
+    visualize.write_png(os.path.join(output_dir, f"sequence_{i}.png"),
+                        visualize.image_strip(rows))
+
+
+def run(workdir, output_dir=None, gin_files=(), gin_params=(), split="test",
+        num_samples=100, future_frames=None, max_sequences=None, batch_size=8,
+        seed=0, i3d_handle=fvd.I3D_HANDLE, i3d_batch_size=fvd.I3D_BATCH_SIZE,
+        fvd_repeats=5, lpips_weights=lpips.LIN_WEIGHTS_URL,
+        lpips_vgg_weights=lpips.VGG16_WEIGHTS_URL, num_visualized=8, fps=4.0):
+  """Restores the run in `workdir`, evaluates it and writes the outputs.
+
+  Returns the metrics dict written to metrics.json.
+  """
+  for name, value in (("num_samples", num_samples), ("batch_size", batch_size),
+                      ("fvd_repeats", fvd_repeats)):
+    if value < 1:
+      raise ValueError(f"{name}={value} must be >= 1")
+  if max_sequences is not None and max_sequences < (2 if i3d_handle else 1):
+    raise ValueError(f"max_sequences={max_sequences}: FVD needs >= 2 "
+                     "sequences (or skip it with an empty i3d_handle)")
+  model, checkpoint_step = checkpointing.restore_model(workdir, gin_files,
+                                                       gin_params)
+  config = model.config
+  future_frames = future_frames or config.future_frames
+  dataset = inputs.make_dataset(
+      split=split, batch_size=batch_size,
+      sequence_length=config.context_frames + future_frames,
+      image_size=config.image_size, channels=config.channels)
+  if max_sequences is None:
+    if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
+      raise ValueError(f"split {split!r} is infinite: pass max_sequences")
+  else:
+    dataset = dataset.unbatch().take(max_sequences).batch(batch_size)
+  lpips_metric, i3d, skipped = load_optional_metrics(
+      lpips_weights, lpips_vgg_weights, i3d_handle, i3d_batch_size)
+  logging.info("Evaluating %s at step %d: %d context -> %d predicted frames, "
+               "best of %d", workdir, checkpoint_step, config.context_frames,
+               future_frames, num_samples)
+  evaluation = Evaluation(model, num_samples, lpips_metric, i3d, fvd_repeats,
+                          num_visualized, seed)
+  progress = Progress(max_sequences, num_samples)
+  for batch_index, video in enumerate(dataset):
+    evaluation.add(video, batch_index)
+    progress.update(video.shape[0])
+  metrics = evaluation.metrics()
+  metrics["skipped"] = skipped
+  metrics["protocol"] = {
+      "checkpoint_step": checkpoint_step,
+      "workdir": os.path.abspath(workdir),
+      "num_samples": num_samples, "context_frames": config.context_frames,
+      "future_frames": future_frames, "best_of_n": best_of_n.SELECTION,
+      "fvd": {"i3d_handle": i3d_handle or None, "repeats": fvd_repeats,
+              "samples": "one random sample per sequence, context included"},
+      "lpips": {"weights": lpips_weights or None,
+                "vgg_weights": lpips_vgg_weights if lpips_weights else None},
+      "seed": seed,
+      "dataset": {"split": split,
+                  "num_sequences": metrics["ssim"]["num_sequences"],
+                  "sequence_length": config.context_frames + future_frames,
+                  "image_size": config.image_size, "channels": config.channels,
+                  "gin_files": list(gin_files), "gin_params": list(gin_params)},
+  }
+  output_dir = output_dir or os.path.join(workdir, "eval")
+  write_outputs(output_dir, metrics, evaluation.visuals, config.context_frames,
+                config.latent_resolutions, checkpoint_step, fps)
+  logging.info("Wrote %s", os.path.join(output_dir, "metrics.json"))
+  return metrics
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  try:
+    metrics = run(
+        FLAGS.workdir, output_dir=FLAGS.output_dir, gin_files=FLAGS.gin_file,
+        gin_params=FLAGS.gin_param, split=FLAGS.split,
+        num_samples=FLAGS.num_samples, future_frames=FLAGS.future_frames,
+        max_sequences=FLAGS.max_sequences, batch_size=FLAGS.batch_size,
+        seed=FLAGS.seed, i3d_handle=FLAGS.i3d_handle,
+        i3d_batch_size=FLAGS.i3d_batch_size, fvd_repeats=FLAGS.fvd_repeats,
+        lpips_weights=FLAGS.lpips_weights,
+        lpips_vgg_weights=FLAGS.lpips_vgg_weights,
+        num_visualized=FLAGS.num_visualized, fps=FLAGS.fps)
+  except (ValueError, OSError) as e:
+    sys.exit(f"hvrnn_tf.eval: error: {e}")
+  summary = {k: v["mean"] for k, v in metrics.items()
+             if isinstance(v, dict) and "mean" in v}
+  print(json.dumps({**summary, "neg_elbo": metrics["elbo"]["neg_elbo"]}))
+
+
+if __name__ == "__main__":
+  define_flags()
+  flags.mark_flag_as_required("workdir")
+  app.run(main)

@@ -1,0 +1,53 @@
+"""Draws futures from a model and writes them as GIFs and PNG strips.
+
+Each output shows the ground truth (green border on the future frames) followed
+by samples (red border on predicted frames); context frames have no border.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from hvrnn_tf import visualize
+from hvrnn_tf.data import inputs
+
+
+def test_videos(config, num_sequences: int) -> tf.Tensor:
+  """The first `num_sequences` test videos [N, c + f, S, S, C] for `config`."""
+  dataset = inputs.make_dataset(
+      split="test", batch_size=num_sequences,
+      sequence_length=config.sequence_length, image_size=config.image_size,
+      channels=config.channels)
+  return next(iter(dataset))
+
+
+def write_samples(model, videos, output_dir: str, num_samples: int = 3,
+                  seed: int = 0, fps: float = 4.0) -> list[str]:
+  """Writes `sample_<i>.gif` and `sample_<i>.png` for every video.
+
+  Args:
+    model: a HierarchicalVRNN.
+    videos: [N, c + f, S, S, C] ground truth in [0, 1]; the first c frames
+      condition the samples.
+    output_dir: created if missing.
+  Returns:
+    The paths written.
+  """
+  c = model.config.context_frames
+  num_future = videos.shape[1] - c
+  predictions = model.sample(videos[:, :c], num_future, num_samples,
+                             tf.constant([seed, 0])).numpy()
+  os.makedirs(output_dir, exist_ok=True)
+  paths = []
+  for i, (truth, futures) in enumerate(zip(videos.numpy(), predictions)):
+    rows = [np.concatenate([visualize.to_rgb(truth[:c]),
+                            visualize.mark_frames(truth[c:], (0., 1., 0.))])]
+    rows += [np.concatenate([visualize.to_rgb(truth[:c]),
+                             visualize.mark_frames(f)]) for f in futures]
+    gif = os.path.join(output_dir, f"sample_{i}.gif")
+    png = os.path.join(output_dir, f"sample_{i}.png")
+    visualize.write_gif(gif, visualize.video_grid(rows), fps)
+    visualize.write_png(png, visualize.image_strip(rows))
+    paths += [gif, png]
+  return paths

@@ -1,0 +1,72 @@
+"""bench.common and bench.hlo_flops: configs, tables, and the HLO FLOP counter."""
+
+import ast
+import pathlib
+
+import keras
+import tensorflow as tf
+
+from bench import common
+from bench import hlo_flops
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_smmnist_quick_matches_gin_file():
+  gin_values = {}
+  for line in (REPO / "gin" / "smmnist_quick.gin").read_text().splitlines():
+    if line.startswith("model.ModelConfig."):
+      key, value = line[len("model.ModelConfig."):].split("=", 1)
+      gin_values[key.strip()] = ast.literal_eval(value.strip())
+  config = common.model_config("smmnist_quick")
+  for key, value in gin_values.items():
+    assert getattr(config, key) == (tuple(value) if isinstance(value, list) else value), key
+
+
+def test_every_config_is_valid():
+  for name in common.CONFIGS:
+    common.model_config(name)
+    assert name in common.DESCRIPTIONS
+
+
+def test_markdown_table_and_hardware_record():
+  table = common.markdown_table(["a", "b"], [[1, 2.5], ["x", None]])
+  assert table.splitlines()[0].startswith("| a")
+  assert len(table.splitlines()) == 4
+  info = common.hardware_info()
+  for key in ("cpu_model", "logical_cores", "physical_devices", "gpus", "tensorflow"):
+    assert key in info
+
+
+def test_flops_of_convolutions_and_matmul():
+  x = tf.zeros([2, 16, 16, 8])
+  k = tf.zeros([3, 3, 8, 32])
+  valid = hlo_flops.function_flops(lambda x, k: tf.nn.conv2d(x, k, 1, "VALID"), x, k)
+  assert valid["flops"] == 2 * 2 * 14 * 14 * 9 * 8 * 32
+  # SAME: the zero padding is not counted (46 = 16 * 3 - 2 valid pairs per axis).
+  same = hlo_flops.function_flops(lambda x, k: tf.nn.conv2d(x, k, 1, "SAME"), x, k)
+  assert same["flops"] == 2 * 2 * 46 * 46 * 8 * 32
+  strided = hlo_flops.function_flops(lambda x, k: tf.nn.conv2d(x, k, 2, "VALID"), x, k)
+  assert strided["flops"] == 2 * 2 * 7 * 7 * 9 * 8 * 32
+  a, b = tf.zeros([64, 128]), tf.zeros([128, 32])
+  assert hlo_flops.function_flops(lambda a, b: a @ b, a, b)["flops"] == 2 * 64 * 128 * 32
+  # A stride-4 transposed conv from 1x1: each output pixel sees one input pixel.
+  layer = keras.layers.Conv2DTranspose(16, 4, strides=4, padding="same")
+  y = tf.zeros([3, 1, 1, 8])
+  layer(y)
+  assert hlo_flops.function_flops(layer, y)["flops"] == 2 * 3 * 16 * 8 * 16
+
+
+def test_flops_of_gradients_are_twice_the_forward():
+  x, k = tf.zeros([2, 16, 16, 8]), tf.zeros([3, 3, 8, 32])
+
+  def loss_and_gradients(x, k):
+    with tf.GradientTape() as tape:
+      tape.watch([x, k])
+      loss = tf.reduce_sum(tf.nn.conv2d(x, k, 1, "VALID"))
+    return tape.gradient(loss, [x, k])
+
+  counted = hlo_flops.function_flops(loss_and_gradients, x, k)
+  forward = 2 * 2 * 14 * 14 * 9 * 8 * 32
+  assert counted["num_convolutions"] == 3
+  assert counted["flops"] == 3 * forward

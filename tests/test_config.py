@@ -1,0 +1,44 @@
+"""Tests of ModelConfig validation and gin binding."""
+
+import gin
+import pytest
+
+from hvrnn_tf.config import ConfigError, ModelConfig
+
+
+@pytest.mark.parametrize("overrides,parameter", [
+    (dict(image_size=48), "image_size"),
+    (dict(latent_resolutions=(1, 12), latent_channels=(2, 2)),
+     "latent_resolutions"),
+    (dict(latent_resolutions=(8, 1), latent_channels=(2, 2)),
+     "latent_resolutions"),
+    (dict(latent_channels=(2, 2)), "latent_channels"),
+    (dict(channel_multipliers=(1, 2)), "channel_multipliers"),
+    (dict(decoder_convlstm_layers=7), "decoder_convlstm_layers"),
+    (dict(reconstruction_loss="huber"), "reconstruction_loss"),
+    (dict(context_frames=0), "context_frames"),
+])
+def test_invalid_settings_name_the_parameter(overrides, parameter):
+  with pytest.raises(ConfigError, match=f"ModelConfig.{parameter}"):
+    ModelConfig(**overrides)
+
+
+def test_defaults_are_the_papers_bair_model():
+  config = ModelConfig()
+  assert config.resolutions == (64, 32, 16, 8, 4, 1)
+  assert config.latent_resolutions == (1, 8, 32)
+  assert config.sequence_length == 12
+
+
+def test_gin_bindings_reach_the_config_as_tuples():
+  gin.parse_config("""
+      model.ModelConfig.image_size = 32
+      model.ModelConfig.channel_multipliers = [1, 2, 4, 4, 4]
+      model.ModelConfig.latent_resolutions = [1, 8]
+      model.ModelConfig.latent_channels = [4, 4]
+      model.ModelConfig.decoder_convlstm_layers = 5
+  """)
+  config = ModelConfig()
+  assert config.image_size == 32
+  assert config.latent_resolutions == (1, 8)
+  assert isinstance(config.channel_multipliers, tuple)

@@ -1,0 +1,50 @@
+"""Tests of the ConvLSTM decoder."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hvrnn_tf import layers
+from hvrnn_tf.decoder import Decoder
+from hvrnn_tf.encoder import FrameEncoder
+
+
+def inputs(config, decoder, channels, steps=2):
+  top = tf.random.stateless_normal([2, steps, 1, 1, channels[1]], seed=[0, 1])
+  latents = {r: tf.random.stateless_normal([2, steps, r, r, z], seed=[r, 2])
+             for r, z in zip(config.latent_resolutions, config.latent_channels)}
+  context = {r: tf.random.stateless_normal([2, 2, r, r, c], seed=[r, 3])
+             for r, c in channels.items()}
+  return top, latents, decoder.initial_state(context)
+
+
+@pytest.mark.parametrize("num_convlstm", [1, 3, 4])
+def test_stage_types_and_output_shape(tiny_config, num_convlstm):
+  config = tiny_config(decoder_convlstm_layers=num_convlstm)
+  channels = FrameEncoder(16, 4, config.channel_multipliers).channels
+  decoder = Decoder(config, channels)
+  top, latents, states = inputs(config, decoder, channels)
+  logits, new_states = decoder(top, latents, states)
+  assert logits.shape == [2, 2, 16, 16, 1] and logits.dtype == tf.float32
+  kinds = [isinstance(s, layers.ConvLSTM) for s in decoder.stages]
+  assert kinds == [i < num_convlstm for i in range(4)]
+  assert len(new_states) == num_convlstm
+
+
+def test_every_latent_level_changes_the_output(tiny_config):
+  config = tiny_config()
+  channels = FrameEncoder(16, 4, config.channel_multipliers).channels
+  decoder = Decoder(config, channels)
+  top, latents, states = inputs(config, decoder, channels)
+  base, _ = decoder(top, latents, states)
+  for r in config.latent_resolutions:
+    moved = {**latents, r: latents[r] + 1.0}
+    assert np.abs(decoder(top, moved, states)[0] - base).max() > 1e-5
+
+
+def test_width_multiplier_widens_stages(tiny_config):
+  config = tiny_config(decoder_width_multiplier=2.0)
+  channels = FrameEncoder(16, 4, config.channel_multipliers).channels
+  decoder = Decoder(config, channels)
+  assert [s.filters for s in decoder.stages] == [
+      2 * channels[r] for r in (1, 4, 8, 16)]

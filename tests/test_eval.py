@@ -1,0 +1,210 @@
+"""End to end: a tiny training run, evaluated by hvrnn_tf.eval.
+
+FVD uses test_fvd's random I3D stand-in and LPIPS test_lpips's random weights:
+the numbers check the plumbing, never the metrics' values.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import gin
+import numpy as np
+from PIL import Image
+import pytest
+import tensorflow as tf
+
+from hvrnn_tf import eval as eval_lib
+from hvrnn_tf import train
+from hvrnn_tf.data import records
+from hvrnn_tf.metrics import image_metrics
+from hvrnn_tf.model import HierarchicalVRNN
+from test_fvd import RandomI3D
+from test_lpips import random_states
+
+CONTEXT, TRAIN_FUTURE, EVAL_FUTURE = 2, 3, 4
+LATENT_CHANNELS = (2, 3)
+
+
+def _sequences(count=6, length=8, size=16):
+  """Squares drifting right over noise, uint8 [length, size, size, 3]."""
+  rng = np.random.default_rng(0)
+  out = []
+  for _ in range(count):
+    frames = rng.integers(0, 60, size=(length, size, size, 3), dtype=np.uint8)
+    x, y = rng.integers(0, size - 6, size=2)
+    for t in range(length):
+      frames[t, y:y + 5, (x + t) % (size - 5):(x + t) % (size - 5) + 5] = 255
+    out.append({"frames": frames})
+  return out
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+  data_dir = str(tmp_path_factory.mktemp("data"))
+  records.write_shards(_sequences(), data_dir, "seq", 3)
+  workdir = str(tmp_path_factory.mktemp("run"))
+  gin.clear_config()
+  gin.parse_config([
+      "model.ModelConfig.image_size = 16",
+      "model.ModelConfig.channels = 3",
+      f"model.ModelConfig.context_frames = {CONTEXT}",
+      f"model.ModelConfig.future_frames = {TRAIN_FUTURE}",
+      "model.ModelConfig.n_hid = 4",
+      "model.ModelConfig.channel_multipliers = (1, 1, 1, 1)",
+      "model.ModelConfig.latent_resolutions = (1, 4)",
+      f"model.ModelConfig.latent_channels = {LATENT_CHANNELS}",
+      "model.ModelConfig.decoder_convlstm_layers = 1",
+      "data.make_dataset.source = 'tfrecord'",
+      f"data.make_dataset.file_pattern = '{data_dir}/seq-*'",
+      "train.train.num_steps = 2",
+      "train.train.batch_size = 2",
+      "train.train.sample_sequences = 0",
+  ])
+  train.train(workdir)
+  gin.clear_config()
+  return workdir
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run_binary(*args):
+  env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+  return subprocess.run([sys.executable, "-m", "hvrnn_tf.eval", *args],
+                        cwd=REPO, env=env, capture_output=True, text=True,
+                        check=False)
+
+
+@pytest.fixture(scope="module")
+def evaluated(workdir, tmp_path_factory):
+  """Runs the eval binary once with every metric; returns (output_dir,
+  metrics, stdout)."""
+  weights = tmp_path_factory.mktemp("weights")
+  i3d_dir = str(weights / "i3d")
+  i3d = RandomI3D()
+  tf.saved_model.save(i3d, i3d_dir, signatures={"default": i3d.__call__})
+  lin, vgg = random_states()
+  np.savez(weights / "lin.npz", **lin)
+  np.savez(weights / "vgg.npz", **vgg)
+  output_dir = str(tmp_path_factory.mktemp("eval"))
+  result = _run_binary(
+      f"--workdir={workdir}", f"--output_dir={output_dir}", "--num_samples=3",
+      f"--future_frames={EVAL_FUTURE}", "--max_sequences=4", "--batch_size=2",
+      f"--i3d_handle={i3d_dir}", "--i3d_batch_size=3",
+      f"--lpips_weights={weights / 'lin.npz'}",
+      f"--lpips_vgg_weights={weights / 'vgg.npz'}", "--num_visualized=2")
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(os.path.join(output_dir, "metrics.json")) as f:
+    return output_dir, json.load(f), result.stdout
+
+
+def test_metrics_json_holds_every_metric_and_the_protocol(evaluated):
+  _, metrics, stdout = evaluated
+  summary = json.loads(stdout.strip().splitlines()[-1])
+  assert summary["ssim"] == metrics["ssim"]["mean"]
+  assert summary["fvd"] == metrics["fvd"]["mean"]
+  for name in ("ssim", "psnr", "lpips"):
+    assert len(metrics[name]["per_timestep"]) == EVAL_FUTURE
+    assert metrics[name]["num_sequences"] == 4
+    assert np.isfinite(metrics[name]["mean"])
+  assert -1.0 <= metrics["ssim"]["mean"] <= 1.0 and metrics["lpips"]["mean"] > 0
+  assert len(metrics["fvd"]["repeats"]) == 5 and metrics["fvd"]["mean"] > 0
+  assert metrics["elbo"]["neg_elbo"] == pytest.approx(
+      metrics["elbo"]["nll"] + metrics["elbo"]["kl"])
+  assert [len(k) for k in metrics["kl"]["per_channel"]] == list(LATENT_CHANNELS)
+  assert metrics["kl"]["channels"] == list(LATENT_CHANNELS)
+  assert metrics["skipped"] == {}
+  protocol = metrics["protocol"]
+  assert protocol["checkpoint_step"] == 2  # not the last batch's index (1)
+  assert (protocol["num_samples"], protocol["context_frames"],
+          protocol["future_frames"]) == (3, CONTEXT, EVAL_FUTURE)
+  assert protocol["dataset"]["num_sequences"] == 4
+  assert protocol["dataset"]["sequence_length"] == CONTEXT + EVAL_FUTURE
+
+
+def test_plots_and_videos_are_valid_images(evaluated):
+  output_dir, _, _ = evaluated
+  for name in ("per_timestep.png", "kl_per_channel.png", "sequence_0.png",
+               "sequence_1.png"):
+    with Image.open(os.path.join(output_dir, name)) as image:
+      assert image.format == "PNG"
+  for i in range(2):
+    with Image.open(os.path.join(output_dir, f"sequence_{i}.gif")) as gif:
+      assert gif.n_frames == CONTEXT + EVAL_FUTURE
+      assert gif.size == (3 * (16 + 2) - 2, 16)  # truth | best | random
+  assert not os.path.exists(os.path.join(output_dir, "sequence_2.gif"))
+
+
+def test_tensorboard_scalars_are_written(evaluated):
+  output_dir, metrics, _ = evaluated
+  scalars = {}
+  for name in os.listdir(output_dir):
+    if name.startswith("events.out.tfevents"):
+      for event in tf.compat.v1.train.summary_iterator(
+          os.path.join(output_dir, name)):
+        for value in event.summary.value:
+          scalars[value.tag] = (event.step, tf.make_ndarray(value.tensor))
+  step, ssim = scalars["ssim_best_of_n"]
+  assert step == 2 and ssim == pytest.approx(metrics["ssim"]["mean"])
+  assert {"fvd_mean", "lpips_best_of_n", "elbo/neg_elbo",
+          "active_units/level_2"} <= set(scalars)
+
+
+def test_evaluation_keeps_the_best_sample_reproducibly(tiny_config):
+  config = tiny_config()
+  model = HierarchicalVRNN(config)
+  model.initialize()
+  videos = np.random.default_rng(0).uniform(size=(3, 5, 16, 16, 1)).astype(
+      np.float32)
+  evaluation = eval_lib.Evaluation(model, num_samples=3, fvd_repeats=2,
+                                   num_visualized=3, seed=7)
+  with pytest.raises(ValueError, match="no sequences"):
+    evaluation.metrics()
+  with pytest.raises(ValueError, match=r"T > 2"):
+    evaluation.add(videos[:, :2], 0)
+  evaluation.add(videos[:2], 0)
+  evaluation.add(videos[2:], 1)
+  metrics = evaluation.metrics()
+  assert metrics["ssim"]["num_sequences"] == 3
+  assert len(metrics["psnr"]["per_timestep"]) == 3
+  assert "fvd" not in metrics and "lpips" not in metrics
+  assert metrics["kl"]["channels"] == list(config.latent_channels)
+  # Batch 0's samples are drawn again from the same seed: the displayed best
+  # sample of sequence 1 is the one with the highest mean SSIM.
+  samples = model.sample(videos[:2, :2], 3, 3, tf.constant([7, 0]))
+  ssim = image_metrics.ssim_per_frame(videos[:2, 2:], samples).numpy()
+  video, best, _ = evaluation.visuals[1]
+  np.testing.assert_array_equal(video, videos[1])
+  np.testing.assert_array_equal(best, samples[1, np.argmax(ssim[1].mean(1))])
+
+
+def test_unavailable_networks_are_skipped_with_a_reason(tmp_path):
+  lpips_metric, i3d, skipped = eval_lib.load_optional_metrics(
+      str(tmp_path / "missing.pth"), str(tmp_path / "missing.pth"),
+      str(tmp_path / "no_i3d"), 16)
+  assert lpips_metric is None and i3d is None
+  assert "missing.pth" in skipped["lpips"]
+  assert "not computed" in skipped["lpips"]
+  assert "no_i3d" in skipped["fvd"]
+  _, _, skipped = eval_lib.load_optional_metrics("", "", "", 16)
+  assert skipped == {"lpips": "disabled (--lpips_weights is empty)",
+                     "fvd": "disabled (--i3d_handle is empty)"}
+
+
+def test_binary_reports_errors_without_a_traceback(tmp_path):
+  result = _run_binary(f"--workdir={tmp_path}")
+  assert result.returncode != 0
+  assert "hvrnn_tf.eval: error:" in result.stderr
+  assert "operative_config.gin not found" in result.stderr
+  assert "Traceback" not in result.stderr
+
+
+def test_bad_arguments_are_rejected_before_loading(tmp_path):
+  with pytest.raises(ValueError, match="num_samples=0"):
+    eval_lib.run(str(tmp_path), num_samples=0)
+  with pytest.raises(ValueError, match="FVD needs >= 2"):
+    eval_lib.run(str(tmp_path), max_sequences=1)
+  with pytest.raises(FileNotFoundError, match="operative_config.gin"):
+    eval_lib.run(str(tmp_path), max_sequences=2, i3d_handle="")

@@ -1,0 +1,198 @@
+"""Tests of hvrnn_tf.data.records: the sequence Example format and sharded writing."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hvrnn_tf.data import records
+
+
+def _sequence(
+  index: int, length: int = 5, shape=(6, 4, 3)
+) -> dict[str, np.ndarray]:
+  rng = np.random.default_rng(index)
+  return {
+    "frames": rng.integers(0, 256, (length, *shape), dtype=np.uint8),
+    "actions": rng.normal(size=(length, 4)).astype(np.float32),
+    "positions": rng.normal(size=(length, 3)).astype(np.float32),
+  }
+
+
+def _read(
+  path: str, extra_names=("actions", "positions")
+) -> list[dict[str, np.ndarray]]:
+  dataset = tf.data.TFRecordDataset(path, records.tfrecord_compression(path))
+  return [
+    {k: v.numpy() for k, v in records.parse_sequence(e, extra_names).items()}
+    for e in dataset
+  ]
+
+
+def _assert_same(actual: dict, expected: dict) -> None:
+  assert actual.keys() == expected.keys()
+  for key in expected:
+    assert actual[key].dtype == expected[key].dtype
+    np.testing.assert_array_equal(actual[key], expected[key])
+
+
+def test_serialize_parse_round_trip_is_exact():
+  sequence = _sequence(0)
+  parsed = records.parse_sequence(
+    tf.constant(records.serialize_sequence(sequence)), ["actions", "positions"]
+  )
+  _assert_same({k: v.numpy() for k, v in parsed.items()}, sequence)
+
+
+def test_parse_works_inside_tf_data_graphs():
+  serialized = [records.serialize_sequence(_sequence(i)) for i in range(2)]
+  dataset = tf.data.Dataset.from_tensor_slices(serialized).map(
+    lambda e: records.parse_sequence(e)["frames"]
+  )
+  for frames, index in zip(dataset, range(2)):
+    np.testing.assert_array_equal(frames.numpy(), _sequence(index)["frames"])
+
+
+@pytest.mark.parametrize(
+  "sequence, message",
+  [
+    ({"frames": np.zeros((2, 4, 4, 1), np.float32)}, "frames must be uint8"),
+    ({"frames": np.zeros((4, 4, 1), np.uint8)}, "frames must be uint8"),
+    (
+      {"frames": np.zeros((2, 4, 4, 1), np.uint8), "a/b": np.zeros(3)},
+      "Extra name 'a/b'",
+    ),
+  ],
+)
+def test_serialize_rejects_bad_sequences(sequence, message):
+  with pytest.raises(ValueError, match=message):
+    records.serialize_sequence(sequence)
+
+
+@pytest.mark.parametrize(
+  "compression, suffix", [(None, ".tfrecord"), ("GZIP", ".tfrecord.gz")]
+)
+def test_write_shards_round_trip_and_metadata(tmp_path, compression, suffix):
+  sequences = [_sequence(i) for i in range(7)]
+  paths = records.write_shards(
+    sequences,
+    str(tmp_path),
+    "train",
+    3,
+    compression=compression,
+    info={"source": "unit-test", "split": "train"},
+  )
+  assert [p.rsplit("/", 1)[1] for p in paths] == [
+    f"train-0000{k}-of-00003{suffix}" for k in range(3)
+  ]
+  read = [s for p in paths for s in _read(p)]
+  assert len(read) == 7
+  for actual, expected in zip(read, sequences):
+    _assert_same(actual, expected)
+  metadata = json.loads((tmp_path / "train.metadata.json").read_text())
+  assert (
+    metadata["frame_shape"] == [6, 4, 3] and metadata["sequence_length"] == 5
+  )
+  assert (
+    metadata["num_sequences"] == 7 and metadata["compression"] == compression
+  )
+  assert metadata["source"] == "unit-test" and metadata["split"] == "train"
+  assert metadata["extras"] == {"actions": [5, 4], "positions": [5, 3]}
+  assert [s["num_sequences"] for s in metadata["shards"]] == [3, 3, 1]
+  assert (
+    metadata["shards"][2]["md5"]
+    == hashlib.md5((tmp_path / paths[2]).read_bytes()).hexdigest()
+  )
+  assert records.read_metadata(paths) == metadata
+  assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_gzip_shards_are_compressed(tmp_path):
+  sequences = [{"frames": np.zeros((4, 32, 32, 1), np.uint8)}] * 4
+  raw = records.write_shards(sequences, str(tmp_path / "raw"), "s", 4)
+  gz = records.write_shards(
+    sequences, str(tmp_path / "gz"), "s", 4, compression="GZIP"
+  )
+  assert tf.io.gfile.stat(gz[0]).length * 10 < tf.io.gfile.stat(raw[0]).length
+
+
+def test_resume_skips_complete_shards_without_computing_them(tmp_path):
+  accessed = []
+
+  def make(i):
+    accessed.append(i)
+    return _sequence(i)
+
+  paths = records.write_shards(
+    records.LazySequence(7, make), str(tmp_path), "train", 3
+  )
+  first_run = [tf.io.gfile.GFile(p, "rb").read() for p in paths]
+  tf.io.gfile.remove(paths[1])
+  tf.io.gfile.remove(str(tmp_path / "train.metadata.json"))
+  accessed.clear()
+  assert (
+    records.write_shards(
+      records.LazySequence(7, make), str(tmp_path), "train", 3
+    )
+    == paths
+  )
+  assert sorted(accessed) == [
+    0,
+    3,
+    4,
+    5,
+  ]  # Sequence 0 fixes the layout; shard 1 holds 3..5.
+  assert [tf.io.gfile.GFile(p, "rb").read() for p in paths] == first_run
+  assert (tmp_path / "train.metadata.json").exists()
+
+
+def test_resume_with_other_parameters_is_an_error(tmp_path):
+  sequences = [_sequence(i) for i in range(2)]
+  records.write_shards(
+    sequences, str(tmp_path), "train", 1, info={"image_size": 64}
+  )
+  with pytest.raises(
+    ValueError, match="train.plan.json records an earlier conversion"
+  ):
+    records.write_shards(
+      sequences, str(tmp_path), "train", 1, info={"image_size": 128}
+    )
+
+
+def test_inconsistent_sequences_are_an_error(tmp_path):
+  with pytest.raises(ValueError, match="Sequence 1 has layout"):
+    records.write_shards(
+      [_sequence(0), _sequence(1, length=6)], str(tmp_path), "train", 5
+    )
+  assert not list(tmp_path.glob("*.tfrecord*"))
+
+
+def test_read_metadata_detects_interrupted_and_damaged_datasets(tmp_path):
+  paths = records.write_shards(
+    [_sequence(i) for i in range(4)], str(tmp_path), "test", 2
+  )
+  assert records.read_metadata(paths)["num_sequences"] == 4
+  with open(paths[1], "r+b") as f:
+    f.truncate(100)
+  with pytest.raises(
+    ValueError, match=r"test-00001-of-00002.tfrecord has 100 bytes .* truncated"
+  ):
+    records.read_metadata(paths)
+  (tmp_path / "test.metadata.json").unlink()
+  with pytest.raises(
+    ValueError, match="no test.metadata.json: the conversion was interrupted"
+  ):
+    records.read_metadata(paths)
+
+
+def test_read_metadata_ignores_files_not_named_as_shards(tmp_path):
+  assert records.read_metadata([str(tmp_path / "bair_train.tfrecords")]) is None
+
+
+def test_unknown_compression():
+  with pytest.raises(
+    ValueError, match=r"compression='ZLIB' is not one of \(None, 'GZIP'\)"
+  ):
+    records.shard_filename("x", 0, 1, "ZLIB")

@@ -1,0 +1,25 @@
+"""Tests of writing sample videos."""
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from hvrnn_tf import sampling
+from hvrnn_tf.model import HierarchicalVRNN
+
+
+def test_write_samples_writes_truth_and_samples(tiny_config, tmp_path):
+  config = tiny_config()
+  model = HierarchicalVRNN(config)
+  model.initialize()
+  videos = tf.random.stateless_uniform([2, 5, 16, 16, 1], seed=[0, 1])
+  paths = sampling.write_samples(model, videos, str(tmp_path / "out"),
+                                 num_samples=3)
+  assert sorted(p.rsplit("/", 1)[1] for p in paths) == [
+      "sample_0.gif", "sample_0.png", "sample_1.gif", "sample_1.png"]
+  gif = Image.open(tmp_path / "out" / "sample_0.gif")
+  assert gif.n_frames == 5
+  # Ground truth + 3 samples side by side, 2-pixel gaps.
+  assert gif.size == (4 * 16 + 3 * 2, 16)
+  strip = np.asarray(Image.open(tmp_path / "out" / "sample_1.png"))
+  assert strip.shape == (4 * 16 + 3 * 2, 5 * 16 + 4 * 2, 3)
