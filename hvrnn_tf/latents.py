@@ -53,7 +53,8 @@ class LatentNetwork(layers.Layer):
     return self.lstm(x, state)
 
   def distribution(self, hidden, conditioning):
-    x = tf.concat([hidden] + conditioning, axis=-1) if conditioning else hidden
+    x = tf.concat([hidden] + [tf.cast(z, hidden.dtype) for z in conditioning],
+                  axis=-1)
     params = tf.cast(layers.time_distributed(self.head, x), tf.float32)
     mean, raw_scale = tf.split(params, 2, axis=-1)
     return tfd.Normal(mean, tf.nn.softplus(raw_scale) + MIN_SCALE)

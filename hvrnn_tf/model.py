@@ -20,6 +20,14 @@ from hvrnn_tf.latents import LatentHierarchy
 tfd = tfp.distributions
 
 
+def fold_in(seed, data):
+  """A new stateless seed from `seed` and `data`, the same with and without XLA.
+
+  Philox explicitly: the automatic algorithm choice differs under XLA.
+  """
+  return tf.random.experimental.stateless_fold_in(seed, data, alg="philox")
+
+
 @dataclasses.dataclass
 class ElboOutputs:
   """What one ELBO pass returns (F = number of predicted frames).
@@ -40,9 +48,11 @@ class ElboOutputs:
 class HierarchicalVRNN(layers.Layer):
   """Encoder + latent hierarchy + decoder (Castrejon et al., ICCV 2019)."""
 
-  def __init__(self, config: ModelConfig, **kwargs):
+  def __init__(self, config: ModelConfig, jit_compile_sampling: bool = False,
+               **kwargs):
     super().__init__(**kwargs)
     self.config = config
+    self.sample = tf.function(self._sample, jit_compile=jit_compile_sampling)
     self.encoder = FrameEncoder(config.image_size, config.n_hid,
                                 config.channel_multipliers)
     self.latents = LatentHierarchy(config, self.encoder.channels)
@@ -65,11 +75,16 @@ class HierarchicalVRNN(layers.Layer):
     states["decoder"] = self.decoder.initial_state(context_features)
     return states
 
-  def _noise(self, seed, batch_size, num_steps):
-    """Standard-normal noise per latent level, [B, num_steps, r, r, z]."""
+  def noise(self, seed, batch_size, num_steps):
+    """Standard-normal noise per latent level, [batch_size, num_steps, r, r, z].
+
+    Stateless and deterministic per seed, but XLA draws different numbers than
+    TensorFlow's kernels for the same seed: generate it outside jit-compiled
+    code where the two must agree.
+    """
     return [tf.random.stateless_normal(
-        [batch_size, num_steps, r, r, z],
-        seed=tf.random.experimental.stateless_fold_in(seed, level))
+        [batch_size, num_steps, r, r, z], seed=fold_in(seed, level),
+        alg="philox")
             for level, (r, z) in enumerate(zip(self.config.latent_resolutions,
                                                self.config.latent_channels))]
 
@@ -98,12 +113,13 @@ class HierarchicalVRNN(layers.Layer):
                   "decoder": decoder_states}
     return logits, kl, new_states
 
-  def elbo(self, video, seed, beta=1.0, stepwise=False):
+  def elbo(self, video, seed=None, beta=1.0, stepwise=False, noise=None):
     """Negative ELBO of the predicted frames given the context.
 
     Args:
       video: [B, c + F, S, S, C] in [0, 1].
-      seed: int32 [2], seeds the posterior noise (stateless).
+      seed: int32 [2], seeds the posterior noise (stateless); or
+      noise: the posterior noise itself, as returned by `noise`.
       beta: KL weight.
       stepwise: run one step at a time, carrying states, instead of each
         ConvLSTM over the whole sequence. Same result; exists to check that.
@@ -117,7 +133,8 @@ class HierarchicalVRNN(layers.Layer):
     current = {r: f[:, c:] for r, f in features.items()}
     batch_size, num_future = tf.shape(video)[0], video.shape[1] - c
     states = self._initial_states(context, ("prior", "posterior"))
-    noise = self._noise(seed, batch_size, num_future)
+    if noise is None:
+      noise = self.noise(seed, batch_size, num_future)
     if stepwise:
       step = lambda x, t: {r: f[:, t:t + 1] for r, f in x.items()}
       logits, kl = [], []
@@ -139,9 +156,11 @@ class HierarchicalVRNN(layers.Layer):
         loss=tf.reduce_mean(nll + beta * kl_total), nll=nll, kl=kl_total,
         kl_per_level=kl, reconstruction=tf.sigmoid(logits))
 
-  @tf.function
-  def sample(self, context, num_future, num_samples, seed):
+  def _sample(self, context, num_future, num_samples, seed):
     """Ancestral sampling from the prior, O(num_future) network evaluations.
+
+    Called as `model.sample(...)`, a tf.function (XLA-compiled when the model
+    was built with jit_compile_sampling=True).
 
     Each step draws the levels top-first from the prior, decodes the frame and
     feeds it back; every ConvLSTM carries its (h, c) state from step to step.
@@ -162,8 +181,7 @@ class HierarchicalVRNN(layers.Layer):
     rows = batch_size * num_samples
 
     def body(t, previous, states, frames):
-      noise = self._noise(
-          tf.random.experimental.stateless_fold_in(seed, t), rows, 1)
+      noise = self.noise(fold_in(seed, t), rows, 1)
       hidden, prior_states = self.latents.recur(
           "prior", previous, states["prior"])
       _, samples = self.latents.sample("prior", hidden, noise)

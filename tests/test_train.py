@@ -9,6 +9,7 @@ import gin
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
 
 from hvrnn_tf import train
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -37,15 +38,17 @@ train.samples_per_sequence = 2
 """
 
 
+def run_events(workdir):
+  """TensorBoard's own reader over every event file of a run's train/ logs."""
+  accumulator = event_accumulator.EventAccumulator(
+      os.path.join(workdir, "train"), size_guidance={"tensors": 0})
+  return accumulator.Reload()
+
+
 def scalar_events(workdir, tag):
-  """[(step, value)] of a scalar summary across all event files of a run."""
-  events = []
-  for path in tf.io.gfile.glob(os.path.join(workdir, "train", "events.*")):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        if value.tag == tag:
-          events.append((event.step, float(tf.make_ndarray(value.tensor))))
-  return sorted(events)
+  """[(step, value)] of a scalar summary (tf.summary writes them as tensors)."""
+  return sorted((e.step, float(tf.make_ndarray(e.tensor_proto)))
+                for e in run_events(workdir).Tensors(tag))
 
 
 def run_training(workdir, num_steps):
@@ -56,7 +59,7 @@ def run_training(workdir, num_steps):
 
 def test_short_run_learns_checkpoints_and_resumes(tmp_path):
   trainer = run_training(tmp_path, 40)
-  assert int(trainer.step) == 40
+  assert trainer.current_step == 40
   losses = [v for _, v in scalar_events(tmp_path, "loss")]
   assert len(losses) == 4 and losses[-1] < losses[0]
   assert tf.train.latest_checkpoint(tmp_path / "checkpoints").endswith("ckpt-40")
@@ -67,15 +70,45 @@ def test_short_run_learns_checkpoints_and_resumes(tmp_path):
   first_weights = [v.numpy() for v in trainer.model.trainable_variables]
 
   resumed = run_training(tmp_path, 50)
-  assert int(resumed.step) == 50
+  assert resumed.current_step == 50
   steps = [s for s, _ in scalar_events(tmp_path, "loss")]
   assert steps == [10, 20, 30, 40, 50]  # continued at 40, did not restart
   assert int(resumed.optimizer.iterations) == 50
   assert any(np.abs(a - b.numpy()).max() > 0 for a, b in
              zip(first_weights, resumed.model.trainable_variables))
-  for tag in ("nll", "kl", "kl_level_0", "kl_level_1", "beta",
-              "learning_rate", "steps_per_second"):
-    assert scalar_events(tmp_path, tag), tag
+  tags = run_events(tmp_path).Tags()["tensors"]
+  assert {"loss", "nll", "kl", "kl_level_0", "kl_level_1", "beta",
+          "learning_rate", "steps_per_second", "skipped_corrupt_records",
+          "truth_reconstruction_prior",
+          "operative_config"} <= set(tags)
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_losses_stay_finite(tiny_config, precision):
+  config = tiny_config()
+  trainer = train.Trainer(config, 2, 0, 10, 1e-3, 1e-3, 0, 1.0, 0, 1e-4,
+                          precision=precision)
+  video = tf.random.stateless_uniform([2, 5, 16, 16, 1], seed=[0, 1])
+  for _ in range(3):
+    metrics, reconstruction = trainer.train_step(video)
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+  assert reconstruction.dtype == tf.float32
+  conv = trainer.model.encoder.stem
+  assert conv.compute_dtype == precision.split("_")[1]
+  assert conv.kernel.dtype == "float32"  # variables stay float32
+  # The global policy is restored once the model is built.
+  assert tf.keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_xla_compiled_step_matches_the_plain_step(tiny_config):
+  config = tiny_config()
+  video = tf.random.stateless_uniform([2, 5, 16, 16, 1], seed=[0, 1])
+  trainers = [train.Trainer(config, 2, 0, 10, 1e-3, 1e-3, 0, 1.0, 0, 1e-4,
+                            jit_compile=jit) for jit in (False, True)]
+  for a, b in zip(*[t.model.trainable_variables for t in trainers]):
+    b.assign(a)
+  plain, compiled = [t.train_step(video)[0]["loss"] for t in trainers]
+  np.testing.assert_allclose(plain, compiled, rtol=1e-4)
 
 
 def run_binary(*args):

@@ -1,0 +1,125 @@
+"""Tests of distributed training: 2 logical CPUs and 2 local worker processes."""
+
+import json
+import os
+import pathlib
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+
+from hvrnn_tf import distribute
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+# Logical devices must be set up before TensorFlow initialises, hence a fresh
+# process. It prints the largest difference between a 2-replica Mirrored step
+# and a single-device step on the same global batch from the same weights.
+MIRRORED_VS_SINGLE = """
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from hvrnn_tf.config import ModelConfig
+from hvrnn_tf.train import Trainer
+config = ModelConfig(image_size=16, channels=1, context_frames=2,
+                     future_frames=3, n_hid=4, channel_multipliers=(1, 2, 2, 2),
+                     latent_resolutions=(1, 4, 8), latent_channels=(2, 3, 2),
+                     decoder_convlstm_layers=4)
+video = tf.random.stateless_uniform([4, 5, 16, 16, 1], seed=[0, 1])
+mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+trainers = [Trainer(config, 4, 0, 10, 1e-3, 1e-3, 0, 1.0, 0, 1e-4, strategy)
+            for strategy in (tf.distribute.get_strategy(), mirrored)]
+for a, b in zip(*[t.model.trainable_variables for t in trainers]):
+  b.assign(a)
+initial = [v.numpy() for v in trainers[0].model.trainable_variables]
+single_metrics, _ = trainers[0].train_step(video)
+batch = next(iter(mirrored.experimental_distribute_dataset(
+    tf.data.Dataset.from_tensors(video))))
+mirrored_metrics, _ = trainers[1].train_step(batch)
+print("replicas", mirrored.num_replicas_in_sync)
+print("loss", float(single_metrics["loss"]), float(mirrored_metrics["loss"]))
+print("max_weight_diff", max(
+    float(np.abs(a.numpy() - b.numpy()).max()) for a, b in
+    zip(*[t.model.trainable_variables for t in trainers])))
+print("max_update", max(
+    float(np.abs(a.numpy() - b).max()) for a, b in
+    zip(trainers[0].model.trainable_variables, initial)))
+"""
+
+
+def test_mirrored_step_equals_single_device_step():
+  result = subprocess.run([sys.executable, "-c", MIRRORED_VS_SINGLE],
+                          cwd=REPO_ROOT, env=ENV, capture_output=True,
+                          text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  values = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+  assert values["replicas"] == "2"
+  single, mirrored = map(float, values["loss"].split())
+  assert abs(single - mirrored) <= 1e-4 * abs(single)
+  # The step moved the weights by far more than the two runs differ.
+  assert float(values["max_update"]) > 1e-4
+  assert float(values["max_weight_diff"]) < 1e-6
+
+
+def free_port():
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+TINY = [
+    "model.ModelConfig.image_size = 32", "model.ModelConfig.channels = 1",
+    "model.ModelConfig.context_frames = 2", "model.ModelConfig.future_frames = 2",
+    "model.ModelConfig.n_hid = 4",
+    "model.ModelConfig.channel_multipliers = (1, 2, 4, 4, 4)",
+    "model.ModelConfig.latent_resolutions = (1, 8)",
+    "model.ModelConfig.latent_channels = (2, 2)",
+    "model.ModelConfig.decoder_convlstm_layers = 2",
+    "train.batch_size = 4", "train.sample_sequences = 0",
+    "train.log_every = 1", "train.checkpoint_every = 2",
+]
+
+
+def test_two_workers_finish_with_identical_weights(tmp_path):
+  cluster = {"worker": [f"127.0.0.1:{free_port()}" for _ in range(2)]}
+  workers = []
+  try:
+    for index in range(2):
+      tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+      args = [f"--gin_param={p}" for p in TINY + [
+          "train.num_steps = 3", "train.strategy = 'multi_worker'"]]
+      workers.append(subprocess.Popen(
+          [sys.executable, "-m", "hvrnn_tf.train",
+           f"--workdir={tmp_path}", *args],
+          cwd=REPO_ROOT, env={**ENV, "TF_CONFIG": json.dumps(tf_config)},
+          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    logs = [w.communicate(timeout=360)[0] for w in workers]
+  finally:
+    for w in workers:
+      w.kill()
+  assert [w.returncode for w in workers] == [0, 0], logs[0][-3000:]
+  fingerprints = [re.findall(r"Weights fingerprint at step 3: (\w+)", log)
+                  for log in logs]
+  assert fingerprints[0] and fingerprints[0] == fingerprints[1]
+  assert all("2 replica(s)" in log for log in logs)
+  # Only the chief's checkpoints remain; the other worker's scratch is gone.
+  assert tf.train.latest_checkpoint(tmp_path / "checkpoints").endswith("ckpt-3")
+  assert not list(tmp_path.glob(".worker_*"))
+
+
+def test_strategy_names():
+  assert distribute.make_strategy("default") is tf.distribute.get_strategy()
+  assert distribute.is_chief(tf.distribute.get_strategy())
+  with pytest.raises(ValueError, match="'mirror'.*mirrored"):
+    distribute.make_strategy("mirror")
+
+
+def test_multi_worker_without_tf_config_is_a_clear_error(monkeypatch):
+  monkeypatch.delenv("TF_CONFIG", raising=False)
+  with pytest.raises(ValueError, match="TF_CONFIG"):
+    distribute.make_strategy("multi_worker")
