@@ -16,17 +16,16 @@ class Layer(keras.layers.Layer):
   """A Keras layer whose lists and dicts of sublayers are checkpointed.
 
   Keras 3 tracks `self.blocks = [layer, ...]` for its own weight lists but not
-  as TensorFlow checkpoint dependencies, so tf.train.Checkpoint would silently
-  leave such sublayers out. Every composite layer of the model derives from
+  as TensorFlow dependencies, so tf.train.Checkpoint and tf.saved_model.save
+  would silently leave such sublayers out. Every composite layer of the model derives from
   this class, which adds them as children named `<attribute>_<key>`.
   """
 
   def _trackable_children(self, save_type="checkpoint", **kwargs):
     children = super()._trackable_children(save_type, **kwargs)
-    if save_type == "checkpoint":
-      for name, value in vars(self).items():
-        if not name.startswith("_") and isinstance(value, (list, tuple, dict)):
-          children.update(_named_layers(name, value))
+    for name, value in vars(self).items():
+      if not name.startswith("_") and isinstance(value, (list, tuple, dict)):
+        children.update(_named_layers(name, value))
     return children
 
 
@@ -62,15 +61,17 @@ def merge_time(x: tf.Tensor) -> tf.Tensor:
   return tf.reshape(x, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
 
 
-def split_time(x: tf.Tensor, batch_size) -> tf.Tensor:
-  """[B * T, ...] -> [B, T, ...]."""
+def split_time(x: tf.Tensor, batch_size, num_steps: int | None) -> tf.Tensor:
+  """[B * T, ...] -> [B, T, ...], keeping T static when it is known."""
   shape = tf.shape(x)
-  return tf.reshape(x, tf.concat([[batch_size, -1], shape[1:]], axis=0))
+  out = tf.reshape(x, tf.concat([[batch_size, -1], shape[1:]], axis=0))
+  out.set_shape([None, num_steps] + x.shape[1:])
+  return out
 
 
 def time_distributed(fn, x: tf.Tensor) -> tf.Tensor:
   """Applies a per-frame function `fn` to every frame of x [B, T, ...]."""
-  return split_time(fn(merge_time(x)), tf.shape(x)[0])
+  return split_time(fn(merge_time(x)), tf.shape(x)[0], x.shape[1])
 
 
 def upsample_nearest(x: tf.Tensor, resolution: int) -> tf.Tensor:

@@ -63,12 +63,14 @@ class HierarchicalVRNN(layers.Layer):
     c = self.config
     self.elbo(tf.zeros([1, c.context_frames + 1, c.image_size, c.image_size,
                         c.channels]), seed=tf.constant([0, 0]))
+    self.built = True
 
   def encode(self, video):
     """video [B, T, S, S, C] -> {resolution: [B, T, r, r, C_r]}."""
     features = self.encoder(layers.merge_time(video))
     batch_size = tf.shape(video)[0]
-    return {r: layers.split_time(f, batch_size) for r, f in features.items()}
+    return {r: layers.split_time(f, batch_size, video.shape[1])
+            for r, f in features.items()}
 
   def _initial_states(self, context_features, kinds):
     states = self.latents.initial_states(context_features, kinds)
