@@ -254,14 +254,8 @@ def write_outputs(output_dir, metrics, visuals, context_frames,
       os.path.join(output_dir, "kl_per_channel.png"))
   c = context_frames
   for i, (video, best, random) in enumerate(visuals):
-    context = visualize.to_rgb(video[:c])
-    rows = [np.concatenate([context, visualize.mark_frames(f, color)])
-            for f, color in ((video[c:], (0., 1., 0.)), (best, (1., 0., 0.)),
-                             (random, (1., 0., 0.)))]
-    visualize.write_gif(os.path.join(output_dir, f"sequence_{i}.gif"),
-                        visualize.video_grid(rows), fps)
-    visualize.write_png(os.path.join(output_dir, f"sequence_{i}.png"),
-                        visualize.image_strip(rows))
+    visualize.write_comparison(os.path.join(output_dir, f"sequence_{i}"),
+                               video, [best, random], c, fps)
 
 
 def run(workdir, output_dir=None, gin_files=(), gin_params=(), split="test",

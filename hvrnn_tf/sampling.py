@@ -6,7 +6,6 @@ by samples (red border on predicted frames); context frames have no border.
 
 import os
 
-import numpy as np
 import tensorflow as tf
 
 from hvrnn_tf import visualize
@@ -41,13 +40,6 @@ def write_samples(model, videos, output_dir: str, num_samples: int = 3,
   os.makedirs(output_dir, exist_ok=True)
   paths = []
   for i, (truth, futures) in enumerate(zip(videos.numpy(), predictions)):
-    rows = [np.concatenate([visualize.to_rgb(truth[:c]),
-                            visualize.mark_frames(truth[c:], (0., 1., 0.))])]
-    rows += [np.concatenate([visualize.to_rgb(truth[:c]),
-                             visualize.mark_frames(f)]) for f in futures]
-    gif = os.path.join(output_dir, f"sample_{i}.gif")
-    png = os.path.join(output_dir, f"sample_{i}.png")
-    visualize.write_gif(gif, visualize.video_grid(rows), fps)
-    visualize.write_png(png, visualize.image_strip(rows))
-    paths += [gif, png]
+    paths += visualize.write_comparison(
+        os.path.join(output_dir, f"sample_{i}"), truth, futures, c, fps)
   return paths

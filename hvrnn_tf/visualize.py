@@ -84,3 +84,26 @@ def mark_frames(frames, color=(1.0, 0.0, 0.0), width: int = 1) -> np.ndarray:
                  np.s_[:, :, :width], np.s_[:, :, -width:]):
     frames[region] = color
   return frames
+
+
+def write_comparison(path_stem: str, truth, futures, context_frames: int,
+                     fps: float = 4.0) -> list[str]:
+  """Writes `<path_stem>.gif` and `.png`: ground truth, then each predicted future.
+
+  Each row starts with the context; ground-truth future frames get a green
+  border, predicted frames a red one.
+
+  Args:
+    truth: [c + F, H, W, C] floats in [0, 1].
+    futures: [K, F, H, W, C] predicted futures of the same context.
+  Returns:
+    The two paths written.
+  """
+  truth = np.asarray(truth, np.float32)
+  context = to_rgb(truth[:context_frames])
+  rows = [np.concatenate([context, mark_frames(truth[context_frames:],
+                                               (0.0, 1.0, 0.0))])]
+  rows += [np.concatenate([context, mark_frames(f)]) for f in futures]
+  write_gif(path_stem + ".gif", video_grid(rows), fps)
+  write_png(path_stem + ".png", image_strip(rows))
+  return [path_stem + ".gif", path_stem + ".png"]

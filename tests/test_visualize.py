@@ -35,3 +35,17 @@ def test_gif_and_png_round_trip(tmp_path):
   png = np.asarray(Image.open(tmp_path / "f.png"))
   assert png.shape == (8, 8) and png[0, 0] == visualize.to_uint8(frames[2])[0, 0, 0]
   assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_write_comparison_stacks_truth_and_futures(tmp_path):
+  truth = np.random.rand(5, 8, 8, 1)
+  futures = np.random.rand(2, 3, 8, 8, 1)
+  paths = visualize.write_comparison(str(tmp_path / "seq"), truth, futures, 2)
+  assert paths == [str(tmp_path / "seq.gif"), str(tmp_path / "seq.png")]
+  gif = Image.open(paths[0])
+  assert gif.n_frames == 5 and gif.size == (3 * 8 + 2 * 2, 8)
+  strip = np.asarray(Image.open(paths[1]))
+  assert strip.shape == (3 * 8 + 2 * 2, 5 * 8 + 4 * 2, 3)
+  # Context frames have no border; predicted ones a red one.
+  assert tuple(strip[8 + 2, 0]) != (255, 0, 0)
+  assert tuple(strip[8 + 2, 2 * 10]) == (255, 0, 0)
