@@ -85,10 +85,15 @@ def export(model: HierarchicalVRNN, export_dir: str, version: int) -> str:
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Training workdir to export.")
-flags.DEFINE_string("export_dir", None, "Base directory of the versions.")
-flags.DEFINE_integer("version", None, "Version number (default: the step).")
-flags.DEFINE_multi_string("gin_param", [], "Extra gin bindings (overrides).")
+
+
+def define_flags():
+  """Defines the command-line flags (only when run as a binary, so that other
+  binaries' flags of the same name can be imported alongside)."""
+  flags.DEFINE_string("workdir", None, "Training workdir to export.")
+  flags.DEFINE_string("export_dir", None, "Base directory of the versions.")
+  flags.DEFINE_integer("version", None, "Version number (default: the step).")
+  flags.DEFINE_multi_string("gin_param", [], "Extra gin bindings (overrides).")
 
 
 def main(argv):
@@ -104,5 +109,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   flags.mark_flags_as_required(["workdir", "export_dir"])
   app.run(main)

@@ -14,12 +14,17 @@ from hvrnn_tf import checkpointing
 from hvrnn_tf import sampling
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Training workdir to load the model from.")
-flags.DEFINE_multi_string("gin_file", [], "Extra gin files (overrides).")
-flags.DEFINE_multi_string("gin_param", [], "Extra gin bindings (overrides).")
-flags.DEFINE_integer("num_sequences", 4, "Test sequences to predict.")
-flags.DEFINE_integer("num_samples", 3, "Futures drawn per sequence.")
-flags.DEFINE_integer("seed", 0, "Sampling seed.")
+
+
+def define_flags():
+  """Defines the command-line flags (only when run as a binary, so that other
+  binaries' flags of the same name can be imported alongside)."""
+  flags.DEFINE_string("workdir", None, "Training workdir to load the model.")
+  flags.DEFINE_multi_string("gin_file", [], "Extra gin files (overrides).")
+  flags.DEFINE_multi_string("gin_param", [], "Extra gin bindings (overrides).")
+  flags.DEFINE_integer("num_sequences", 4, "Test sequences to predict.")
+  flags.DEFINE_integer("num_samples", 3, "Futures drawn per sequence.")
+  flags.DEFINE_integer("seed", 0, "Sampling seed.")
 
 
 def main(argv):
@@ -37,5 +42,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   flags.mark_flag_as_required("workdir")
   app.run(main)
