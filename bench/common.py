@@ -82,12 +82,49 @@ def config_record(name: str, config: ModelConfig) -> dict:
           **dataclasses.asdict(config)}
 
 
-def make_trainer(config: ModelConfig, batch_size: int, seed: int = 0):
-  """A Trainer with the paper's optimiser settings (schedules don't affect speed)."""
+def trainer_supports(argument: str) -> bool:
+  """Whether hvrnn_tf.train.Trainer takes `argument` (precision, jit_compile)."""
+  import inspect  # pylint: disable=g-import-not-at-top
   from hvrnn_tf.train import Trainer  # pylint: disable=g-import-not-at-top
+  return argument in inspect.signature(Trainer).parameters
+
+
+def make_trainer(config: ModelConfig, batch_size: int, seed: int = 0,
+                 precision: str = "float32", jit_compile: bool = False):
+  """A Trainer with the paper's optimiser settings (schedules don't affect speed).
+
+  precision / jit_compile go to the Trainer; the model's sampler is then
+  XLA-compiled too.
+  """
+  from hvrnn_tf.train import Trainer  # pylint: disable=g-import-not-at-top
+  kwargs = {}
+  if precision != "float32":
+    kwargs["precision"] = precision
+  if jit_compile:
+    kwargs["jit_compile"] = True
   return Trainer(config, batch_size=batch_size, seed=seed, steps_per_epoch=1000,
                  lr_start=2e-5, lr_end=1.6e-4, lr_warmup_epochs=5.0, beta=1.0,
-                 beta_warmup_epochs=0.0, weight_decay=1e-4)
+                 beta_warmup_epochs=0.0, weight_decay=1e-4, **kwargs)
+
+
+def sample_function(model):
+  """The Python function behind model.sample (to wrap in another tf.function)."""
+  fn = getattr(model, "_sample", None)
+  return fn if fn is not None else model.sample.python_function
+
+
+def model_noise(model, seed, batch_size, num_steps):
+  """The model's per-level standard-normal noise (public `noise` or older `_noise`)."""
+  fn = getattr(model, "noise", None) or getattr(model, "_noise")
+  return fn(seed, batch_size, num_steps)
+
+
+def fold_in(seed, data):
+  """The model's per-step seed derivation (hvrnn_tf.model.fold_in when present)."""
+  from hvrnn_tf import model as model_lib  # pylint: disable=g-import-not-at-top
+  if hasattr(model_lib, "fold_in"):
+    return model_lib.fold_in(seed, data)
+  return tf.random.experimental.stateless_fold_in(seed, data)
 
 
 def num_parameters(variables) -> int:
@@ -288,10 +325,10 @@ def _jsonable(x):
   return x
 
 
-def finish_record(record: dict, tables: list) -> dict:
-  """Adds the closing load average, writes the JSON, prints the tables."""
-  record["load_after"] = load_average()
-  record["tables_markdown"] = tables
+def write_record(record: dict) -> None:
+  """Writes the record to record["output"] (atomically); benches call it after
+  every case too, so that a run killed midway (e.g. out of memory) keeps the
+  cases it finished (marked "partial": true)."""
   path = record.get("output")
   if path:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -299,6 +336,18 @@ def finish_record(record: dict, tables: list) -> dict:
     with open(tmp, "w") as f:
       json.dump(_jsonable(record), f, indent=1, sort_keys=False)
     os.replace(tmp, path)
+
+
+def write_partial(record: dict) -> None:
+  write_record({**record, "partial": True})
+
+
+def finish_record(record: dict, tables: list) -> dict:
+  """Adds the closing load average, writes the JSON, prints the tables."""
+  record["load_after"] = load_average()
+  record["tables_markdown"] = tables
+  path = record.get("output")
+  write_record(record)
   print(f"\n{record['bench']}  {record['date_utc']}")
   print(f"hardware: {describe_hardware(record['hardware'])}")
   print(f"load average (1/5/15 min) before: {record['load_before']}  "

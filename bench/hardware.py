@@ -3,7 +3,8 @@
   python -m bench.hardware                       # ~3 min on 2 CPU cores
   python -m bench.hardware --cases=bair_h3:1 --matmul_size=8192
 
-FLOPs per step: XLA's HLO of the train step before optimisation, counted by
+FLOPs per step: XLA's HLO of the train step (Trainer.train_step's Python
+function: ELBO, gradients, Adam update) before optimisation, counted by
 `bench.hlo_flops` (convolutions + dots, multiply-add = 2 FLOPs, padding not
 counted; elementwise ops listed apart). The same count holds for every
 execution mode; achieved FLOP/s divides it by the median time of the plain
@@ -62,8 +63,7 @@ def flops_case(name: str, batch: int, mode: str, warmup: int, repeats: int) -> d
   try:
     print("  lowering the train step to HLO and counting FLOPs", flush=True)
     start = time.perf_counter()
-    step = trainer.train_step.python_function
-    result.update(hlo_flops.function_flops(step, video))
+    result.update(hlo_flops.function_flops(trainer.train_step.python_function, video))
     result["hlo_seconds"] = time.perf_counter() - start
     print(f"  {result['flops'] / 1e9:.2f} GFLOP per step; timing mode {mode}", flush=True)
     fn = train_step_bench.step_function(trainer, mode)

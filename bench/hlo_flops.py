@@ -109,11 +109,23 @@ def dot_flops(out_shape, lhs_shape, attributes: str) -> int:
   return 2 * int(np.prod(out_shape)) * contracted
 
 
+_WRAPPERS = ("StatefulPartitionedCall", "PartitionedCall", "gradient_tape")
+
+
+def _scopes(op_name: str) -> list:
+  """The op's name scopes without function-call wrappers and gradient_tape."""
+  return [s for s in op_name.split("/")
+          if s not in _WRAPPERS and not s.startswith(("StatefulPartitionedCall_",
+                                                      "PartitionedCall_"))]
+
+
+def is_backward(op_name: str) -> bool:
+  return "gradient_tape" in op_name.split("/")
+
+
 def _component(op_name: str) -> str:
   """Coarse model part from a TF op name (approximate, by Keras name scope)."""
-  scope = op_name.split("/")
-  if scope and scope[0] == "gradient_tape":
-    scope = scope[1:]
+  scope = _scopes(op_name)
   top = scope[0] if scope else ""
   if top.startswith("frame_encoder"):
     return "encoder"
@@ -161,7 +173,7 @@ def count_hlo_text(hlo: str) -> dict:
       op_name = re.search(r'op_name="([^"]*)"', attributes)
       op_name = op_name.group(1) if op_name else ""
       by_component[_component(op_name)] += flops
-      by_direction["backward" if op_name.startswith("gradient_tape") else "forward"] += flops
+      by_direction["backward" if is_backward(op_name) else "forward"] += flops
     elif op in ELEMENTWISE:
       totals["elementwise"] += int(np.prod(out_shape))
     elif op in TRANSCENDENTAL:

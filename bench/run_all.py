@@ -1,6 +1,6 @@
 """Runs every benchmark with its default settings, each in its own process.
 
-  python -m bench.run_all                          # ~15-20 min on 2 CPU cores
+  python -m bench.run_all                          # ~25 min on 2 CPU cores
   python -m bench.run_all --only=train_step,sampling --output_dir=/tmp/bench
   python -m bench.run_all -- --repeats=5           # extra flags passed to every bench
 
@@ -14,7 +14,8 @@ import subprocess
 import sys
 import time
 
-BENCHES = ("train_step", "sampling", "input_pipeline", "hardware", "memory")
+BENCHES = ("train_step", "sampling", "input_pipeline", "hardware", "memory", "op_profile",
+           "optimizations")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -5,14 +5,14 @@
   python -m bench.train_step --cases=smmnist_quick:16:xla,bair_h1:1:function
 
 Modes (one optimisation step of `hvrnn_tf.train.Trainer` on a synthetic batch):
-  eager           the step's Python function run eagerly
+  eager           Trainer.train_step under tf.config.run_functions_eagerly(True)
   function        Trainer.train_step, a tf.function (what training uses)
-  xla             the same Python function under tf.function(jit_compile=True)
-  mixed_bf16      keras mixed_bfloat16 policy while the model is built, tf.function
+  xla             Trainer(jit_compile=True).train_step (the replica step XLA-compiled)
+  mixed_bf16      Trainer(precision="mixed_bfloat16"), tf.function
   mixed_bf16_xla  both
 Reported: median seconds per step over --repeats calls after --warmup calls
 (the first call, with tracing/compilation, is reported as first_s).
-The float32 modes of one (config, batch) share one Trainer.
+eager and function share one Trainer; the other modes build their own.
 """
 
 import math
@@ -48,23 +48,42 @@ def parse_cases(args) -> list:
   return cases
 
 
+def precision_of(mode: str) -> str:
+  return "mixed_bfloat16" if mode.startswith("mixed") else "float32"
+
+
+def jit_of(mode: str) -> bool:
+  return mode.endswith("xla")
+
+
 def step_function(trainer, mode: str):
+  """The callable timed for `mode`, from a Trainer built for that mode."""
   if mode == "eager":
-    return trainer.train_step.python_function
-  if mode.endswith("xla"):
+    def eager_step(video):
+      tf.config.run_functions_eagerly(True)
+      try:
+        return trainer.train_step(video)
+      finally:
+        tf.config.run_functions_eagerly(False)
+    return eager_step
+  if jit_of(mode) and not common.trainer_supports("jit_compile"):
     return tf.function(trainer.train_step.python_function, jit_compile=True)
   return trainer.train_step
 
 
-def build_trainer(config, batch_size: int, precision: str):
-  """(trainer, seconds to build); precision "float32" or "mixed_bfloat16"."""
-  previous = keras.mixed_precision.global_policy().name
+def build_trainer(config, batch_size: int, precision: str, jit_compile: bool):
+  """(trainer, seconds to build)."""
   start = time.perf_counter()
-  try:
-    keras.mixed_precision.set_global_policy(precision)
-    trainer = common.make_trainer(config, batch_size)
-  finally:
-    keras.mixed_precision.set_global_policy(previous)
+  if precision == "float32" or common.trainer_supports("precision"):
+    trainer = common.make_trainer(config, batch_size, precision=precision,
+                                  jit_compile=jit_compile and common.trainer_supports("jit_compile"))
+  else:  # older Trainer: the policy only while the model is built
+    previous = keras.mixed_precision.global_policy().name
+    try:
+      keras.mixed_precision.set_global_policy(precision)
+      trainer = common.make_trainer(config, batch_size)
+    finally:
+      keras.mixed_precision.set_global_policy(previous)
   return trainer, time.perf_counter() - start
 
 
@@ -97,18 +116,18 @@ def run(cases, warmup: int, repeats: int, output, argv=None) -> dict:
       "cases": [list(c) for c in cases], "warmup": warmup, "repeats": repeats,
       "input": "synthetic uniform frames, fixed batch (no input pipeline)"})
   record["output"] = output
-  groups = {}
+  groups = {}  # modes sharing one Trainer
   for config_name, batch, mode in cases:
-    precision = "mixed_bfloat16" if mode.startswith("mixed") else "float32"
-    groups.setdefault((config_name, batch, precision), []).append(mode)
+    groups.setdefault((config_name, batch, precision_of(mode), jit_of(mode)), []).append(mode)
 
-  for (config_name, batch, precision), modes in groups.items():
+  for (config_name, batch, precision, jit), modes in groups.items():
     config = common.model_config(config_name)
     base = {"config": config_name, "batch_size": batch, "precision": precision,
-            "device": "GPU" if common.gpu_devices() else "CPU"}
-    print(f"[train_step] {config_name} batch {batch} {precision}: building", flush=True)
+            "jit_compile": jit, "device": "GPU" if common.gpu_devices() else "CPU"}
+    print(f"[train_step] {config_name} batch {batch} {precision}"
+          f"{' XLA' if jit else ''}: building", flush=True)
     try:
-      trainer, build_s = build_trainer(config, batch, precision)
+      trainer, build_s = build_trainer(config, batch, precision, jit)
     except Exception as e:  # pylint: disable=broad-except
       for mode in modes:
         record["results"].append({**base, "mode": mode, "status": "failed at build",
@@ -127,6 +146,7 @@ def run(cases, warmup: int, repeats: int, output, argv=None) -> dict:
       print(f"    {result.get('status')}: {common.fmt(result.get('ms_per_step'))} ms/step",
             flush=True)
       record["results"].append(result)
+      common.write_partial(record)
     record.setdefault("configs", {})[config_name] = common.config_record(config_name, config)
     del trainer
     common.release_memory()
