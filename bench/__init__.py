@@ -10,6 +10,6 @@ the medians of several runs after warm-up:
   bench.hardware        FLOPs per train step (XLA HLO), achieved FLOP/s, fraction of measured peak
   bench.memory          peak resident memory per config and batch; largest batch in a budget
   bench.op_profile      where a train step's time goes (TF profiler op times by kind and model part)
-  bench.optimizations   candidate model optimisations as in-process patches: numerics and speed-up
+  bench.optimizations   the model's optimisations vs the old paths (and proposals): numerics, speed-up
   bench.run_all         runs all of them, each in its own process
 """

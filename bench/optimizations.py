@@ -1,37 +1,49 @@
-"""Candidate model optimisations, implemented here as patches, timed against the model.
+"""Model optimisations timed against the code paths they replace, as in-process patches.
 
   python -m bench.optimizations                    # ~6 min on 2 CPU cores
-  python -m bench.optimizations --cases=bair_h3:1 --variants=convlstm_unstack,center_tap_1x1
-  python -m bench.optimizations --cases=smmnist_quick:16:convlstm_unstack --repeats=5
+  python -m bench.optimizations --cases=bair_h3:1 --variants=slice_per_step,full_kernel_1x1
+  python -m bench.optimizations --cases=smmnist_quick:16:slice_per_step --repeats=5
 
-The model is not edited: each variant patches it inside this process only
-(a context manager that restores the original), so a proposal comes with
-numbers before anyone changes hvrnn_tf. For each (config, batch, variant):
+Each variant patches the model inside this process only (a context manager
+that restores the original). A *reference* patch puts back the code path that
+an optimisation now applied in hvrnn_tf replaced, so the optimisation keeps
+its numbers; a *proposal* patch applies a candidate not (yet) in the model.
+For each (config, batch, variant), "model" is hvrnn_tf as it is, "patched"
+the model under the patch:
   * numerics: loss and every gradient of one ELBO (same weights, same seed)
     with and without the patch; max |loss diff|, the largest
-    max|g_variant - g_plain| / max|g_plain| over variables (and which), and
-    ||g_variant - g_plain|| / ||g_plain|| over all gradients;
+    max|g_patched - g_model| / max|g_model| over variables (and which), and
+    ||g_patched - g_model|| / ||g_model|| over all gradients;
   * speed: ms per Trainer train step (tf.function) of a Trainer built and
-    traced without the patch and one built and traced with it, runs interleaved (plain, variant, plain, ...) so that a shared
-    machine's load hits both alike; medians.
+    traced without the patch and one built and traced with it, runs
+    interleaved (model, patched, model, ...) so that a shared machine's load
+    hits both alike; medians. "speedup" is the optimisation's: time without it
+    / time with it (patched / model for a reference, model / patched for a
+    proposal).
 
 Variants:
-  convlstm_unstack  ConvLSTM reads its precomputed input gates with one
-                    tf.unstack over time instead of input_gates[:, t] per step.
-                    Same arithmetic; the gradient of T strided slices is T
+  slice_per_step    reference of convlstm_unstack (in the model: ConvLSTM.call
+                    reads its precomputed input gates with one tf.unstack over
+                    time): puts back input_gates[:, t] per step. Same
+                    arithmetic; the gradient of T strided slices is T
                     full-size StridedSliceGrad tensors summed by AddN (O(T^2)
                     memory traffic, the largest single op kind in
-                    bench.op_profile), the gradient of unstack is one stack.
-  center_tap_1x1    stride-1 SAME Conv2D layers applied to 1x1 maps (the 3x3
-                    ConvLSTMs of the 1x1 latent level and decoder stage, the
-                    decoder's 1x1 residual block) multiply only the kernel's
-                    centre tap: the other taps only ever see zero padding.
-                    Same arithmetic on the non-zero terms; the convolutions
-                    and their gradients shrink 9x (the weights stay).
-  kernel1_at_1x1    such layers are built with a 1x1 kernel instead: the same
-                    function class with 8/9 fewer of those weights, so Adam
-                    updates fewer too. Other parameters: timed, not compared.
-Also reported per config: the parameters in such dead kernel taps.
+                    bench.op_profile before the change), that of unstack one stack.
+  full_kernel_1x1   reference of center_tap_1x1 (in the model: hvrnn_tf.layers.Conv2D,
+                    used by the ConvLSTMs and residual blocks, convolves 1x1
+                    maps with the kernel's centre tap only, since with stride 1
+                    and SAME padding the other taps only ever see zeros): puts
+                    back keras.layers.Conv2D's full-kernel convolution. Same
+                    arithmetic on the non-zero terms; the convolutions and
+                    their gradients are k^2 (9) times larger (the weights are
+                    the same).
+  kernel1_at_1x1    proposal: such layers are built with a 1x1 kernel instead:
+                    the same function class with 8/9 fewer of those weights, so
+                    Adam updates fewer too; timed against the model, which
+                    already skips their convolution. Other parameters and
+                    initial values: timed, not compared.
+Also reported per config: the parameters in such dead kernel taps (the
+weights of the centre-tap layers still hold them; their gradient is zero).
 """
 
 import contextlib
@@ -47,13 +59,13 @@ from hvrnn_tf import layers
 from hvrnn_tf.model import HierarchicalVRNN
 
 
-def _convlstm_call_unstacked(self, inputs, state):
-  """hvrnn_tf.layers.ConvLSTM.call with tf.unstack instead of per-step slices."""
+def _convlstm_call_sliced(self, inputs, state):
+  """hvrnn_tf.layers.ConvLSTM.call as it was: one input_gates[:, t] slice per step."""
   input_gates = layers.time_distributed(self.input_conv, inputs)
   h, c = state
   outputs = []
-  for step_gates in tf.unstack(input_gates, num=inputs.shape[1], axis=1):
-    gates = step_gates + self.hidden_conv(h)
+  for t in range(inputs.shape[1]):
+    gates = input_gates[:, t] + self.hidden_conv(h)
     i, f, o, g = tf.split(gates, 4, axis=-1)
     c = tf.sigmoid(f + 1.0) * c + tf.sigmoid(i) * tf.tanh(g)
     h = tf.sigmoid(o) * tf.tanh(c)
@@ -82,28 +94,13 @@ def _on_1x1_same(layer, input_shape) -> bool:
           and tuple(layer.kernel_size) != (1, 1) and layer.groups == 1)
 
 
-@contextlib.contextmanager
-def _center_tap_1x1():
-  """Conv2D on 1x1 inputs multiplies only the kernel's centre tap.
+def _full_kernel_1x1():
+  """hvrnn_tf.layers.Conv2D convolves 1x1 maps with the whole kernel again.
 
-  On a 1x1 map with SAME padding, every other tap of a k x k kernel only ever
-  sees the zero padding, so the output (and every gradient) is the same; the
-  forward, backward-input and backward-filter convolutions shrink k^2 times.
+  The plain keras.layers.Conv2D path: the k^2 - 1 taps that see only the
+  SAME padding are multiplied too (same output, zero gradient for them).
   """
-  original = keras.layers.Conv2D.call
-
-  def call(self, inputs):
-    if not _on_1x1_same(self, inputs.shape):
-      return original(self, inputs)
-    ky, kx = [(k - 1) // 2 for k in self.kernel_size]
-    kernel = tf.cast(self.kernel[ky:ky + 1, kx:kx + 1], inputs.dtype)
-    outputs = tf.nn.conv2d(inputs, kernel, 1, "VALID")
-    if self.use_bias:
-      outputs = tf.nn.bias_add(outputs, tf.cast(self.bias, outputs.dtype))
-    return self.activation(outputs) if self.activation is not None else outputs
-
-  with _patch(keras.layers.Conv2D, "call", call):
-    yield
+  return _patch(layers.Conv2D, "convolution_op", keras.layers.Conv2D.convolution_op)
 
 
 @contextlib.contextmanager
@@ -157,11 +154,19 @@ def dead_kernel_parameters(model, config) -> dict:
 
 
 VARIANTS = {
-    "convlstm_unstack": lambda: _patch(layers.ConvLSTM, "call", _convlstm_call_unstacked),
-    "center_tap_1x1": _center_tap_1x1,
+    "slice_per_step": lambda: _patch(layers.ConvLSTM, "call", _convlstm_call_sliced),
+    "full_kernel_1x1": _full_kernel_1x1,
     "kernel1_at_1x1": _kernel1_at_1x1,
 }
-EXACT = {"convlstm_unstack": True, "center_tap_1x1": True, "kernel1_at_1x1": False}
+EXACT = {"slice_per_step": True, "full_kernel_1x1": True, "kernel1_at_1x1": False}
+# Reference patches: the optimisation (applied in the model) whose old path each restores.
+REFERENCE_OF = {"slice_per_step": "convlstm_unstack", "full_kernel_1x1": "center_tap_1x1"}
+# Old names (the optimisations, measured as patches before they were applied) still work.
+ALIASES = {optimisation: variant for variant, optimisation in REFERENCE_OF.items()}
+
+
+def optimisation(variant: str) -> str:
+  return REFERENCE_OF.get(variant, variant)
 
 
 def loss_and_gradients(model, video, seed):
@@ -180,11 +185,11 @@ def _op_counts(concrete, op_types) -> dict:
 
 
 def compare_numerics(model, video, variant) -> dict:
-  """Loss and gradients of one ELBO, plain vs patched (fresh traces of each)."""
+  """Loss and gradients of one ELBO, model vs patched (fresh traces of each)."""
   seed = tf.constant([5, 6])
-  plain_fn = tf.function(lambda v: loss_and_gradients(model, v, seed))
+  model_fn = tf.function(lambda v: loss_and_gradients(model, v, seed))
   patched_fn = tf.function(lambda v: loss_and_gradients(model, v, seed))
-  plain = plain_fn(video)
+  plain = model_fn(video)
   with VARIANTS[variant]():
     patched = patched_fn(video)
   relative, squared_diff, squared = [], 0.0, 0.0
@@ -195,30 +200,30 @@ def compare_numerics(model, video, variant) -> dict:
     squared_diff += float(tf.reduce_sum(tf.square(a - b)))
     squared += float(tf.reduce_sum(tf.square(a)))
   worst = max(relative)
-  ops = ("StridedSliceGrad", "Unpack", "AddN")
-  return {"loss_plain": float(plain[0]), "loss_abs_diff": float(tf.abs(plain[0] - patched[0])),
-          # max over variables of max|g_variant - g_plain| / max|g_plain|
+  ops = ("StridedSliceGrad", "Unpack", "AddN", "Conv2D", "Conv2DBackpropFilter")
+  return {"loss_model": float(plain[0]), "loss_abs_diff": float(tf.abs(plain[0] - patched[0])),
+          # max over variables of max|g_patched - g_model| / max|g_model|
           "max_gradient_relative_diff": worst[0],
           "worst_variable": {"path": worst[1], "max_abs_gradient": worst[2]},
-          # ||g_variant - g_plain|| / ||g_plain|| over all gradients
+          # ||g_patched - g_model|| / ||g_model|| over all gradients
           "global_gradient_relative_diff": (squared_diff / squared) ** 0.5 if squared else 0.0,
-          "graph_ops_plain": _op_counts(plain_fn.get_concrete_function(video), ops),
-          "graph_ops_variant": _op_counts(patched_fn.get_concrete_function(video), ops)}
+          "graph_ops_model": _op_counts(model_fn.get_concrete_function(video), ops),
+          "graph_ops_patched": _op_counts(patched_fn.get_concrete_function(video), ops)}
 
 
-def time_interleaved(plain, patched, warmup: int, repeats: int) -> dict:
+def time_interleaved(model, patched, warmup: int, repeats: int) -> dict:
   import statistics  # pylint: disable=g-import-not-at-top
   import time  # pylint: disable=g-import-not-at-top
   first = {}
-  for name, fn in (("plain", plain), ("variant", patched)):
+  for name, fn in (("model", model), ("patched", patched)):
     for i in range(max(warmup, 1)):
       start = time.perf_counter()
       common.sync(fn())
       if i == 0:
         first[name] = time.perf_counter() - start
-  runs = {"plain": [], "variant": []}
+  runs = {"model": [], "patched": []}
   for _ in range(repeats):
-    for name, fn in (("plain", plain), ("variant", patched)):
+    for name, fn in (("model", model), ("patched", patched)):
       start = time.perf_counter()
       common.sync(fn())
       runs[name].append(time.perf_counter() - start)
@@ -228,7 +233,10 @@ def time_interleaved(plain, patched, warmup: int, repeats: int) -> dict:
 
 def run_case(name: str, batch: int, variant: str, warmup: int, repeats: int) -> dict:
   config = common.model_config(name)
+  reference = variant in REFERENCE_OF
   result = {"config": name, "batch_size": batch, "variant": variant,
+            "optimisation": optimisation(variant),
+            "role": "reference" if reference else "proposal",
             "load_at_start": common.load_average()}
   trainer = common.make_trainer(config, batch)
   video = common.synthetic_video(config, batch)
@@ -245,15 +253,19 @@ def run_case(name: str, batch: int, variant: str, warmup: int, repeats: int) -> 
       common.sync(patched.train_step(video)[0]["loss"])
     timing = time_interleaved(lambda: trainer.train_step(video)[0]["loss"],
                               lambda: patched.train_step(video)[0]["loss"], warmup, repeats)
-    result["parameters_plain"] = common.num_parameters(trainer.model.trainable_variables)
-    result["parameters_variant"] = common.num_parameters(patched.model.trainable_variables)
+    result["parameters_model"] = common.num_parameters(trainer.model.trainable_variables)
+    result["parameters_patched"] = common.num_parameters(patched.model.trainable_variables)
     del patched
+    # The optimisation's speed-up: time without it / time with it.
+    without, with_ = ("patched", "model") if reference else ("model", "patched")
     result.update(
         status="ok", timing=timing,
-        ms_per_step_plain=1e3 * timing["plain"]["median_s"],
-        ms_per_step_variant=1e3 * timing["variant"]["median_s"],
-        speedup=timing["plain"]["median_s"] / timing["variant"]["median_s"],
-        speedup_of_minima=timing["plain"]["min_s"] / timing["variant"]["min_s"])
+        ms_per_step_model=1e3 * timing["model"]["median_s"],
+        ms_per_step_patched=1e3 * timing["patched"]["median_s"],
+        ms_per_step_without=1e3 * timing[without]["median_s"],
+        ms_per_step_with=1e3 * timing[with_]["median_s"],
+        speedup=timing[without]["median_s"] / timing[with_]["median_s"],
+        speedup_of_minima=timing[without]["min_s"] / timing[with_]["min_s"])
   except Exception as e:  # pylint: disable=broad-except
     result.update(status="failed", error=common.error_text(e))
   del trainer
@@ -261,8 +273,8 @@ def run_case(name: str, batch: int, variant: str, warmup: int, repeats: int) -> 
   return result
 
 
-DEFAULT_CASES = ("smmnist_quick:8:convlstm_unstack+center_tap_1x1,"
-                 "bair_h1_d1:1:center_tap_1x1+kernel1_at_1x1")
+DEFAULT_CASES = ("smmnist_quick:8:slice_per_step+full_kernel_1x1,"
+                 "bair_h1_d1:1:full_kernel_1x1+kernel1_at_1x1")
 
 
 def run(cases, variants, warmup, repeats, output, argv=None):
@@ -283,16 +295,17 @@ def run(cases, variants, warmup, repeats, output, argv=None):
       record["results"].append(run_case(name, batch, variant, warmup, repeats))
       common.write_partial(record)
     record.setdefault("configs", {})[name] = common.config_record(name, config)
-  rows = [[r["config"], r["batch_size"], r["variant"], r.get("ms_per_step_plain"),
-           r.get("ms_per_step_variant"), r.get("speedup"), r.get("speedup_of_minima"),
-           r.get("loss_abs_diff"), r.get("max_gradient_relative_diff"),
-           r.get("global_gradient_relative_diff"),
+  rows = [[r["config"], r["batch_size"], r["optimisation"],
+           "yes" if r["role"] == "reference" else "no (proposal)", r["variant"],
+           r.get("ms_per_step_without"), r.get("ms_per_step_with"), r.get("speedup"),
+           r.get("speedup_of_minima"), r.get("loss_abs_diff"),
+           r.get("max_gradient_relative_diff"), r.get("global_gradient_relative_diff"),
            r["status"] if r["status"] == "ok" else f"{r['status']}: {r.get('error', '')[:100]}"]
           for r in record["results"]]
   table = common.markdown_table(
-      ["config", "batch", "variant", "plain ms/step", "variant ms/step", "speed-up",
-       "speed-up (minima)", "abs loss diff", "max rel. grad diff (worst variable)",
-       "global rel. grad diff", "status"], rows)
+      ["config", "batch", "optimisation", "in model", "patch", "ms/step without",
+       "ms/step with", "speed-up", "speed-up (minima)", "abs loss diff",
+       "max rel. grad diff (worst variable)", "global rel. grad diff", "status"], rows)
   rows = [[name, d["parameters"] / 1e6, d["dead_kernel_parameters"] / 1e6,
            d["dead_fraction_of_parameters"]] for name, d in record.get("dead_weights", {}).items()]
   dead = common.markdown_table(
@@ -300,21 +313,28 @@ def run(cases, variants, warmup, repeats, output, argv=None):
   return common.finish_record(record, [table, dead])
 
 
+def _variant(name: str) -> str:
+  name = ALIASES.get(name, name)
+  if name not in VARIANTS:
+    raise ValueError(f"Unknown variant {name!r}; known: {list(VARIANTS)} "
+                     f"(or the optimisations {list(ALIASES)}, meaning their reference patches)")
+  return name
+
+
 def main(argv=None):
   parser = common.base_parser(__doc__.split("\n")[0], "optimizations")
   parser.add_argument("--cases", default=DEFAULT_CASES,
                       help="config:batch[:variant+variant...],... (no variants: --variants).")
-  parser.add_argument("--variants", default=",".join(VARIANTS), help=f"Comma list of {list(VARIANTS)}.")
+  parser.add_argument("--variants", default=",".join(VARIANTS),
+                      help=f"Comma list of {list(VARIANTS)}; {list(ALIASES)} name the "
+                      "reference patches of those optimisations.")
   args = parser.parse_args(argv)
-  variants = common.csv_list(args.variants)
+  variants = [_variant(v) for v in common.csv_list(args.variants)]
   cases = []
   for item in common.csv_list(args.cases):
     name, batch, *rest = item.split(":")
     common.model_config(name)
-    cases.append((name, int(batch), rest[0].split("+") if rest else None))
-  for v in variants + [v for c in cases for v in (c[2] or [])]:
-    if v not in VARIANTS:
-      raise ValueError(f"Unknown variant {v!r}; known: {list(VARIANTS)}")
+    cases.append((name, int(batch), [_variant(v) for v in rest[0].split("+")] if rest else None))
   return run(cases, variants, args.warmup, args.repeats, args.output,
              argv if argv is not None else sys.argv[1:])
 

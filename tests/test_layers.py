@@ -95,3 +95,96 @@ def test_lists_and_dicts_of_sublayers_are_checkpointed(tmp_path):
   names = [n for n, _ in tf.train.list_variables(path)]
   assert any("blocks_1" in n for n in names)
   assert any("by_kind_a_0" in n for n in names)
+
+
+def _conv_kernel_shapes(concrete) -> list:
+  return sorted(tuple(op.inputs[1].shape) for op in concrete.graph.get_operations()
+                if op.type == "Conv2D")
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_conv2d_uses_the_centre_tap_on_1x1_maps_only(use_bias):
+  """layers.Conv2D equals keras.layers.Conv2D with the same weights, 1x1 or not."""
+  ours = layers.Conv2D(6, 3, padding="same", use_bias=use_bias)
+  plain = tf.keras.layers.Conv2D(6, 3, padding="same", use_bias=use_bias)
+  ours.build([None, 1, 1, 5])
+  plain.build([None, 1, 1, 5])
+  for a, b in zip(ours.weights, plain.weights):
+    assert a.shape == b.shape and a.path.split("/")[-1] == b.path.split("/")[-1]
+    a.assign(tf.random.stateless_normal(a.shape, seed=[len(a.shape), 9]))
+    b.assign(a)
+
+  def outputs_and_gradients(conv, x):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y = conv(x)
+      loss = tf.reduce_sum(tf.sin(y))
+    return y, tape.gradient(loss, [x] + conv.trainable_variables)
+
+  for size, ours_kernel in ((1, (1, 1, 5, 6)), (3, (3, 3, 5, 6))):
+    x = tf.random.stateless_normal([4, size, size, 5], seed=[size, 1])
+    ours_fn = tf.function(lambda x: outputs_and_gradients(ours, x))
+    plain_fn = tf.function(lambda x: outputs_and_gradients(plain, x))
+    for a, b in zip(tf.nest.flatten(ours_fn(x)), tf.nest.flatten(plain_fn(x))):
+      np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    # 1x1: one convolution with the centre tap; larger maps: the whole kernel.
+    assert _conv_kernel_shapes(ours_fn.get_concrete_function(x)) == [ours_kernel]
+    assert _conv_kernel_shapes(plain_fn.get_concrete_function(x)) == [(3, 3, 5, 6)]
+    if size == 1:  # the dead taps get exactly zero gradient
+      kernel_gradient = ours_fn(x)[1][1].numpy()
+      assert np.abs(kernel_gradient[1, 1]).max() > 0
+      kernel_gradient[1, 1] = 0
+      assert not kernel_gradient.any()
+
+
+def test_conv2d_keeps_the_plain_path_for_strides_and_valid_padding():
+  x = tf.ones([1, 1, 1, 2])
+  for conv in (layers.Conv2D(3, 3, padding="valid"), layers.Conv2D(3, 3, strides=2, padding="same"),
+               layers.Conv2D(3, 1, padding="same")):
+    assert not conv._center_tap_only(x.shape)
+  assert layers.Conv2D(3, 3, padding="same")._center_tap_only(x.shape)
+
+
+def test_convlstm_gradient_has_no_strided_slice_grad_and_matches_a_reference():
+  """ConvLSTM unstacks its input gates once; same result as a plain step-by-step loop."""
+  lstm = layers.ConvLSTM(4, 3)
+  x = tf.random.stateless_normal([2, 5, 4, 4, 3], seed=[5, 1])
+  state = (tf.random.stateless_normal([2, 4, 4, 4], seed=[5, 2]),
+           tf.random.stateless_normal([2, 4, 4, 4], seed=[5, 3]))
+  lstm(x, state)
+
+  def reference(x):
+    """The ConvLSTM equations written out with plain ops and the layer's weights."""
+    conv = lambda v, kernel: tf.nn.conv2d(v, kernel, 1, "SAME")
+    h, c = state
+    outputs = []
+    for t in range(x.shape[1]):
+      gates = (conv(x[:, t], lstm.input_conv.kernel) + lstm.input_conv.bias
+               + conv(h, lstm.hidden_conv.kernel))
+      i, f, o, g = tf.split(gates, 4, axis=-1)
+      c = tf.sigmoid(f + 1.0) * c + tf.sigmoid(i) * tf.tanh(g)
+      h = tf.sigmoid(o) * tf.tanh(c)
+      outputs.append(h)
+    return tf.stack(outputs, axis=1)
+
+  def gradients(fn, x):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      loss = tf.reduce_sum(tf.sin(fn(x)))
+    return loss, tape.gradient(loss, [x] + lstm.trainable_variables)
+
+  layer_fn = tf.function(lambda x: gradients(lambda v: lstm(v, state)[0], x))
+  reference_fn = tf.function(lambda x: gradients(reference, x))
+  for a, b in zip(tf.nest.flatten(layer_fn(x)), tf.nest.flatten(reference_fn(x))):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+  def op_counts(fn):
+    graph = fn.get_concrete_function(x).graph.as_graph_def()
+    ops = [n.op for n in graph.node]
+    for function in graph.library.function:
+      ops += [n.op for n in function.node_def]
+    return {op: ops.count(op) for op in ("StridedSliceGrad", "Unpack")}
+
+  counts = op_counts(layer_fn)
+  assert counts["StridedSliceGrad"] == 0 and counts["Unpack"] >= 1
+  assert op_counts(reference_fn)["StridedSliceGrad"] >= 5  # the test can fail: x[:, t] per step
