@@ -36,11 +36,11 @@ CONFIGS = {
                  n_hid=4, channel_multipliers=(1, 2, 2, 2),
                  latent_resolutions=(1, 4, 8), latent_channels=(2, 3, 2),
                  decoder_convlstm_layers=4, reconstruction_loss="l1"),
-    # Smallest valid model (8x8, two levels): fast smoke tests.
-    "micro": dict(image_size=8, channels=1, context_frames=2, future_frames=2,
+    # Smallest valid model (8x8, one level, one decoder ConvLSTM): smoke tests.
+    "micro": dict(image_size=8, channels=1, context_frames=2, future_frames=1,
                   n_hid=4, channel_multipliers=(1, 1, 1),
-                  latent_resolutions=(1, 4), latent_channels=(2, 2),
-                  decoder_convlstm_layers=2, reconstruction_loss="l1"),
+                  latent_resolutions=(1,), latent_channels=(2,),
+                  decoder_convlstm_layers=1, reconstruction_loss="l1"),
     "smmnist_quick": dict(image_size=64, channels=1, context_frames=2,
                           future_frames=6, n_hid=8,
                           channel_multipliers=(1, 2, 4, 8, 8, 8),
@@ -58,7 +58,7 @@ CONFIGS = {
 
 DESCRIPTIONS = {
     "tiny": "16x16 test config, levels [1,4,8], 4 ConvLSTMs",
-    "micro": "8x8 smoke-test config, levels [1,4], 2 ConvLSTMs",
+    "micro": "8x8 smoke-test config, level [1], 1 ConvLSTM, 2+1 frames",
     "smmnist_quick": "gin/smmnist_quick.gin: 64x64x1, n_hid 8, [1,8], 6 ConvLSTMs, 2+6 frames",
     "bair_h3": "BAIR 64x64x3, n_hid 64, [1,8,32] (10,512,128), 6 ConvLSTMs, 2+10 frames",
     "bair_h1": "BAIR 64x64x3, n_hid 64, [1] (10), 6 ConvLSTMs, 2+10 frames",

@@ -1,6 +1,6 @@
 """Memory: peak resident memory per config and batch size; the largest batch in a budget.
 
-  python -m bench.memory                           # ~4 min on 2 CPU cores
+  python -m bench.memory                           # ~5 min on 2 busy CPU cores
   python -m bench.memory --cases=bair_h3:1,bair_h3:2 --search= --budget_gib=16
   python -m bench.memory --search=bair_h1_d1 --budget_gib=8 --max_batch=16
 
@@ -205,7 +205,7 @@ def main(argv=None):
   parser.add_argument("--search", default="smmnist_quick",
                       help="Configs whose largest batch within the budget is searched ('' for none).")
   parser.add_argument("--budget_gib", type=float, default=3.0, help="Memory budget of the search.")
-  parser.add_argument("--max_batch", type=int, default=64, help="Largest batch the search tries.")
+  parser.add_argument("--max_batch", type=int, default=32, help="Largest batch the search tries.")
   parser.add_argument("--steps", type=int, default=2, help="Train steps per case.")
   parser.add_argument("--timeout", type=float, default=900, help="Seconds per case.")
   args = parser.parse_args(args_list)
