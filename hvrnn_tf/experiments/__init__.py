@@ -1,0 +1,1 @@
+"""Experiments reproducing the paper's ablations (see docs/REPRODUCTION.md)."""
