@@ -72,17 +72,8 @@ def free_port():
     return s.getsockname()[1]
 
 
-TINY = [
-    "model.ModelConfig.image_size = 32", "model.ModelConfig.channels = 1",
-    "model.ModelConfig.context_frames = 2", "model.ModelConfig.future_frames = 2",
-    "model.ModelConfig.n_hid = 4",
-    "model.ModelConfig.channel_multipliers = (1, 2, 4, 4, 4)",
-    "model.ModelConfig.latent_resolutions = (1, 8)",
-    "model.ModelConfig.latent_channels = (2, 2)",
-    "model.ModelConfig.decoder_convlstm_layers = 2",
-    "train.batch_size = 4", "train.sample_sequences = 0",
-    "train.log_every = 1", "train.checkpoint_every = 2",
-]
+TINY = ["--gin_file=gin/tiny.gin", "--gin_param=train.log_every = 1",
+        "--gin_param=train.checkpoint_every = 2"]
 
 
 def test_two_workers_finish_with_identical_weights(tmp_path):
@@ -91,8 +82,8 @@ def test_two_workers_finish_with_identical_weights(tmp_path):
   try:
     for index in range(2):
       tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
-      args = [f"--gin_param={p}" for p in TINY + [
-          "train.num_steps = 3", "train.strategy = 'multi_worker'"]]
+      args = TINY + ["--gin_param=train.num_steps = 3",
+                     "--gin_param=train.strategy = 'multi_worker'"]
       workers.append(subprocess.Popen(
           [sys.executable, "-m", "hvrnn_tf.train",
            f"--workdir={tmp_path}", *args],

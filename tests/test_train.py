@@ -14,18 +14,8 @@ from tensorboard.backend.event_processing import event_accumulator
 from hvrnn_tf import train
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
+TINY_GIN = str(REPO_ROOT / "gin" / "tiny.gin")
 TINY_TRAINING = """
-model.ModelConfig.image_size = 32
-model.ModelConfig.channels = 1
-model.ModelConfig.context_frames = 2
-model.ModelConfig.future_frames = 2
-model.ModelConfig.n_hid = 4
-model.ModelConfig.channel_multipliers = (1, 2, 4, 4, 4)
-model.ModelConfig.latent_resolutions = (1, 8)
-model.ModelConfig.latent_channels = (2, 2)
-model.ModelConfig.decoder_convlstm_layers = 2
-model.ModelConfig.reconstruction_loss = "bernoulli"
-train.batch_size = 4
 train.lr_start = 3e-3
 train.lr_end = 3e-3
 train.lr_warmup_epochs = 0
@@ -53,7 +43,8 @@ def scalar_events(workdir, tag):
 
 def run_training(workdir, num_steps):
   gin.clear_config()
-  gin.parse_config(TINY_TRAINING + f"train.num_steps = {num_steps}")
+  gin.parse_config_files_and_bindings(
+      [TINY_GIN], TINY_TRAINING + f"train.num_steps = {num_steps}")
   return train.train(str(workdir))
 
 

@@ -290,22 +290,24 @@ def _tfrecord_frames(
   if train:
     sequences = sequences.repeat().shuffle(shuffle_buffer, seed=seed)
 
-  def window(frame_bytes: tf.Tensor) -> tf.Tensor:
+  def window(index: tf.Tensor, frame_bytes: tf.Tensor) -> tf.Tensor:
     start = 0
     if train:
-      start = tf.random.uniform(
+      # Stateless (seed, index): a stateful random op would make the
+      # iterator impossible to save in a checkpoint.
+      start = tf.random.stateless_uniform(
         [],
+        tf.stack([tf.constant(seed, tf.int64), index]),
         0,
         tf.shape(frame_bytes)[0] - sequence_length + 1,
         tf.int32,
-        seed=seed,
       )
     frames = records.decode_frames(
       frame_bytes[start : start + sequence_length], *shape
     )
     return tf.ensure_shape(frames, (sequence_length, *shape))
 
-  return sequences.map(
+  return sequences.enumerate().map(
     window, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not train
   )
 

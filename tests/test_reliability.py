@@ -1,0 +1,549 @@
+"""Fault injection on real processes and file systems: kills, signals, full or
+read-only disks, divergence, bad settings (README, "Reliability").
+
+Timings are random on purpose (kills land anywhere in a step or a checkpoint
+write); the seed of each draw is in the assertion messages.
+"""
+
+import contextlib
+import glob
+import os
+import pathlib
+import queue
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl import flags
+
+from hvrnn_tf import checkpointing
+from hvrnn_tf import summaries
+from hvrnn_tf import train
+from hvrnn_tf.data import smmnist
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+# gin/tiny.gin with schedules that move every step (so a resumed run must
+# continue them at the right position) and no image summaries or samples
+# (they cost time and are not under test here).
+TINY_GIN = str(REPO_ROOT / "gin" / "tiny.gin")
+TINY = """
+train.steps_per_epoch = 10
+train.lr_start = 1e-3
+train.lr_end = 3e-3
+train.lr_warmup_epochs = 10
+train.beta_warmup_epochs = 5
+train.log_every = 1
+train.summary_every = 1
+train.image_summary_every = 0
+"""
+TINY_PARAMS = TINY.strip().splitlines()
+
+
+def parse_tiny(bindings=""):
+  gin.parse_config_files_and_bindings([TINY_GIN], TINY + bindings)
+
+
+def rng_with_seed():
+  seed = random.SystemRandom().randrange(2**32)
+  return random.Random(seed), seed
+
+
+def events(path, tag="loss"):
+  """{step: value} of a scalar in ONE events file (one process's writes)."""
+  values = {}
+  records = tf.compat.v1.train.summary_iterator(str(path))
+  while True:
+    try:
+      event = next(records)
+    except (StopIteration, tf.errors.DataLossError):  # end, or cut by a kill
+      return values
+    for value in event.summary.value:
+      if value.tag == tag:
+        values[event.step] = float(tf.make_ndarray(value.tensor))
+
+
+def events_files(workdir):
+  return sorted(glob.glob(os.path.join(workdir, "train", "events.out.*")),
+                key=os.path.getmtime)
+
+
+class Process:
+  """A training binary whose stderr is read line by line in the background."""
+
+  def __init__(self, workdir, *params):
+    args = [f"--gin_file={TINY_GIN}"] + [
+        f"--gin_param={p}" for p in TINY_PARAMS + list(params)]
+    self.popen = subprocess.Popen(
+        [sys.executable, "-m", "hvrnn_tf.train", f"--workdir={workdir}", *args],
+        cwd=REPO_ROOT, env=ENV, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+    self.lines, self.log = queue.Queue(), []
+    threading.Thread(target=self._read, daemon=True).start()
+
+  def _read(self):
+    for line in self.popen.stderr:
+      self.log.append(line)
+      self.lines.put(line)
+    self.lines.put(None)
+
+  def wait_for(self, pattern, timeout=300):
+    """The first match of `pattern` in a new log line."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+      try:
+        line = self.lines.get(timeout=1)
+      except queue.Empty:
+        continue
+      if line is None:
+        break
+      match = re.search(pattern, line)
+      if match:
+        return match
+    raise AssertionError(f"no {pattern!r} in the log:\n" + "".join(self.log)[-3000:])
+
+  def send(self, signum):
+    self.popen.send_signal(signum)
+    return self.popen.wait(timeout=120)
+
+  def close(self):
+    if self.popen.poll() is None:
+      self.popen.kill()
+    self.popen.wait()
+
+  def text(self):
+    return "".join(self.log)
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(tmp_path_factory):
+  """Run 1 is SIGKILLed at a random moment after step 5; run 2 resumes and is
+  stopped with SIGTERM a few steps later."""
+  workdir = tmp_path_factory.mktemp("killed")
+  rng, seed = rng_with_seed()
+  result = {"workdir": workdir, "seed": seed}
+  first = Process(workdir, "train.num_steps = 1000", "train.checkpoint_every = 3")
+  try:
+    # Kill at a random moment of the step after step k = 1 (mod 3): after
+    # checkpoint k - 1, with step k (at least) done and logged, to be lost.
+    times = {}
+    while True:
+      step = int(first.wait_for(r"step (\d+)/1000").group(1))
+      times[step] = time.time()
+      if step >= 4 and step % 3 == 1 and step - 1 in times:
+        break
+    time.sleep(rng.uniform(0, times[step] - times[step - 1]))
+    first.popen.kill()
+    first.popen.wait()
+  finally:
+    first.close()
+  result["first_log"] = first.text()
+  result["first_events"] = events(events_files(workdir)[-1])
+  result["first_lr"] = events(events_files(workdir)[-1], "learning_rate")
+  result["killed_latest"] = tf.train.latest_checkpoint(workdir / "checkpoints")
+
+  second = Process(workdir, "train.num_steps = 1000", "train.checkpoint_every = 3")
+  try:
+    resumed = int(second.wait_for(r"Resumed from .*ckpt-(\d+) at step").group(1))
+    second.wait_for(rf"step {resumed + 3}/1000")
+    sent = time.time()
+    result["second_returncode"] = second.send(signal.SIGTERM)
+    result["second_exit_seconds"] = time.time() - sent
+  finally:
+    second.close()
+  result.update(resumed=resumed, second_log=second.text())
+  files = events_files(workdir)
+  result["second_events"] = events(files[-1])
+  result["second_lr"] = events(files[-1], "learning_rate")
+  result["second_beta"] = events(files[-1], "beta")
+  return result
+
+
+def test_sigkill_resumes_from_the_last_checkpoint_on_the_same_curve(
+    killed_and_resumed):
+  r = killed_and_resumed
+  context = f"(random seed {r['seed']})\n{r['second_log'][-3000:]}"
+  first, second = r["first_events"], r["second_events"]
+  killed_at = max(first)
+  # It resumed from the checkpoint that was the latest when it was killed,
+  # and that checkpoint was complete.
+  assert r["killed_latest"].endswith(f"ckpt-{r['resumed']}"), context
+  assert r["resumed"] % 3 == 0 and r["resumed"] < killed_at, context
+  # The resumed run continued at the next step...
+  assert min(second) == r["resumed"] + 1, context
+  # ...and repeats the lost steps exactly: same weights, optimizer moments,
+  # data batches, noise and schedule position as before the kill.
+  overlap = sorted(set(first) & set(second))
+  assert overlap and overlap[0] == r["resumed"] + 1, context
+  for step in overlap:
+    assert first[step] == second[step], (step, context)
+    assert r["first_lr"][step] == r["second_lr"][step], (step, context)
+  # The schedules moved (so position mattered): lr warms up over 100 steps.
+  assert r["second_lr"][max(second)] > r["second_lr"][min(second)]
+  assert 0 < r["second_beta"][min(second)] < 1
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(killed_and_resumed):
+  r = killed_and_resumed
+  stopped_at = max(r["second_events"])
+  assert r["second_returncode"] == 128 + signal.SIGTERM, r["second_log"][-3000:]
+  # One step, a checkpoint, no teardown: well within a preemption's grace.
+  assert r["second_exit_seconds"] < 60
+  assert f"stopped by SIGTERM at step {stopped_at}" in r["second_log"]
+  assert "Traceback" not in r["second_log"]
+  latest = tf.train.latest_checkpoint(r["workdir"] / "checkpoints")
+  assert latest.endswith(f"ckpt-{stopped_at}")
+  assert tf.train.load_variable(latest, checkpointing.STEP_KEY) == stopped_at
+  iterations = tf.train.load_variable(
+      latest, "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE")
+  assert iterations == stopped_at
+  assert "data" in checkpointing.saved_objects(latest)
+
+
+def run_main(workdir, *params, gin_files=(TINY_GIN,)):
+  """train.main in this process, as the binary runs it; returns the exit message."""
+  argv = ["hvrnn_tf.train", f"--workdir={workdir}"] + [
+      f"--gin_file={f}" for f in gin_files] + [f"--gin_param={p}" for p in params]
+  flags.FLAGS(argv)
+  try:
+    train.main(argv[:1])
+  except SystemExit as e:
+    return e.code
+  finally:
+    flags.FLAGS.unparse_flags()
+  return None
+
+
+@pytest.fixture(scope="module")
+def diverged(tmp_path_factory):
+  """A run whose batches hold NaNs at step 3 and from step 6 on."""
+  workdir = tmp_path_factory.mktemp("diverged")
+  gin.clear_config()
+  try:
+    message = run_main(
+        workdir, *TINY_PARAMS, "train.num_steps = 20",
+        "train.checkpoint_every = 2", "train.max_consecutive_nonfinite_steps = 3",
+        "train.debug_nonfinite_steps = (3, 6, 7, 8, 9)")
+  finally:
+    gin.clear_config()
+  return workdir, message
+
+
+def test_nonfinite_steps_are_skipped_and_a_streak_stops_the_run(diverged):
+  workdir, message = diverged
+  assert message.startswith("hvrnn_tf.train: error: training diverged: "
+                            "steps 6-8 had a non-finite loss"), message
+  assert "max_consecutive_nonfinite_steps" in message
+  # Step 6 was a checkpoint step, but inside the streak: not saved. The last
+  # checkpoint is the last good state, and the message says so.
+  latest = tf.train.latest_checkpoint(workdir / "checkpoints")
+  assert latest.endswith("ckpt-4") and f"{latest} (step 4), is intact" in message
+  # Step 3 was skipped: 4 steps, 3 updates.
+  assert tf.train.load_variable(
+      latest, "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 3
+  assert tf.train.load_variable(
+      latest, "skipped_steps/.ATTRIBUTES/VARIABLE_VALUE") == 1
+  for name, _ in tf.train.list_variables(latest):
+    if name.startswith("model/"):
+      assert np.isfinite(tf.train.load_variable(latest, name)).all(), name
+  files = events_files(workdir)
+  skipped = events(files[-1], "skipped_nonfinite_steps")
+  assert skipped[2] == 0 and skipped[3] == 1 and skipped[7] == 3
+  losses = events(files[-1])
+  assert np.isfinite(losses[4]) and np.isnan(losses[3])
+
+
+def test_same_seed_same_losses_in_another_process(killed_and_resumed, diverged):
+  """The in-process run (diverged) and run 1 of killed_and_resumed, a separate
+  process, share config and seed: their first steps agree exactly (CPU)."""
+  mine = events(events_files(diverged[0])[-1])
+  theirs = killed_and_resumed["first_events"]
+  assert mine[1] == theirs[1] and mine[2] == theirs[2]
+  assert mine[1] != mine[2]
+
+
+CHECKPOINT_WRITER = """
+import sys
+import tensorflow as tf
+from hvrnn_tf import checkpointing
+directory = sys.argv[1]
+objects = dict(weights=tf.Variable(tf.zeros([20_000_000])),
+               step=tf.Variable(0, dtype=tf.int64))
+latest, _ = checkpointing.restore_training_state(objects, directory,
+                                                 required=("weights", "step"))
+for path in checkpointing.remove_partial_checkpoints(directory):
+  print("removed", path, flush=True)
+manager = tf.train.CheckpointManager(tf.train.Checkpoint(**objects), directory,
+                                     max_to_keep=2)
+print("resumed", int(objects["step"].numpy()), flush=True)
+while True:
+  step = int(objects["step"].assign_add(1).numpy())
+  objects["weights"].assign(tf.fill([20_000_000], float(step)))
+  print("saving", step, flush=True)
+  checkpointing.save(manager, step)
+  print("saved", step, flush=True)
+"""
+
+
+def test_sigkill_during_checkpoint_writes_never_leaves_a_partial_latest(tmp_path):
+  """80 MB checkpoints written back to back; each run is killed at a random
+  moment inside a write (timed from the previous writes)."""
+  rng, seed = rng_with_seed()
+  directory = tmp_path / "checkpoints"
+  leftovers, previous_step, kills_inside_a_write = [], 0, 0
+  for _ in range(3):
+    process = subprocess.Popen(
+        [sys.executable, "-c", CHECKPOINT_WRITER, str(directory)], cwd=REPO_ROOT,
+        env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+      removed = []
+      for line in process.stdout:
+        if line.startswith("removed"):
+          removed.append(line.split()[1])
+        if line.startswith("resumed"):
+          break
+      assert int(line.split()[1]) == previous_step, (seed, line)
+      assert sorted(removed) == sorted(leftovers), (seed, removed, leftovers)
+      durations, started = [], None
+      for line in process.stdout:
+        kind, step = line.split()
+        if kind == "saving":
+          started = time.time()
+          if len(durations) >= 2:
+            time.sleep(rng.uniform(0, 0.9 * min(durations)))
+            process.kill()
+            break
+        else:
+          durations.append(time.time() - started)
+      process.wait()
+    finally:
+      if process.poll() is None:
+        process.kill()
+      process.communicate()
+    latest = tf.train.latest_checkpoint(directory)
+    number = checkpointing.checkpoint_number(latest)
+    assert number in (int(step) - 1, int(step)), (seed, latest, step)
+    registered = {os.path.basename(p) for p in
+                  checkpointing.registered_checkpoints(directory)}
+    leftovers = sorted(
+        str(directory / name) for name in os.listdir(directory)
+        if name != "checkpoint" and name.split(".")[0] not in registered)
+    # The latest checkpoint is complete: every value restores, checksummed.
+    weights = tf.Variable(tf.zeros([20_000_000]))
+    tf.train.Checkpoint(weights=weights).restore(latest).expect_partial()
+    assert float(tf.reduce_min(weights)) == float(tf.reduce_max(weights)) == number
+    previous_step = number
+    kills_inside_a_write += bool(leftovers)
+  assert kills_inside_a_write, (
+      f"no kill landed inside a checkpoint write (seed {seed})")
+
+
+def test_unreadable_latest_checkpoint_falls_back_to_the_previous(tmp_path):
+  value = tf.Variable(0.0)
+  objects = dict(model=value, optimizer=tf.Variable(0), step=tf.Variable(0))
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(**objects), tmp_path, 3)
+  for step in (1, 2):
+    value.assign(float(step))
+    checkpointing.save(manager, step)
+  data = glob.glob(str(tmp_path / "ckpt-2.data-*"))[0]
+  with open(data, "r+b") as f:  # a disk error truncated the newest checkpoint
+    f.truncate(os.path.getsize(data) // 2)
+  value.assign(-1.0)
+  path, restored = checkpointing.restore_training_state(objects, str(tmp_path))
+  assert path.endswith("ckpt-1") and float(value.numpy()) == 1.0
+  assert restored == {"model", "optimizer", "step"}
+  with open(glob.glob(str(tmp_path / "ckpt-1.index"))[0], "r+b") as f:
+    f.write(b"garbage")
+  with pytest.raises(ValueError, match="(?s)No readable checkpoint.*ckpt-2.*ckpt-1"):
+    checkpointing.restore_training_state(objects, str(tmp_path))
+
+
+def test_data_position_of_another_pipeline_is_skipped(tmp_path):
+  iterator = iter(tf.data.Dataset.range(10).batch(2))
+  next(iterator)
+  objects = dict(model=tf.Variable(1.0), optimizer=tf.Variable(0),
+                 step=tf.Variable(0), data=iterator)
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(**objects), tmp_path, 3)
+  checkpointing.save(manager, 1)
+  same = iter(tf.data.Dataset.range(10).batch(2))
+  path, restored = checkpointing.restore_training_state(
+      {**objects, "data": same}, str(tmp_path))
+  assert "data" in restored and list(next(same).numpy()) == [2, 3]
+  # Data settings changed: the weights still restore, the data state not.
+  other = iter(tf.data.Dataset.range(10).shuffle(3).batch(3))
+  path, restored = checkpointing.restore_training_state(
+      {**objects, "data": other}, str(tmp_path))
+  assert path.endswith("ckpt-1") and restored == {"model", "optimizer", "step"}
+
+
+def test_checkpoint_of_other_shapes_is_a_clear_error(tmp_path):
+  objects = dict(model=tf.Variable(tf.zeros([3])), optimizer=tf.Variable(0),
+                 step=tf.Variable(0))
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(**objects), tmp_path, 3)
+  checkpointing.save(manager, 1)
+  objects["model"] = tf.Variable(tf.zeros([4]))
+  with pytest.raises(ValueError, match="ckpt-1 does not match the configured"):
+    checkpointing.restore_training_state(objects, str(tmp_path))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+  """A 24 MB tmpfs (needs root, as does the read-only bind mount used below)."""
+  mount_point = tmp_path / "disk"
+  mount_point.mkdir()
+  result = subprocess.run(
+      ["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount_point)],
+      capture_output=True, text=True, check=False)
+  if result.returncode:
+    pytest.skip(f"cannot mount a tmpfs here (needs root): {result.stderr}")
+  yield mount_point
+  subprocess.run(["umount", "-R", "-l", str(mount_point)], check=False)
+
+
+def fill(directory):
+  """Writes a file until the file system is full."""
+  with open(directory / "filler", "wb", buffering=0) as f:
+    for chunk in (1 << 20, 4096):
+      with contextlib.suppress(OSError):
+        while True:
+          f.write(b"\0" * chunk)
+
+
+def read_only(directory):
+  subprocess.run(f"mount --bind {directory} {directory} && "
+                 f"mount -o remount,bind,ro {directory}", shell=True, check=True)
+
+
+def test_failed_checkpoint_writes_keep_the_previous_checkpoint(small_disk):
+  directory = small_disk / "checkpoints"
+  value = tf.Variable(tf.zeros([1_000_000]))  # 4 MB
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=value),
+                                       directory, 3)
+  checkpointing.save(manager, 1)
+  fill(small_disk)
+  with pytest.raises(checkpointing.CheckpointWriteError) as error:
+    checkpointing.save(manager, 2)
+  message = str(error.value)
+  assert "cannot write checkpoint ckpt-2" in message
+  assert "No space left on device" in message and "function_node" not in message
+  assert f"{directory}/ckpt-1 is intact" in message
+  assert sorted(os.listdir(directory)) == [
+      "checkpoint", "ckpt-1.data-00000-of-00001", "ckpt-1.index"]
+  os.remove(small_disk / "filler")
+  read_only(directory)
+  with pytest.raises(checkpointing.CheckpointWriteError,
+                     match="ckpt-3 .*Read-only file system.*ckpt-1 is intact"):
+    checkpointing.save(manager, 3)
+  assert tf.train.latest_checkpoint(directory) == str(directory / "ckpt-1")
+
+
+def test_lost_summary_writes_are_detected(small_disk):
+  writer = summaries.SummaryWriter(str(small_disk / "train"), chief=True)
+  with writer.at(1):
+    tf.summary.scalar("loss", 1.0)
+  writer.flush()
+  fill(small_disk)
+  # TensorFlow reports some failed flushes and silently drops others (then
+  # the events file stops growing); either is an OSError naming the file.
+  with pytest.raises(OSError, match="cannot write TensorBoard summaries to "
+                     f"{small_disk}/train"):
+    for step in range(2, 100):  # the file's last page may still take a few
+      with writer.at(step):
+        tf.summary.text("big", "x" * 2000)
+      writer.flush()
+
+
+def test_disk_full_mid_run_is_a_clear_error_and_keeps_the_checkpoint(small_disk):
+  workdir = small_disk / "run"
+  checkpoints = workdir / "checkpoints"
+  stop = threading.Event()
+
+  def fill_after_first_checkpoint():
+    while not stop.is_set():
+      if tf.train.latest_checkpoint(checkpoints):
+        fill(small_disk)
+        return
+      time.sleep(0.01)
+
+  filler = threading.Thread(target=fill_after_first_checkpoint, daemon=True)
+  filler.start()
+  parse_tiny("train.num_steps = 30\ntrain.checkpoint_every = 2\n"
+                   "train.summary_every = 100\n")
+  try:
+    with pytest.raises(OSError) as error:
+      train.train(str(workdir))
+  finally:
+    stop.set()
+    filler.join()
+  latest = tf.train.latest_checkpoint(checkpoints)
+  message = str(error.value)
+  assert re.search(r"cannot write checkpoint ckpt-\d+ in .*No space left on "
+                   rf"device; the previous checkpoint {latest} is intact",
+                   message), message
+  # The failed write left nothing behind; the previous checkpoint restores.
+  assert not [n for n in os.listdir(checkpoints) if "_temp" in n]
+  assert not checkpointing.remove_partial_checkpoints(str(checkpoints))
+  os.remove(small_disk / "filler")
+  gin.clear_config()
+  parse_tiny()
+  model, step = checkpointing.restore_model(str(workdir))
+  assert step == checkpointing.checkpoint_number(latest)
+
+
+@pytest.mark.parametrize("binding,message", [
+    ("train.num_steps = '10'", "train.num_steps: expected int, got '10' (str)"),
+    ("train.precision = 'float16'", "train.precision='float16'; expected one of"),
+    ("train.data_position = 'exact'", "train.data_position='exact'"),
+    ("train.lr_end = -1.0", "train.lr_end must be >= 0"),
+    ("train.checkpoint_every = 0", "train.checkpoint_every must be >= 1"),
+    ("train.max_consecutive_nonfinite_steps = 0",
+     "train.max_consecutive_nonfinite_steps must be >= 1"),
+    ("model.ModelConfig.n_hid = '4'", "model.ModelConfig.n_hid: expected int"),
+    ("data.make_dataset.shuffle_buffer = 'big'",
+     "data.make_dataset.shuffle_buffer: expected int"),
+])
+def test_bad_settings_are_rejected_before_the_model_is_built(
+    tmp_path, binding, message):
+  parse_tiny("train.num_steps = 10\n" + binding)
+  with pytest.raises(ValueError) as error:
+    train.train(str(tmp_path / "run"))
+  assert message in str(error.value)
+  assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_binary_reports_missing_and_mistyped_settings(tmp_path):
+  gin.clear_config()
+  message = run_main(tmp_path / "run", *TINY_PARAMS, gin_files=())
+  assert message.startswith("hvrnn_tf.train: error: Required bindings for "
+                            "`train` not provided in config: ['num_steps']")
+  gin.clear_config()
+  message = run_main(tmp_path / "run", *TINY_PARAMS, "train.num_steps = 10",
+                     "model.ModelConfig.future_frames = 2.5")
+  assert message == ("hvrnn_tf.train: error: model.ModelConfig.future_frames: "
+                     "expected int, got 2.5 (float)")
+
+
+def test_sequences_shorter_than_context_plus_future_name_the_settings(tmp_path):
+  smmnist.write_smmnist_shards(str(tmp_path), "train", num_sequences=2,
+                               sequence_length=3, image_size=32)
+  parse_tiny(f"""
+train.num_steps = 10
+data.make_dataset.source = "tfrecord"
+data.make_dataset.file_pattern = "{tmp_path}/{{split}}-*"
+""")
+  with pytest.raises(ValueError) as error:
+    train.train(str(tmp_path / "run"))
+  message = str(error.value)
+  assert "sequences have 3 frames; sequence_length=4" in message
+  assert ("sequence_length = model.ModelConfig.context_frames + "
+          "model.ModelConfig.future_frames = 2 + 2") in message
+  assert not (tmp_path / "run" / "checkpoints").exists()
