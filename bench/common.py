@@ -298,6 +298,16 @@ def int_list(text: str) -> list:
   return [int(x) for x in csv_list(text)]
 
 
+def config_cases(text: str) -> list[tuple[str, int]]:
+  """"config:N,..." -> [(config, N), ...]; unknown config names raise (model_config)."""
+  cases = []
+  for item in csv_list(text):
+    name, number = item.split(":")
+    model_config(name)
+    cases.append((name, int(number)))
+  return cases
+
+
 def start_record(name: str, argv, settings: dict) -> dict:
   argv = sys.argv[1:] if argv is None else list(argv)
   return {

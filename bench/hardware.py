@@ -140,11 +140,7 @@ def main(argv=None):
   parser.add_argument("--conv_shape", default="4,64,64,256",
                       help="batch,size,channels_in,channels_out of the reference 3x3 conv.")
   args = parser.parse_args(argv)
-  cases = []
-  for item in common.csv_list(args.cases):
-    name, batch = item.split(":")
-    common.model_config(name)
-    cases.append((name, int(batch)))
+  cases = common.config_cases(args.cases)
   size = args.matmul_size or (8192 if common.gpu_devices() else 4096)
   return run(cases, args.mode, size, common.int_list(args.conv_shape), args.warmup,
              args.repeats, args.output, argv if argv is not None else sys.argv[1:])

@@ -209,11 +209,7 @@ def main(argv=None):
   parser.add_argument("--steps", type=int, default=2, help="Train steps per case.")
   parser.add_argument("--timeout", type=float, default=900, help="Seconds per case.")
   args = parser.parse_args(args_list)
-  cases = []
-  for item in common.csv_list(args.cases):
-    name, batch = item.split(":")
-    common.model_config(name)
-    cases.append((name, int(batch)))
+  cases = common.config_cases(args.cases)
   searches = common.csv_list(args.search)
   for name in searches:
     common.model_config(name)

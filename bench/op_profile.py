@@ -168,11 +168,7 @@ def main(argv=None):
   parser.add_argument("--steps", type=int, default=2, help="Profiled train steps per case.")
   parser.add_argument("--top", type=int, default=12, help="Op kinds listed in the table.")
   args = parser.parse_args(argv)
-  cases = []
-  for item in common.csv_list(args.cases):
-    name, batch = item.split(":")
-    common.model_config(name)
-    cases.append((name, int(batch)))
+  cases = common.config_cases(args.cases)
   return run(cases, args.steps, args.top, args.output,
              argv if argv is not None else sys.argv[1:])
 

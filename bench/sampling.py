@@ -259,11 +259,7 @@ def main(argv=None):
   parser.add_argument("--naive_max_length", type=int, default=28,
                       help="Longest T for the naive sampler (56 takes ~6 min here).")
   args = parser.parse_args(argv)
-  protocol = []
-  for item in common.csv_list(args.protocol):
-    name, n = item.split(":")
-    common.model_config(name)
-    protocol.append((name, int(n)))
+  protocol = common.config_cases(args.protocol)
   if args.scaling_config:
     common.model_config(args.scaling_config)
   return run(protocol, args.future_frames, args.sequences, args.per_sample_max, args.xla,

@@ -4,6 +4,7 @@ import ast
 import pathlib
 
 import keras
+import pytest
 import tensorflow as tf
 
 from bench import common
@@ -70,3 +71,9 @@ def test_flops_of_gradients_are_twice_the_forward():
   forward = 2 * 2 * 14 * 14 * 9 * 8 * 32
   assert counted["num_convolutions"] == 3
   assert counted["flops"] == 3 * forward
+
+
+def test_config_cases_parse_and_reject_unknown_configs():
+  assert common.config_cases("tiny:2, micro:1,") == [("tiny", 2), ("micro", 1)]
+  with pytest.raises(ValueError, match="Unknown config 'nope'"):
+    common.config_cases("tiny:2,nope:1")
