@@ -21,6 +21,7 @@ import keras
 import tensorflow as tf
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
+from hvrnn_tf import paths
 from hvrnn_tf.config import ModelConfig
 from hvrnn_tf.model import HierarchicalVRNN
 
@@ -76,7 +77,7 @@ def registered_checkpoints(directory: str) -> list[str]:
   paths = list(state.all_model_checkpoint_paths)
   if state.model_checkpoint_path and state.model_checkpoint_path not in paths:
     paths.append(state.model_checkpoint_path)
-  paths = [p if os.path.isabs(p) else os.path.join(directory, p) for p in paths]
+  # get_checkpoint_state has already joined relative entries onto `directory`.
   return sorted(paths, key=checkpoint_number, reverse=True)
 
 
@@ -235,13 +236,19 @@ def restore_training_state(objects: dict, directory: str,
 
 
 def parse_gin(gin_files=(), gin_params=(), skip_unknown=False) -> None:
-  """Parses gin files and bindings; raises ValueError naming what is wrong."""
+  """Parses gin files and bindings; raises ValueError naming what is wrong.
+
+  Gin files are found as given, else in the project's gin/ folder or root
+  (paths.register_gin_search_paths); file bindings are made absolute.
+  """
+  paths.register_gin_search_paths()
   try:
     gin.parse_config_files_and_bindings(
         list(gin_files), list(gin_params), skip_unknown=skip_unknown,
         finalize_config=False)
   except (ValueError, IOError, TypeError, SyntaxError) as e:
     raise ValueError(f"Invalid gin configuration: {e}") from e
+  paths.absolute_path_bindings()
 
 
 def restore_model(workdir: str, gin_files=(), gin_params=()):

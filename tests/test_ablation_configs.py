@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from hvrnn_tf import checkpointing
+from hvrnn_tf import paths
 from hvrnn_tf import train  # noqa: F401  (registers the train.* configurables)
 from hvrnn_tf.config import ModelConfig
 from hvrnn_tf.data import inputs  # noqa: F401  (registers data.*)
@@ -27,7 +28,7 @@ COMPARISON_CONFIGS = [p for p in ABLATION_CONFIGS
 
 
 def parse(path) -> ModelConfig:
-  ablation.add_gin_search_path()
+  paths.register_gin_search_paths()
   gin.clear_config()
   checkpointing.parse_gin([str(path)])
   return ModelConfig()

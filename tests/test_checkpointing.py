@@ -39,3 +39,17 @@ def test_bad_override_names_the_binding(tmp_path, make_workdir):
   with pytest.raises(ValueError, match="n_hidd"):
     checkpointing.restore_model(
         str(tmp_path), gin_params=["model.ModelConfig.n_hidd = 8"])
+
+
+def test_relative_workdir_restores_from_any_directory(tmp_path, make_workdir,
+                                                      monkeypatch):
+  (tmp_path / "runs" / "a").mkdir(parents=True)
+  make_workdir(tmp_path / "runs" / "a")
+  monkeypatch.chdir(tmp_path)
+  directory = "runs/a/checkpoints"
+  [path] = checkpointing.registered_checkpoints(directory)
+  assert path == "runs/a/checkpoints/ckpt-1"
+  _, step = checkpointing.restore_model("runs/a")
+  assert step == 7
+  monkeypatch.chdir(tmp_path / "runs")
+  assert checkpointing.restore_model("a")[1] == 7
