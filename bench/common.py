@@ -103,7 +103,7 @@ def make_trainer(config: ModelConfig, batch_size: int, seed: int = 0,
   if jit_compile:
     kwargs["jit_compile"] = True
   return Trainer(config, batch_size=batch_size, seed=seed, steps_per_epoch=1000,
-                 lr_start=2e-5, lr_end=1.6e-4, lr_warmup_epochs=5.0, beta=1.0,
+                 learning_rate=2e-5, lr_warmup_epochs=5.0, beta=1.0,
                  beta_warmup_epochs=0.0, weight_decay=1e-4, **kwargs)
 
 

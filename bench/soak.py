@@ -40,7 +40,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # gin/tiny.gin (the model of the tests) with schedules that keep moving.
 TINY_GIN = os.path.join(REPO_ROOT, "gin", "tiny.gin")
 SCHEDULES = [
-    "train.lr_start = 1e-3", "train.lr_end = 3e-3", "train.steps_per_epoch = 50",
+    "train.learning_rate = 2.5e-4", "train.lr_reference_batch = 1",
+    "train.steps_per_epoch = 50",
     "train.lr_warmup_epochs = 4", "train.beta_warmup_epochs = 2",
     "train.image_summary_every = 0",
 ]

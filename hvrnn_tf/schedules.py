@@ -1,6 +1,14 @@
-"""Learning-rate and KL-weight (beta) schedules."""
+"""Learning-rate and KL-weight (beta) schedules, and the paper's optimiser.
+
+The paper (sec. 5) and the authors' PyTorch `main.py` train with
+torch.optim.Adam(betas=(0.5, 0.9), weight_decay=1e-4), a learning rate warmed
+up over 5 epochs by Goyal et al.'s gradual warmup with the linear scaling rule
+(2e-5 -> 1.6e-4 at the paper's global batch of 128 = 8 GPUs x 16) and the KL
+weight beta warmed up from 0 to 1 over 20 epochs (the release).
+"""
 
 import keras
+from keras import ops
 import tensorflow as tf
 
 
@@ -12,24 +20,98 @@ def linear_warmup(step, start: float, end: float, warmup_steps: int):
   return start + (end - start) * fraction
 
 
-class WarmupLearningRate(keras.optimizers.schedules.LearningRateSchedule):
-  """Linear learning-rate warmup, scaled by the linear scaling rule.
+def scaled_learning_rate(base: float, global_batch_size: int,
+                         reference_batch_size: int = 16) -> float:
+  """The learning rate after warmup: base * global_batch / reference_batch."""
+  return base * global_batch_size / reference_batch_size
 
-  The paper warms up from 2e-5 to 1.6e-4 over 5 epochs for a global batch of
-  16; both ends are multiplied by global_batch_size / reference_batch_size.
+
+class WarmupLearningRate(keras.optimizers.schedules.LearningRateSchedule):
+  """Gradual warmup with the linear scaling rule (Goyal et al. 2017).
+
+  The rate starts at `base` and rises linearly over `warmup_steps` to
+  base * global_batch_size / reference_batch_size, then stays there. The
+  paper's base 2e-5 with reference batch 16 gives 2e-5 -> 1.6e-4 at its
+  global batch of 128, and a constant 2e-5 at a global batch of 16. Below
+  the reference batch the scaled rate is smaller than `base` and there is
+  nothing to warm up: the rate is base * global / reference from step 0.
   """
 
-  def __init__(self, start: float, end: float, warmup_steps: int,
-               global_batch_size: int, reference_batch_size: int = 16):
-    self.config = dict(start=start, end=end, warmup_steps=warmup_steps,
+  def __init__(self, base: float, warmup_steps: int, global_batch_size: int,
+               reference_batch_size: int = 16):
+    self.config = dict(base=base, warmup_steps=warmup_steps,
                        global_batch_size=global_batch_size,
                        reference_batch_size=reference_batch_size)
     self.scale = global_batch_size / reference_batch_size
+    self.peak = scaled_learning_rate(base, global_batch_size,
+                                     reference_batch_size)
 
   def __call__(self, step):
-    return linear_warmup(step, self.config["start"] * self.scale,
-                         self.config["end"] * self.scale,
-                         self.config["warmup_steps"])
+    return linear_warmup(step, min(self.config["base"], self.peak),
+                         self.peak, self.config["warmup_steps"])
 
   def get_config(self):
     return dict(self.config)
+
+
+class TorchAdam(keras.optimizers.Adam):
+  """Adam exactly as torch.optim.Adam computes it, with coupled L2 decay.
+
+  Per variable w with (all-reduced, unscaled) gradient g, at step t:
+    g <- g + coupled_weight_decay * w        (PyTorch's `weight_decay`)
+    m <- beta_1 m + (1 - beta_1) g;  v <- beta_2 v + (1 - beta_2) g^2
+    w <- w - lr / (1 - beta_1^t) * m / (sqrt(v / (1 - beta_2^t)) + epsilon)
+  The L2 term enters the gradient before the moments, so Adam normalises it
+  like the data gradient (unlike Keras's `weight_decay`, which is decoupled,
+  AdamW-style, and must stay None here). Keras's Adam adds epsilon to the
+  uncorrected sqrt(v) ("epsilon hat"); PyTorch adds it after the bias
+  correction, as above. With PyTorch's default epsilon of 1e-8 (which the
+  authors' code used) the updates are the same as PyTorch's.
+
+  The decay is added in `update_step`, which Keras calls once per variable
+  with the gradient already summed over replicas (MirroredStrategy /
+  MultiWorkerMirroredStrategy) and already divided by the loss scale
+  (LossScaleOptimizer): so it is added exactly once per update, whatever the
+  number of replicas or the loss scale, and not at all when an update is
+  skipped (non-finite steps). Variables without a gradient are not updated
+  and not decayed, as in PyTorch (Keras drops None gradients).
+  """
+
+  def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999,
+               epsilon=1e-8, coupled_weight_decay=0.0, **kwargs):
+    if kwargs.get("weight_decay") is not None:
+      raise ValueError("TorchAdam: use coupled_weight_decay (PyTorch's L2), "
+                       "not Keras's decoupled weight_decay")
+    if kwargs.get("amsgrad"):
+      raise ValueError("TorchAdam does not implement amsgrad")
+    super().__init__(learning_rate=learning_rate, beta_1=beta_1,
+                     beta_2=beta_2, epsilon=epsilon, **kwargs)
+    self.coupled_weight_decay = coupled_weight_decay
+
+  def update_step(self, gradient, variable, learning_rate):
+    dtype = variable.dtype
+    lr = ops.cast(learning_rate, dtype)
+    gradient = ops.cast(gradient, dtype)
+    if self.coupled_weight_decay:
+      gradient = ops.add(gradient, ops.multiply(
+          ops.cast(self.coupled_weight_decay, dtype), variable))
+    local_step = ops.cast(self.iterations + 1, dtype)
+    beta_1 = ops.cast(self.beta_1, dtype)
+    beta_2 = ops.cast(self.beta_2, dtype)
+    bias_correction_1 = 1 - ops.power(beta_1, local_step)
+    bias_correction_2 = 1 - ops.power(beta_2, local_step)
+    m = self._momentums[self._get_variable_index(variable)]
+    v = self._velocities[self._get_variable_index(variable)]
+    self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - beta_1))
+    self.assign_add(v, ops.multiply(
+        ops.subtract(ops.square(gradient), v), 1 - beta_2))
+    denominator = ops.add(
+        ops.divide(ops.sqrt(v), ops.sqrt(bias_correction_2)),
+        ops.cast(self.epsilon, dtype))
+    self.assign_sub(variable, ops.divide(
+        ops.multiply(m, lr / bias_correction_1), denominator))
+
+  def get_config(self):
+    config = super().get_config()
+    config["coupled_weight_decay"] = self.coupled_weight_decay
+    return config

@@ -96,12 +96,13 @@ class Trainer:
   """
 
   def __init__(self, config: ModelConfig, batch_size: int, seed: int,
-               steps_per_epoch: int, lr_start: float, lr_end: float,
+               steps_per_epoch: int, *, learning_rate: float,
                lr_warmup_epochs: float, beta: float, beta_warmup_epochs: float,
-               weight_decay: float, strategy: tf.distribute.Strategy | None = None,
+               weight_decay: float, lr_reference_batch: int = 16,
+               strategy: tf.distribute.Strategy | None = None,
                precision: str = "float32", jit_compile: bool = False,
                skip_nonfinite: bool = True):
-    """See `train` for the arguments.
+    """See `train` for the arguments (keyword-only from `learning_rate` on).
 
     skip_nonfinite: a step whose loss or gradients are not all finite (on
       any replica) leaves the weights and optimizer untouched; it is counted
@@ -124,16 +125,27 @@ class Trainer:
     self.beta = beta
     self.beta_warmup_steps = int(beta_warmup_epochs * steps_per_epoch)
     self.learning_rate = schedules.WarmupLearningRate(
-        lr_start, lr_end, int(lr_warmup_epochs * steps_per_epoch), batch_size)
+        learning_rate, int(lr_warmup_epochs * steps_per_epoch), batch_size,
+        lr_reference_batch)
     with self.strategy.scope(), _dtype_policy(precision):
       self.model = HierarchicalVRNN(config, jit_compile_sampling=jit_compile)
       self.model.initialize()
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
       self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
                                        name="skipped_steps")
-      self.optimizer = keras.optimizers.Adam(
+      # torch.optim.Adam(betas=(0.5, 0.9), weight_decay=weight_decay), as
+      # the authors trained: coupled L2 (weight_decay * w added to the
+      # gradient before the moments) and PyTorch's epsilon 1e-8 placed after
+      # the bias correction (see schedules.TorchAdam). The L2 term is added
+      # in the optimizer's update_step, i.e. after the all-reduce over
+      # replicas and after loss-scale unscaling, so it counts once per
+      # update for any number of replicas and any loss scale; that is
+      # exact, where adding weight_decay * w / replicas to every replica's
+      # gradient (or 0.5 * wd * |w|^2 / replicas to its loss) would only be
+      # right up to rounding and would need the loss scale folded in.
+      self.optimizer = schedules.TorchAdam(
           learning_rate=self.learning_rate, beta_1=0.5, beta_2=0.9,
-          weight_decay=weight_decay)
+          epsilon=1e-8, coupled_weight_decay=weight_decay)
       if precision == "mixed_float16":
         self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
       # Slots must exist before the first distributed step.
@@ -266,8 +278,9 @@ def _dtype_policy(name: str):
 
 @gin.configurable(module="train", denylist=["workdir"])
 def train(workdir: str, num_steps: int = gin.REQUIRED, batch_size: int = 16,
-          seed: int = 0, steps_per_epoch: int = 1000, lr_start: float = 2e-5,
-          lr_end: float = 1.6e-4, lr_warmup_epochs: float = 5.0,
+          seed: int = 0, steps_per_epoch: int = 1000,
+          learning_rate: float = 2e-5, lr_reference_batch: int = 16,
+          lr_warmup_epochs: float = 5.0,
           beta: float = 1.0, beta_warmup_epochs: float = 0.0,
           weight_decay: float = 1e-4, strategy: str = "default",
           precision: str = "float32", jit_compile: bool = False,
@@ -281,9 +294,15 @@ def train(workdir: str, num_steps: int = gin.REQUIRED, batch_size: int = 16,
           debug_nonfinite_steps: tuple[int, ...] = ()):
   """Trains until `num_steps`, resuming from `workdir` if it has a checkpoint.
 
-  Schedules are in epochs of `steps_per_epoch` steps. Adam(0.5, 0.9) with
-  Keras's decoupled weight decay; the learning rate is warmed up linearly and
-  scaled by batch_size / 16; beta (the KL weight) is warmed up linearly from 0.
+  Schedules are in epochs of `steps_per_epoch` steps. The optimiser is
+  PyTorch's Adam (beta1 0.5, beta2 0.9, epsilon 1e-8) with coupled L2 weight
+  decay `weight_decay` (weight_decay * w added to the gradient before the
+  Adam moments, as torch.optim.Adam does; schedules.TorchAdam). The learning
+  rate starts at `learning_rate` and is warmed up linearly over
+  `lr_warmup_epochs` to learning_rate * batch_size / lr_reference_batch, then
+  constant (Goyal et al.'s gradual warmup with the linear scaling rule: the
+  paper's 2e-5 -> 1.6e-4 at batch 128 with reference 16). beta (the KL
+  weight) is warmed up linearly from 0 over `beta_warmup_epochs`.
   `batch_size` is global (split over replicas); `strategy` is one of
   distribute.STRATEGIES; `precision` one of PRECISIONS; `jit_compile` XLA-
   compiles the train step and the sampling loop. Only the chief worker writes
@@ -336,9 +355,13 @@ def train(workdir: str, num_steps: int = gin.REQUIRED, batch_size: int = 16,
   dist = distribute.make_strategy(strategy)
   chief = distribute.is_chief(dist)
   dataset = _make_dataset(config, batch_size, seed)
-  trainer = Trainer(config, batch_size, seed, steps_per_epoch, lr_start,
-                    lr_end, lr_warmup_epochs, beta, beta_warmup_epochs,
-                    weight_decay, dist, precision, jit_compile)
+  trainer = Trainer(config, batch_size, seed, steps_per_epoch,
+                    learning_rate=learning_rate,
+                    lr_reference_batch=lr_reference_batch,
+                    lr_warmup_epochs=lr_warmup_epochs, beta=beta,
+                    beta_warmup_epochs=beta_warmup_epochs,
+                    weight_decay=weight_decay, strategy=dist,
+                    precision=precision, jit_compile=jit_compile)
   trainer.interrupted_by = None
   iterator = iter(dist.experimental_distribute_dataset(dataset))
   if (data_position == "checkpoint" and
@@ -480,9 +503,9 @@ def _check_arguments(args: dict) -> None:
       "train", name, args[name], **bounds)
   for name in ("num_steps", "batch_size", "steps_per_epoch", "log_every",
                "summary_every", "checkpoint_every", "keep_checkpoints",
-               "max_consecutive_nonfinite_steps"):
+               "max_consecutive_nonfinite_steps", "lr_reference_batch"):
     check(name, minimum=1)
-  for name in ("seed", "lr_start", "lr_end", "lr_warmup_epochs", "beta",
+  for name in ("seed", "learning_rate", "lr_warmup_epochs", "beta",
                "beta_warmup_epochs", "weight_decay", "image_summary_every",
                "sample_sequences", "samples_per_sequence"):
     check(name, minimum=0)

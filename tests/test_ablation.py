@@ -51,8 +51,8 @@ def test_scaling_keeps_decoder_and_warmup_differences():
     ablation.configure_row(row, tiny, "smmnist", 0)
     warmup[row.key] = gin.query_parameter("train.beta_warmup_epochs")
     assert gin.query_parameter("train.steps_per_epoch") == 5  # 20 steps / 4
-  assert warmup == {"naive": 0, "beta_warmup": 5, "dense": 0,
-                    "beta_warmup_dense": 5}
+  assert warmup == {"naive": 0, "beta_warmup": 20, "dense": 0,
+                    "beta_warmup_dense": 20}
 
 
 def test_dataset_gin_keeps_the_rows_data():

@@ -32,7 +32,9 @@ config = ModelConfig(image_size=16, channels=1, context_frames=2,
                      decoder_convlstm_layers=4)
 video = tf.random.stateless_uniform([4, 5, 16, 16, 1], seed=[0, 1])
 mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-trainers = [Trainer(config, 4, 0, 10, 1e-3, 1e-3, 0, 1.0, 0, 1e-4, strategy)
+trainers = [Trainer(config, 4, 0, 10, learning_rate=2.5e-4,
+                    lr_reference_batch=4, lr_warmup_epochs=0, beta=1.0,
+                    beta_warmup_epochs=0, weight_decay=1e-4, strategy=strategy)
             for strategy in (tf.distribute.get_strategy(), mirrored)]
 for a, b in zip(*[t.model.trainable_variables for t in trainers]):
   b.assign(a)
@@ -61,9 +63,15 @@ def test_mirrored_step_equals_single_device_step():
   assert values["replicas"] == "2"
   single, mirrored = map(float, values["loss"].split())
   assert abs(single - mirrored) <= 1e-4 * abs(single)
-  # The step moved the weights by far more than the two runs differ.
-  assert float(values["max_update"]) > 1e-4
-  assert float(values["max_weight_diff"]) < 1e-6
+  # The step moved the weights by far more than the two runs differ. The
+  # bound is relative to the update: two replicas sum the gradient in another
+  # order than one device (float32 round-off, ~1e-7 of the summed terms), and
+  # Adam's first step moves a weight by lr * g / (|g| + eps), which amplifies
+  # that round-off for gradients near cancellation up to a fraction of lr.
+  # Seen: 1.1e-3 of the update under Bazel; 1e-2 leaves room for schedules.
+  max_update = float(values["max_update"])
+  assert max_update > 1e-4
+  assert float(values["max_weight_diff"]) < 1e-2 * max_update
 
 
 def free_port():

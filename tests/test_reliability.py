@@ -38,8 +38,8 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
 TINY_GIN = str(REPO_ROOT / "gin" / "tiny.gin")
 TINY = """
 train.steps_per_epoch = 10
-train.lr_start = 1e-3
-train.lr_end = 3e-3
+train.learning_rate = 2.5e-4
+train.lr_reference_batch = 1
 train.lr_warmup_epochs = 10
 train.beta_warmup_epochs = 5
 train.log_every = 1
@@ -503,7 +503,8 @@ def test_disk_full_mid_run_is_a_clear_error_and_keeps_the_checkpoint(small_disk)
     ("train.num_steps = '10'", "train.num_steps: expected int, got '10' (str)"),
     ("train.precision = 'float16'", "train.precision='float16'; expected one of"),
     ("train.data_position = 'exact'", "train.data_position='exact'"),
-    ("train.lr_end = -1.0", "train.lr_end must be >= 0"),
+    ("train.learning_rate = -1.0", "train.learning_rate must be >= 0"),
+    ("train.lr_reference_batch = 0", "train.lr_reference_batch must be >= 1"),
     ("train.checkpoint_every = 0", "train.checkpoint_every must be >= 1"),
     ("train.max_consecutive_nonfinite_steps = 0",
      "train.max_consecutive_nonfinite_steps must be >= 1"),

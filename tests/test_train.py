@@ -11,13 +11,14 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
+from hvrnn_tf import schedules
 from hvrnn_tf import train
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 TINY_GIN = str(REPO_ROOT / "gin" / "tiny.gin")
 TINY_TRAINING = """
-train.lr_start = 3e-3
-train.lr_end = 3e-3
+train.learning_rate = 7.5e-4
+train.lr_reference_batch = 4
 train.lr_warmup_epochs = 0
 train.log_every = 10
 train.summary_every = 10
@@ -26,6 +27,12 @@ train.checkpoint_every = 20
 train.sample_sequences = 1
 train.samples_per_sequence = 2
 """
+
+# Trainer arguments for the unit tests: a constant learning rate 1.25e-4 at
+# batch 2, beta 1 from the start, the paper's weight decay.
+TINY_OPTIMIZER = dict(learning_rate=1.25e-4, lr_reference_batch=2,
+                      lr_warmup_epochs=0, beta=1.0, beta_warmup_epochs=0,
+                      weight_decay=1e-4)
 
 
 def run_events(workdir):
@@ -77,7 +84,7 @@ def test_short_run_learns_checkpoints_and_resumes(tmp_path):
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_losses_stay_finite(tiny_config, precision):
   config = tiny_config()
-  trainer = train.Trainer(config, 2, 0, 10, 1e-3, 1e-3, 0, 1.0, 0, 1e-4,
+  trainer = train.Trainer(config, 2, 0, 10, **TINY_OPTIMIZER,
                           precision=precision)
   video = tf.random.stateless_uniform([2, 5, 16, 16, 1], seed=[0, 1])
   for _ in range(3):
@@ -94,12 +101,32 @@ def test_mixed_precision_losses_stay_finite(tiny_config, precision):
 def test_xla_compiled_step_matches_the_plain_step(tiny_config):
   config = tiny_config()
   video = tf.random.stateless_uniform([2, 5, 16, 16, 1], seed=[0, 1])
-  trainers = [train.Trainer(config, 2, 0, 10, 1e-3, 1e-3, 0, 1.0, 0, 1e-4,
+  trainers = [train.Trainer(config, 2, 0, 10, **TINY_OPTIMIZER,
                             jit_compile=jit) for jit in (False, True)]
   for a, b in zip(*[t.model.trainable_variables for t in trainers]):
     b.assign(a)
   plain, compiled = [t.train_step(video)[0]["loss"] for t in trainers]
   np.testing.assert_allclose(plain, compiled, rtol=1e-4)
+
+
+def test_trainer_uses_the_papers_optimizer_and_schedules(tiny_config):
+  trainer = train.Trainer(tiny_config(), 2, 0, 10, learning_rate=2e-5,
+                          lr_reference_batch=1, lr_warmup_epochs=5, beta=1.0,
+                          beta_warmup_epochs=20, weight_decay=1e-4,
+                          precision="mixed_float16")
+  optimizer = trainer.optimizer.inner_optimizer  # inside the loss scaling
+  assert isinstance(optimizer, schedules.TorchAdam)
+  assert (optimizer.beta_1, optimizer.beta_2, optimizer.epsilon) == (
+      0.5, 0.9, 1e-8)
+  assert optimizer.coupled_weight_decay == 1e-4
+  assert optimizer.weight_decay is None  # no decoupled (AdamW) decay
+  # 2e-5 -> 2e-5 * 2 / 1 over 5 epochs of 10 steps; beta over 20 epochs.
+  np.testing.assert_allclose(
+      [float(trainer.learning_rate(s)) for s in (0, 25, 50, 80)],
+      [2e-5, 3e-5, 4e-5, 4e-5], rtol=1e-6)
+  np.testing.assert_allclose(
+      [float(trainer.beta_at(s)) for s in (0, 100, 200, 300)],
+      [0.0, 0.5, 1.0, 1.0], rtol=1e-6)
 
 
 def run_binary(*args):

@@ -67,6 +67,7 @@ import tensorflow as tf
 
 from hvrnn_tf import checkpointing
 from hvrnn_tf import encoder
+from hvrnn_tf import paths
 from hvrnn_tf import eval as eval_lib
 from hvrnn_tf import train as train_lib
 from hvrnn_tf.config import ModelConfig
@@ -162,7 +163,9 @@ class Scale:
 
   The frame settings (image_size, context_frames, future_frames) apply with
   --dataset=smmnist only. `epochs`: the run is num_steps / epochs steps per
-  "epoch", the unit of the gin files' warmup schedules.
+  "epoch", the unit of the gin files' warmup schedules. `lr`:
+  (train.learning_rate, train.lr_reference_batch), the base rate and the
+  global batch at which the rate stays at the base rate (no ramp).
   """
   description: str
   n_hid: int | None
@@ -172,7 +175,7 @@ class Scale:
   batch_size: int
   num_steps: int
   epochs: float | None
-  lr: tuple[float, float] | None
+  lr: tuple[float, int] | None
   lr_warmup_epochs: float | None
   eval_sequences: int
   train_eval_sequences: int
@@ -181,16 +184,17 @@ class Scale:
 
 
 SCALES = {
-    # For tests: seconds per row.
+    # For tests: seconds per row; a constant learning rate of 7.5e-4.
     "tiny": Scale("test-sized: 32x32, n_hid 4, 20 steps", n_hid=4,
                   image_size=32, context_frames=2, future_frames=3,
-                  batch_size=4, num_steps=20, epochs=4, lr=(1e-3, 3e-3),
+                  batch_size=4, num_steps=20, epochs=4, lr=(7.5e-4, 4),
                   lr_warmup_epochs=0, eval_sequences=4,
                   train_eval_sequences=4, num_samples=2, seeds=(0,)),
-    # A 2-core CPU: minutes per row (recipe of gin/smmnist_quick.gin).
+    # A 2-core CPU: minutes per row (recipe of gin/smmnist_quick.gin: the
+    # learning rate warms up 1.25e-4 -> 1e-3 at batch 8).
     "small": Scale("2-core CPU: 64x64, n_hid 8, 2 -> 6 frames, batch 8",
                    n_hid=8, image_size=64, context_frames=2, future_frames=6,
-                   batch_size=8, num_steps=300, epochs=20, lr=(2e-4, 2e-3),
+                   batch_size=8, num_steps=300, epochs=20, lr=(1.25e-4, 1),
                    lr_warmup_epochs=1, eval_sequences=64,
                    train_eval_sequences=64, num_samples=10, seeds=(0, 1)),
     # One GPU, hours per row: half width, the paper's frames and schedules.
@@ -249,16 +253,9 @@ def scale_with_overrides(scale: Scale, **overrides) -> Scale:
 # Configuration of one row.
 
 
-def add_gin_search_path() -> None:
-  """Lets `include 'gin/...'` resolve from any working directory."""
-  root = str(REPO_ROOT)
-  if root not in gin.config._LOCATION_PREFIXES:  # pylint: disable=protected-access
-    gin.add_config_file_search_path(root)
-
-
 def paper_config(row: Row, gin_params=()) -> ModelConfig:
   """The ModelConfig of `row`'s gin file (plus `gin_params`), unscaled."""
-  add_gin_search_path()
+  paths.register_gin_search_paths()
   gin.clear_config()
   checkpointing.parse_gin([str(REPO_ROOT / row.gin_file)], gin_params)
   return ModelConfig()
@@ -321,7 +318,7 @@ def row_bindings(config: ModelConfig, scale: Scale, dataset: str, seed: int,
   if scale.epochs:
     b["train.steps_per_epoch"] = max(1, round(steps / scale.epochs))
   if scale.lr:
-    b["train.lr_start"], b["train.lr_end"] = scale.lr
+    b["train.learning_rate"], b["train.lr_reference_batch"] = scale.lr
   if scale.lr_warmup_epochs is not None:
     b["train.lr_warmup_epochs"] = scale.lr_warmup_epochs
   return [f"{k} = {_literal(v)}" for k, v in b.items()]
