@@ -28,9 +28,12 @@ from hvrnn_tf.config import ModelConfig  # pylint: disable=g-import-not-at-top
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 # Named model configurations. "bair_*" are the paper's BAIR models (64x64 RGB,
-# 2 context + 10 predicted frames, n_hid 64); "smmnist_quick" mirrors
-# gin/smmnist_quick.gin (tests/test_bench_common.py checks they agree);
-# "tiny" exists for the smoke tests.
+# 2 context + 10 predicted frames, n_hid 64, the release's s2s_big_hier_v4
+# architecture): bair_h3 = gin/bair.gin, bair_h1 =
+# gin/ablations/table2_hierarchy_1.gin, bair_h1_d1 =
+# gin/ablations/table1_decoder_1convlstm.gin; "smmnist_quick" mirrors
+# gin/smmnist_quick.gin (tests/test_bench_common.py checks all four against
+# their gin files); "tiny" and "micro" exist for the smoke tests.
 CONFIGS = {
     "tiny": dict(image_size=16, channels=1, context_frames=2, future_frames=3,
                  n_hid=4, channel_multipliers=(1, 2, 2, 2),
@@ -44,25 +47,29 @@ CONFIGS = {
     "smmnist_quick": dict(image_size=64, channels=1, context_frames=2,
                           future_frames=6, n_hid=8,
                           channel_multipliers=(1, 2, 4, 8, 8, 8),
-                          latent_resolutions=(1, 8), latent_channels=(8, 16),
+                          latent_resolutions=(1, 8), latent_channels=(64, 64),
                           dense=True, decoder_convlstm_layers=6,
                           reconstruction_loss="bernoulli"),
-    # Paper's full model: hierarchy [1, 8, 32], 6 decoder ConvLSTMs.
-    "bair_h3": dict(),
-    # Ablation: one latent level [1], 6 decoder ConvLSTMs.
-    "bair_h1": dict(latent_resolutions=(1,), latent_channels=(10,)),
-    # Ablation: one latent level [1] and a 1-ConvLSTM decoder (the smallest).
-    "bair_h1_d1": dict(latent_resolutions=(1,), latent_channels=(10,),
+    # Paper's full model (gin/bair.gin; ModelConfig's defaults): hierarchy
+    # [1, 8, 32] with (512, 512, 128) channels, 6 decoder ConvLSTMs.
+    "bair_h3": dict(latent_resolutions=(1, 8, 32), latent_channels=(512, 512, 128)),
+    # Ablation (Table 2, row [1]): one latent level [1] (512), 6 ConvLSTMs.
+    "bair_h1": dict(latent_resolutions=(1,), latent_channels=(512,)),
+    # Ablation (Table 1, row "1 ConvLSTM"): one latent level [1] (512) and a
+    # 1-ConvLSTM decoder (the smallest BAIR model).
+    "bair_h1_d1": dict(latent_resolutions=(1,), latent_channels=(512,),
                        decoder_convlstm_layers=1),
 }
 
 DESCRIPTIONS = {
     "tiny": "16x16 test config, levels [1,4,8], 4 ConvLSTMs",
     "micro": "8x8 smoke-test config, level [1], 1 ConvLSTM, 2+1 frames",
-    "smmnist_quick": "gin/smmnist_quick.gin: 64x64x1, n_hid 8, [1,8], 6 ConvLSTMs, 2+6 frames",
-    "bair_h3": "BAIR 64x64x3, n_hid 64, [1,8,32] (10,512,128), 6 ConvLSTMs, 2+10 frames",
-    "bair_h1": "BAIR 64x64x3, n_hid 64, [1] (10), 6 ConvLSTMs, 2+10 frames",
-    "bair_h1_d1": "BAIR 64x64x3, n_hid 64, [1] (10), 1 ConvLSTM, 2+10 frames",
+    "smmnist_quick": "gin/smmnist_quick.gin: 64x64x1, n_hid 8, [1,8] (64,64), 6 ConvLSTMs, "
+                     "2+6 frames",
+    "bair_h3": "gin/bair.gin: BAIR 64x64x3, n_hid 64, [1,8,32] (512,512,128), 6 ConvLSTMs, "
+               "2+10 frames",
+    "bair_h1": "BAIR 64x64x3, n_hid 64, [1] (512), 6 ConvLSTMs, 2+10 frames",
+    "bair_h1_d1": "BAIR 64x64x3, n_hid 64, [1] (512), 1 ConvLSTM, 2+10 frames",
 }
 
 

@@ -84,15 +84,18 @@ def measure(config_name: str, batch: int, steps: int, timeout: float) -> dict:
   env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   print(f"[memory] {config_name} batch {batch}", flush=True)
+  load = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else []
   start = time.perf_counter()
   try:
     proc = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True,
                           timeout=timeout, check=False)
   except subprocess.TimeoutExpired:
-    return {"config": config_name, "batch_size": batch, "status": f"timeout after {timeout:.0f} s"}
+    return {"config": config_name, "batch_size": batch, "load_at_start": load,
+            "status": f"timeout after {timeout:.0f} s"}
   for line in proc.stdout.splitlines():
     if line.startswith(MARKER):
       result = json.loads(line[len(MARKER):])
+      result["load_at_start"] = load
       result["status"] = "ok"
       result["wall_s"] = time.perf_counter() - start
       print(f"  peak RSS {result['peak_rss_bytes'] / GIB:.2f} GiB", flush=True)
@@ -103,7 +106,8 @@ def measure(config_name: str, batch: int, steps: int, timeout: float) -> dict:
     status = f"exit code {proc.returncode}"
   tail = (proc.stderr or "").strip().splitlines()[-3:]
   print(f"  failed: {status}", flush=True)
-  return {"config": config_name, "batch_size": batch, "status": status, "stderr_tail": tail}
+  return {"config": config_name, "batch_size": batch, "load_at_start": load, "status": status,
+          "stderr_tail": tail}
 
 
 def metric(result: dict):

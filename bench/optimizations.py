@@ -22,7 +22,8 @@ the model under the patch:
     proposal).
 
 Variants:
-  slice_per_step    reference of convlstm_unstack (in the model: ConvLSTM.call
+  slice_per_step    reference of convlstm_unstack (in the model:
+                    hvrnn_tf.convlstm.ConvLSTM.call, plain and normalized,
                     reads its precomputed input gates with one tf.unstack over
                     time): puts back input_gates[:, t] per step. Same
                     arithmetic; the gradient of T strided slices is T
@@ -30,7 +31,7 @@ Variants:
                     memory traffic, the largest single op kind in
                     bench.op_profile before the change), that of unstack one stack.
   full_kernel_1x1   reference of center_tap_1x1 (in the model: hvrnn_tf.layers.Conv2D,
-                    used by the ConvLSTMs and residual blocks, convolves 1x1
+                    used by the ConvLSTMs, ResBlocks and DcConvs, convolves 1x1
                     maps with the kernel's centre tap only, since with stride 1
                     and SAME padding the other taps only ever see zeros): puts
                     back keras.layers.Conv2D's full-kernel convolution. Same
@@ -55,19 +56,28 @@ import numpy as np
 import tensorflow as tf
 
 from bench import common
+from hvrnn_tf import convlstm
 from hvrnn_tf import layers
 from hvrnn_tf.model import HierarchicalVRNN
 
 
 def _convlstm_call_sliced(self, inputs, state):
-  """hvrnn_tf.layers.ConvLSTM.call as it was: one input_gates[:, t] slice per step."""
-  input_gates = layers.time_distributed(self.input_conv, inputs)
+  """hvrnn_tf.convlstm.ConvLSTM.call with the old time indexing: input_gates[:, t] per step.
+
+  Otherwise the model's call (plain and normalized=True: GroupNorms on the
+  input gates, the hidden gates and the new cell; no forget-gate bias), so
+  the two must give the same loss and gradients.
+  """
+  input_gates = layers.time_distributed(self._input_gates, inputs)
   h, c = state
   outputs = []
   for t in range(inputs.shape[1]):
-    gates = input_gates[:, t] + self.hidden_conv(h)
+    step_gates = input_gates[:, t]
+    gates = step_gates + tf.cast(self._hidden_gates(h), step_gates.dtype)
     i, f, o, g = tf.split(gates, 4, axis=-1)
-    c = tf.sigmoid(f + 1.0) * c + tf.sigmoid(i) * tf.tanh(g)
+    c = tf.sigmoid(f) * tf.cast(c, gates.dtype) + tf.sigmoid(i) * tf.tanh(g)
+    if self.normalized:
+      c = self.cell_norm(c)
     h = tf.sigmoid(o) * tf.tanh(c)
     outputs.append(h)
   return tf.stack(outputs, axis=1), (h, c)
@@ -154,7 +164,7 @@ def dead_kernel_parameters(model, config) -> dict:
 
 
 VARIANTS = {
-    "slice_per_step": lambda: _patch(layers.ConvLSTM, "call", _convlstm_call_sliced),
+    "slice_per_step": lambda: _patch(convlstm.ConvLSTM, "call", _convlstm_call_sliced),
     "full_kernel_1x1": _full_kernel_1x1,
     "kernel1_at_1x1": _kernel1_at_1x1,
 }

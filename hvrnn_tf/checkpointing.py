@@ -11,6 +11,7 @@ the interrupted write, which `remove_partial_checkpoints` deletes.
 one cannot be read (e.g. a disk error truncated it).
 """
 
+import logging as logging_lib
 import os
 import re
 import shutil
@@ -211,9 +212,15 @@ def restore_training_state(objects: dict, directory: str,
       problems.append(f"{path}: {message}")
       continue
     except (AssertionError, ValueError) as e:
-      raise ValueError(
+      mismatch = (
           f"Checkpoint {path} does not match the configured model/optimizer "
-          f"(was the run started with other settings?): {e}") from e
+          "(was the run started with other settings, or written by an "
+          f"hvrnn_tf with another architecture?): {error_message(e)}")
+    else:
+      mismatch = None
+    if mismatch:
+      _release_failed_restore()
+      raise ValueError(mismatch)
     if problems:
       logging.warning("Resumed from %s; newer checkpoints were unreadable: %s",
                       path, problems)
@@ -233,6 +240,24 @@ def restore_training_state(objects: dict, directory: str,
     raise ValueError(f"No readable checkpoint in {directory}: "
                      + "; ".join(problems))
   return None, set()
+
+
+def _drop_unmatched_value_warnings(record) -> bool:
+  return "could not be found in the restored object" not in record.getMessage() \
+      and "being deleted with unrestored values" not in record.getMessage()
+
+
+def _release_failed_restore() -> None:
+  """Silences the warnings a failed restore leaves, for the rest of the process.
+
+  The objects of a restore that raised warn, when they are deleted (usually
+  at exit), once per checkpoint value they did not match: hundreds of lines
+  after the one-line error. The caller is about to fail, so they are dropped.
+  """
+  for name in ("tensorflow", "absl"):
+    logger = logging_lib.getLogger(name)
+    if _drop_unmatched_value_warnings not in logger.filters:
+      logger.addFilter(_drop_unmatched_value_warnings)
 
 
 def parse_gin(gin_files=(), gin_params=(), skip_unknown=False) -> None:

@@ -16,7 +16,10 @@ class ConfigError(ValueError):
 @gin.configurable(module="model")
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-  """Every architectural choice of the hierarchical VRNN (defaults: paper, BAIR).
+  """Every architectural choice of the hierarchical VRNN.
+
+  Defaults: the model the paper measured on BAIR, the authors'
+  s2s_big_hier_v4 with latents [1, 8, 32] (224,443,715 parameters).
 
   Attributes:
     image_size: frame height = width S (a power of two, >= 8).
@@ -24,13 +27,16 @@ class ModelConfig:
     context_frames: c, the number of conditioning frames.
     future_frames: number of predicted frames during training.
     n_hid: base width; encoder widths are n_hid * channel_multipliers.
-    channel_multipliers: one per encoder resolution (S, S/2, ..., 4, 1).
+    channel_multipliers: one per encoder resolution (S, S/2, ..., 4, 1);
+      the decoder stage at a resolution has the encoder's width there.
     latent_resolutions: spatial size of each latent level, top (coarsest) first.
-    latent_channels: channels of each latent level.
+    latent_channels: channels of each latent level (the release: the
+      encoder's width at the level's resolution, 512, 512, 128).
     dense: connect every latent level to all levels above it (paper); when
       False a level sees only the level directly above it.
     decoder_convlstm_layers: the first k decoder stages (1x1, 4x4, 8x8, ...)
-      are ConvLSTMs, the rest residual conv blocks (paper ablation: 1, 3, 6).
+      are ConvLSTMs, the rest 3x3 DcConv blocks (paper ablation: 1, 3, 6;
+      all stages, 6 at 64x64 and 7 at 128x128, in the paper's models).
     decoder_width_multiplier: scales decoder widths ("wider" ablation).
     reconstruction_loss: "l1" (authors' default), "l2" or "bernoulli".
     kernel_size: ConvLSTM kernel size.
@@ -42,7 +48,7 @@ class ModelConfig:
   n_hid: int = 64
   channel_multipliers: tuple[int, ...] = (1, 2, 4, 8, 8, 8)
   latent_resolutions: tuple[int, ...] = (1, 8, 32)
-  latent_channels: tuple[int, ...] = (10, 512, 128)
+  latent_channels: tuple[int, ...] = (512, 512, 128)
   dense: bool = True
   decoder_convlstm_layers: int = 6
   decoder_width_multiplier: float = 1.0

@@ -1,15 +1,19 @@
-"""ConvLSTM likelihood network p(x_t | x_{<t}, z_{<=t}) (paper sec. 4.2).
+"""ConvLSTM likelihood network p(x_t | x_{<t}, z_{<=t}) (paper sec. 4.2; the
+release's "render" net of s2s_big_hier_v4).
 
-Stages at resolutions 1, 4, 8, ..., S. Stage i takes the previous stage's
-output upsampled (stage 0: the 1x1 encoding of x_{t-1}), concatenated with the
-latent sample of the same resolution if there is a level there, and runs a
-ConvLSTM (the first `decoder_convlstm_layers` stages) or a residual block.
-Transposed convolutions go 1 -> 4 -> 8 -> ... -> S; a 3x3 conv gives logits.
+Stages at resolutions 1, 4, 8, ..., S with the encoder's widths there. Stage 0
+takes the 1x1 encoding of x_{t-1}; every later stage first upsamples the
+previous stage's output with a DcUpConv. The latent sample of the stage's
+resolution, if there is a level there, is concatenated, then the stage runs
+its ConvLSTM: plain at 1x1, normalised elsewhere. The first
+`decoder_convlstm_layers` stages are ConvLSTMs, the rest (ablation) a 3x3
+DcConv. A 3x3 DcConv and a 3x3 conv give the logits.
 """
 
 import keras
 import tensorflow as tf
 
+from hvrnn_tf import convlstm
 from hvrnn_tf import layers
 from hvrnn_tf.config import ModelConfig
 
@@ -17,7 +21,9 @@ from hvrnn_tf.config import ModelConfig
 class Decoder(layers.Layer):
   """Maps [B, T, 1, 1, C_top] encodings + latents to logits [B, T, S, S, C].
 
-  States: one (h, c) per ConvLSTM stage, in stage order.
+  States: one (h, c) per ConvLSTM stage, in stage order, each from an
+  initial-state net over the context features of its resolution (3x3 at
+  4x4, as in the release).
   """
 
   def __init__(self, config: ModelConfig, feature_channels: dict[int, int],
@@ -27,19 +33,23 @@ class Decoder(layers.Layer):
     widths = [max(1, round(feature_channels[r] * config.decoder_width_multiplier))
               for r in self.resolutions]
     self.num_recurrent = config.decoder_convlstm_layers
-    self.latent_resolutions = config.latent_resolutions
-    self.stages = [
-        layers.ConvLSTM(w, config.kernel_size, name=f"convlstm_{r}x{r}")
-        if i < self.num_recurrent else layers.ResBlock(w, name=f"res_{r}x{r}")
-        for i, (r, w) in enumerate(zip(self.resolutions, widths))]
-    self.initial_states = [layers.InitialState(w, name=f"init_{r}x{r}")
-                           for r, w in zip(self.resolutions[:self.num_recurrent],
-                                           widths)]
-    self.upsamplers = [
-        Upsample(w, stride=4 if r == 1 else 2)
-        for r, w in zip(self.resolutions[:-1], widths[1:])]
-    self.out_norm = keras.layers.GroupNormalization(layers.num_groups(widths[-1]))
+    self.stages = [self._stage(i, r, w, config.kernel_size)
+                   for i, (r, w) in enumerate(zip(self.resolutions, widths))]
+    self.initial_states = [
+        layers.InitialState(w, kernel_size=3 if r == 4 else 1,
+                            name=f"init_{r}x{r}")
+        for r, w in zip(self.resolutions[:self.num_recurrent], widths)]
+    self.upsamplers = [layers.DcUpConv(w, name=f"up_{r}x{r}")
+                       for r, w in zip(self.resolutions[1:], widths[1:])]
+    self.out_block = layers.DcConv(widths[-1], 3)
     self.out_conv = keras.layers.Conv2D(config.channels, 3, padding="same")
+
+  def _stage(self, index, resolution, width, kernel_size):
+    name = f"{resolution}x{resolution}"
+    if index >= self.num_recurrent:
+      return layers.DcConv(width, 3, name=f"conv_{name}")
+    return convlstm.ConvLSTM(width, kernel_size, normalized=resolution != 1,
+                             name=f"convlstm_{name}")
 
   def initial_state(self, context_features):
     """context_features {r: [B, c, r, r, C_r]} -> states of the ConvLSTM stages."""
@@ -69,22 +79,5 @@ class Decoder(layers.Layer):
       else:
         x = layers.time_distributed(stage, x)
     logits = layers.time_distributed(
-        lambda h: self.out_conv(layers.leaky_relu(self.out_norm(h))), x)
+        lambda h: self.out_conv(self.out_block(h)), x)
     return tf.cast(logits, tf.float32), new_states
-
-
-class Upsample(layers.Layer):
-  """GroupNorm -> LeakyReLU -> transposed conv: [N, r, r, C] -> [N, r*stride, ..]."""
-
-  def __init__(self, filters: int, stride: int, **kwargs):
-    super().__init__(**kwargs)
-    self.conv = keras.layers.Conv2DTranspose(
-        filters, 4, strides=stride, padding="same")
-
-  def build(self, input_shape):
-    self.norm = keras.layers.GroupNormalization(
-        layers.num_groups(input_shape[-1]))
-
-  def call(self, x):
-    return self.conv(layers.leaky_relu(self.norm(x)))
-

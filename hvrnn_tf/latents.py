@@ -1,52 +1,59 @@
 """The hierarchy of latent levels: recurrent priors and posteriors (paper sec. 4).
 
-Level l (0 = top, coarsest) at resolution r_l has, for each of the prior and
-the posterior, a network
+Level l (0 = top, coarsest) at resolution r_l, with encoder features of
+C_r channels there, has for each of the prior and the posterior the release's
+network (s2s_big_hier_v4)
 
-  features at r_l -> 1x1 conv -> GroupNorm -> ConvLSTM
+  features at r_l -> conv1x1(C_r -> C_r) -> GroupNorm -> NormConvLSTM(C_r)
     -> concat(samples of the levels above, nearest-upsampled to r_l)
-    -> 1x1 conv (zero-initialised) -> Normal(mean, softplus(scale)).
+    -> conv1x1(-> 2 z_l) -> GroupNorm (scale 0, shift ~ N(0, 1e-3))
+    -> (mean, pre-variance); variance = softplus(pre-variance).
 
-The prior reads the features of x_{t-1}, the posterior those of x_t. The
-conditioning on the levels above enters after the ConvLSTM, so under teacher
-forcing every ConvLSTM can run over the whole sequence before any sampling.
+GroupNorms have 1 group at 1x1, else 16. The ConvLSTM's initial state comes
+from the context frames' features (layers.InitialState). The prior reads the
+features of x_{t-1}, the posterior those of x_t. The conditioning on the
+levels above enters after the ConvLSTM, so under teacher forcing every
+ConvLSTM runs over the whole sequence before any sampling.
 """
-
-import math
 
 import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from hvrnn_tf import convlstm
 from hvrnn_tf import layers
 from hvrnn_tf.config import ModelConfig
 
 tfd = tfp.distributions
 
-MIN_SCALE = 1e-4
-# softplus(_UNIT_SCALE_BIAS) == 1: zero-initialised heads start at N(0, 1).
-_UNIT_SCALE_BIAS = math.log(math.e - 1.0)
+# The release's head init: GroupNorm scale 0 and shift ~ N(0, 1e-3), so every
+# prior and posterior starts at N(~0, softplus(~0) = ~0.69).
+HEAD_SHIFT_STDDEV = 1e-3
+# Not in the release (log(softplus(x)) there): keeps log-densities finite
+# where softplus underflows; 1e-8 is far below any variance seen in training.
+MIN_VARIANCE = 1e-8
 
 
 class LatentNetwork(layers.Layer):
-  """Prior or posterior network of one latent level.
+  """Prior or posterior network of one latent level (see the module docstring).
 
-  recur: features [B, T, r, r, C_r] -> hidden [B, T, r, r, hidden].
+  recur: features [B, T, r, r, C_r] -> hidden [B, T, r, r, C_r].
   distribution: hidden + conditioning [B, T, r, r, *] -> Normal [B, T, r, r, z].
   """
 
-  def __init__(self, hidden: int, latent_channels: int, kernel_size: int,
-               **kwargs):
+  def __init__(self, channels: int, latent_channels: int, resolution: int,
+               kernel_size: int, **kwargs):
     super().__init__(**kwargs)
-    self.latent_channels = latent_channels
-    self.project = keras.layers.Conv2D(hidden, 1)
-    self.norm = keras.layers.GroupNormalization(layers.num_groups(hidden))
-    self.lstm = layers.ConvLSTM(hidden, kernel_size)
-    self.initial_state = layers.InitialState(hidden)
-    self.head = keras.layers.Conv2D(
-        2 * latent_channels, 1, kernel_initializer="zeros",
-        bias_initializer=keras.initializers.Constant(
-            [0.0] * latent_channels + [_UNIT_SCALE_BIAS] * latent_channels))
+    groups = 1 if resolution == 1 else 16
+    self.project = keras.layers.Conv2D(channels, 1)
+    self.norm = layers.group_norm(channels, groups)
+    self.lstm = convlstm.NormConvLSTM(channels, kernel_size)
+    self.initial_state = layers.InitialState(channels)
+    self.head = keras.layers.Conv2D(2 * latent_channels, 1)
+    self.head_norm = layers.group_norm(
+        2 * latent_channels, groups, gamma_initializer="zeros",
+        beta_initializer=keras.initializers.RandomNormal(
+            stddev=HEAD_SHIFT_STDDEV))
 
   def recur(self, features, state):
     x = layers.time_distributed(lambda f: self.norm(self.project(f)), features)
@@ -55,9 +62,11 @@ class LatentNetwork(layers.Layer):
   def distribution(self, hidden, conditioning):
     x = tf.concat([hidden] + [tf.cast(z, hidden.dtype) for z in conditioning],
                   axis=-1)
-    params = tf.cast(layers.time_distributed(self.head, x), tf.float32)
-    mean, raw_scale = tf.split(params, 2, axis=-1)
-    return tfd.Normal(mean, tf.nn.softplus(raw_scale) + MIN_SCALE)
+    params = layers.time_distributed(
+        lambda h: self.head_norm(self.head(h)), x)
+    mean, pre_variance = tf.split(tf.cast(params, tf.float32), 2, axis=-1)
+    variance = tf.nn.softplus(pre_variance) + MIN_VARIANCE
+    return tfd.Normal(mean, tf.sqrt(variance))
 
 
 class LatentHierarchy(layers.Layer):
@@ -73,7 +82,7 @@ class LatentHierarchy(layers.Layer):
     self.dense = config.dense
 
     def networks(kind):
-      return [LatentNetwork(feature_channels[r], z, config.kernel_size,
+      return [LatentNetwork(feature_channels[r], z, r, config.kernel_size,
                             name=f"{kind}_{r}x{r}")
               for r, z in zip(config.latent_resolutions, config.latent_channels)]
 

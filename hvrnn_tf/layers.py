@@ -41,14 +41,35 @@ def _named_layers(prefix, value):
       yield from _named_layers(f"{prefix}_{index}", item)
 
 
-def num_groups(channels: int) -> int:
-  """GroupNorm groups for `channels`: a divisor, at most 32, >= 4 channels each.
+# PyTorch's GroupNorm epsilon (the release's); Keras's default is 1e-3.
+GROUP_NORM_EPSILON = 1e-5
 
-  Groups of a single channel would zero every 1x1 feature map (each group
-  would normalise one value), so groups always span several channels.
+
+def num_groups(channels: int, groups: int) -> int:
+  """The GroupNorm group count for `channels`: `groups`, or fewer for narrow layers.
+
+  The largest divisor of `channels` that is <= `groups` and leaves >= 4
+  channels per group (1 if none does). Every GroupNorm of the paper's model
+  gets exactly the release's count; reduced-width configs get fewer groups,
+  since one channel per group would zero every 1x1 map.
   """
-  return max([1] + [g for g in range(1, 33)
+  return max([1] + [g for g in range(1, groups + 1)
                     if channels % g == 0 and channels // g >= 4])
+
+
+def group_norm(channels: int, groups: int, **kwargs):
+  """keras GroupNormalization over `channels` in num_groups(channels, groups).
+
+  Computed in float32 under mixed precision (statistics of bfloat16 values
+  lose too much).
+  """
+  return keras.layers.GroupNormalization(
+      num_groups(channels, groups), epsilon=GROUP_NORM_EPSILON,
+      dtype="float32" if _mixed() else None, **kwargs)
+
+
+def _mixed() -> bool:
+  return keras.mixed_precision.global_policy().compute_dtype != "float32"
 
 
 def leaky_relu(x: tf.Tensor) -> tf.Tensor:
@@ -109,83 +130,96 @@ class Conv2D(keras.layers.Conv2D):
 
 
 class ResBlock(Layer):
-  """Pre-activation residual block: (GroupNorm, LeakyReLU, 3x3 conv) x 2 + shortcut.
+  """Post-norm residual block with a 0.1-scaled residual branch (the release's).
 
-  [N, H, W, C_in] -> [N, H, W, filters]; a 1x1 conv projects the shortcut when
-  C_in != filters.
+  [N, H, W, C_in] -> [N, H, W, filters]:
+    out = shortcut(x) + 0.1 * GN(conv3x3_nobias(LReLU(GN(conv3x3(LReLU(x))))))
+  with hidden width min(C_in, filters); shortcut = bias-free 1x1 conv when
+  C_in != filters, else identity. `groups`: GroupNorm groups (4; 1 at 1x1).
   """
 
-  def __init__(self, filters: int, **kwargs):
+  RESIDUAL_SCALE = 0.1
+
+  def __init__(self, filters: int, groups: int = 4, **kwargs):
     super().__init__(**kwargs)
     self.filters = filters
+    self.groups = groups
 
   def build(self, input_shape):
     in_channels = input_shape[-1]
-    self.norm1 = keras.layers.GroupNormalization(num_groups(in_channels))
-    self.conv1 = Conv2D(self.filters, 3, padding="same")
-    self.norm2 = keras.layers.GroupNormalization(num_groups(self.filters))
-    self.conv2 = Conv2D(self.filters, 3, padding="same")
-    self.shortcut = (keras.layers.Conv2D(self.filters, 1)
+    hidden = min(in_channels, self.filters)
+    self.conv1 = Conv2D(hidden, 3, padding="same")
+    self.norm1 = group_norm(hidden, self.groups)
+    self.conv2 = Conv2D(self.filters, 3, padding="same", use_bias=False)
+    self.norm2 = group_norm(self.filters, self.groups)
+    self.shortcut = (keras.layers.Conv2D(self.filters, 1, use_bias=False)
                      if in_channels != self.filters else None)
 
   def call(self, x):
-    y = self.conv1(leaky_relu(self.norm1(x)))
-    y = self.conv2(leaky_relu(self.norm2(y)))
-    return y + (self.shortcut(x) if self.shortcut is not None else x)
+    dx = self.norm1(self.conv1(leaky_relu(x)))
+    dx = self.norm2(self.conv2(leaky_relu(dx)))
+    skip = self.shortcut(x) if self.shortcut is not None else x
+    return tf.cast(skip, dx.dtype) + self.RESIDUAL_SCALE * dx
 
 
-class ConvLSTM(Layer):
-  """Convolutional LSTM over [B, T, H, W, C_in] sequences with explicit state.
+class DcConv(Layer):
+  """conv k x k (SAME) -> GroupNorm(4) -> LeakyReLU: [N, H, W, C] -> [N, H, W, filters]."""
 
-  The four gates come from one input convolution and one hidden convolution
-  (fused, 4 * filters output channels). The input convolution has no recurrent
-  dependency, so it runs on all T frames at once; only the hidden convolution is
-  sequential. Calling with T = 1 is a single generation step.
+  def __init__(self, filters: int, kernel_size: int, groups: int = 4, **kwargs):
+    super().__init__(**kwargs)
+    self.conv = Conv2D(filters, kernel_size, padding="same")
+    self.norm = group_norm(filters, groups)
 
-  State: (h, c), each [B, H, W, filters].
+  def call(self, x):
+    return leaky_relu(self.norm(self.conv(x)))
+
+
+class DcUpConv(Layer):
+  """Transposed conv (kernel 4) -> GroupNorm(4) -> LeakyReLU.
+
+  [N, r, r, C] -> [N, 4, 4, filters] from r = 1 (stride 1, no padding), else
+  [N, 2r, 2r, filters] (stride 2, padding 1: PyTorch's ConvTranspose2d(4, 2, 1)).
   """
 
-  def __init__(self, filters: int, kernel_size: int = 3, **kwargs):
+  def __init__(self, filters: int, groups: int = 4, **kwargs):
     super().__init__(**kwargs)
     self.filters = filters
-    self.input_conv = Conv2D(4 * filters, kernel_size, padding="same")
-    self.hidden_conv = Conv2D(4 * filters, kernel_size, padding="same", use_bias=False)
+    self.groups = groups
 
-  def call(self, inputs, state):
-    """Returns (hidden states [B, T, H, W, filters], final state (h, c))."""
-    input_gates = time_distributed(self.input_conv, inputs)
-    h, c = state
-    outputs = []
-    # One unstack rather than input_gates[:, t] per step: the gradient of T
-    # slices is T full-size StridedSliceGrad tensors summed by AddN (O(T^2)
-    # memory traffic, 26% of the op time of a small model's step), that of
-    # unstack a single stack.
-    for step_gates in tf.unstack(input_gates, num=inputs.shape[1], axis=1):
-      gates = step_gates + self.hidden_conv(h)
-      i, f, o, g = tf.split(gates, 4, axis=-1)
-      # +1 on the forget gate: the usual bias towards remembering at init.
-      c = tf.sigmoid(f + 1.0) * c + tf.sigmoid(i) * tf.tanh(g)
-      h = tf.sigmoid(o) * tf.tanh(c)
-      outputs.append(h)
-    return tf.stack(outputs, axis=1), (h, c)
+  def build(self, input_shape):
+    one = input_shape[1] == 1
+    self.conv = keras.layers.Conv2DTranspose(
+        self.filters, 4, strides=1 if one else 2,
+        padding="valid" if one else "same")
+    self.norm = group_norm(self.filters, self.groups)
+
+  def call(self, x):
+    return leaky_relu(self.norm(self.conv(x)))
 
 
 class InitialState(Layer):
   """Initial (h, c) of a ConvLSTM from the context frames' features.
 
-  Context features [B, c, H, W, C] are stacked on channels, then
-  1x1 conv -> LeakyReLU -> 1x1 conv -> split into h (tanh) and c, each
-  [B, H, W, filters].
+  Context features [B, c, H, W, C] are stacked on channels (c * C), then
+  DcConv(c*C -> c*C, kernel) -> conv1x1(-> 2 * filters) -> GroupNorm (1 group
+  at 1x1, else 16) -> split into h and c, each [B, H, W, filters]. No tanh.
+  kernel_size: 1, or 3 for the decoder's 4x4 stage (the release's).
   """
 
-  def __init__(self, filters: int, **kwargs):
+  def __init__(self, filters: int, kernel_size: int = 1, **kwargs):
     super().__init__(**kwargs)
-    self.hidden = keras.layers.Conv2D(filters, 1)
-    self.out = keras.layers.Conv2D(2 * filters, 1)
+    self.filters = filters
+    self.kernel_size = kernel_size
+
+  def build(self, input_shape):
+    stacked = input_shape[1] * input_shape[-1]
+    self.mix = DcConv(stacked, self.kernel_size)
+    self.out = keras.layers.Conv2D(2 * self.filters, 1)
+    self.norm = group_norm(2 * self.filters, 1 if input_shape[2] == 1 else 16)
 
   def call(self, context_features):
     x = tf.transpose(context_features, [0, 2, 3, 1, 4])
     shape = tf.shape(x)
     x = tf.reshape(x, tf.concat([shape[:3], [x.shape[3] * x.shape[4]]], axis=0))
-    h, c = tf.split(self.out(leaky_relu(self.hidden(x))), 2, axis=-1)
-    return tf.tanh(h), c
+    h, c = tf.split(self.norm(self.out(self.mix(x))), 2, axis=-1)
+    return h, c

@@ -33,7 +33,10 @@ def test_every_row_configures_at_every_scale(study, scale):
     assert config.latent_resolutions == paper.latent_resolutions
     assert config.dense == paper.dense
     assert config.decoder_width_multiplier == paper.decoder_width_multiplier
-    assert config.latent_channels[0] == paper.latent_channels[0]  # n_z
+    # Latent widths are the encoder's there: they scale with n_hid.
+    assert config.latent_channels == tuple(
+        max(1, round(z * config.n_hid / paper.n_hid))
+        for z in paper.latent_channels)
     assert gin.query_parameter("train.num_steps") == scale.num_steps
     assert gin.query_parameter("train.seed") == 3
     assert gin.query_parameter("data.make_dataset.mnist_dir") == "/digits"
@@ -60,7 +63,7 @@ def test_dataset_gin_keeps_the_rows_data():
   config = ablation.configure_row(row, ablation.SCALES["small"], "gin", 0)
   assert (config.image_size, config.channels, config.context_frames,
           config.reconstruction_loss) == (64, 3, 2, "l1")
-  assert config.n_hid == 8 and config.latent_channels == (10, 64, 16)
+  assert config.n_hid == 8 and config.latent_channels == (64, 64, 16)
   assert gin.query_parameter("data.make_dataset.source") == "tfrecord"
 
 

@@ -13,15 +13,34 @@ from bench import hlo_flops
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-def test_smmnist_quick_matches_gin_file():
-  gin_values = {}
-  for line in (REPO / "gin" / "smmnist_quick.gin").read_text().splitlines():
-    if line.startswith("model.ModelConfig."):
+def _gin_model_config(path: pathlib.Path) -> dict:
+  """model.ModelConfig bindings of a gin file, following its includes (later wins)."""
+  values = {}
+  for line in path.read_text().splitlines():
+    if line.startswith("include "):
+      values.update(_gin_model_config(REPO / ast.literal_eval(line[len("include "):].strip())))
+    elif line.startswith("model.ModelConfig."):
       key, value = line[len("model.ModelConfig."):].split("=", 1)
-      gin_values[key.strip()] = ast.literal_eval(value.strip())
-  config = common.model_config("smmnist_quick")
+      values[key.strip()] = ast.literal_eval(value.strip())
+  return values
+
+
+@pytest.mark.parametrize("name, gin_file", [
+    ("smmnist_quick", "gin/smmnist_quick.gin"),
+    ("bair_h3", "gin/bair.gin"),
+    ("bair_h1", "gin/ablations/table2_hierarchy_1.gin"),
+    ("bair_h1_d1", "gin/ablations/table1_decoder_1convlstm.gin"),
+])
+def test_configs_match_gin_files(name, gin_file):
+  gin_values = _gin_model_config(REPO / gin_file)
+  assert gin_values
+  config = common.model_config(name)
   for key, value in gin_values.items():
     assert getattr(config, key) == (tuple(value) if isinstance(value, list) else value), key
+  # Nothing set in bench/common.py beyond the gin file (and ModelConfig's defaults).
+  assert set(common.CONFIGS[name]) <= set(gin_values), name
+  if name == "bair_h3":  # the paper's model is ModelConfig's default
+    assert config == common.ModelConfig()
 
 
 def test_every_config_is_valid():

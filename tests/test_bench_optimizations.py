@@ -3,10 +3,15 @@
 import json
 
 import keras
+import pytest
 import tensorflow as tf
 
 from bench import optimizations
 from hvrnn_tf import layers
+
+# hvrnn_tf.convlstm as bench.optimizations patches it (through that module, so
+# that this test's BUILD target needs no deps beyond //bench:optimizations_lib).
+convlstm = optimizations.convlstm
 
 
 def test_optimizations_bench_writes_json_and_keeps_numerics(tmp_path):
@@ -71,10 +76,14 @@ def test_center_tap_equals_the_full_kernel_on_1x1_maps():
   assert "build" not in keras.layers.Conv2D.__dict__  # restored
 
 
-def test_per_step_slices_same_gradients_but_strided_slice_grads():
-  lstm = layers.ConvLSTM(4)
+@pytest.mark.parametrize("normalized", [False, True])
+def test_per_step_slices_same_gradients_but_strided_slice_grads(normalized):
+  # normalized=True: the release's NormConvLSTM (GroupNorms on the input
+  # gates, the hidden gates and the cell), which the model uses above 1x1.
+  lstm = convlstm.ConvLSTM(8, normalized=normalized)
   x = tf.random.stateless_uniform([2, 5, 4, 4, 3], seed=[1, 2])
-  state = (tf.zeros([2, 4, 4, 4]), tf.zeros([2, 4, 4, 4]))
+  state = (tf.random.stateless_normal([2, 4, 4, 8], seed=[3, 4]),
+           tf.random.stateless_normal([2, 4, 4, 8], seed=[5, 6]))
 
   def gradients(x):
     with tf.GradientTape() as tape:
@@ -86,9 +95,12 @@ def test_per_step_slices_same_gradients_but_strided_slice_grads():
   model = model_fn(x)
   with optimizations.VARIANTS["slice_per_step"]():
     patched = patched_fn(x)
-  assert layers.ConvLSTM.call is not optimizations._convlstm_call_sliced  # restored
+  assert convlstm.ConvLSTM.call is not optimizations._convlstm_call_sliced  # restored
+  assert "call" in convlstm.ConvLSTM.__dict__
+  # Every weight gets a gradient (the norms' too when normalized).
+  assert len(lstm.trainable_variables) == (10 if normalized else 3)
   for a, b in zip(tf.nest.flatten(model), tf.nest.flatten(patched)):
-    tf.debugging.assert_near(a, b, rtol=1e-6, atol=1e-6)
+    tf.debugging.assert_near(a, b, rtol=1e-5, atol=1e-5)
   count = lambda f: optimizations._op_counts(f.get_concrete_function(x), ["StridedSliceGrad"])
   assert count(model_fn)["StridedSliceGrad"] == 0
   assert count(patched_fn)["StridedSliceGrad"] >= 5  # one per time step

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hvrnn_tf import layers
+from hvrnn_tf import convlstm
 from hvrnn_tf.decoder import Decoder
 from hvrnn_tf.encoder import FrameEncoder
 
@@ -26,7 +26,7 @@ def test_stage_types_and_output_shape(tiny_config, num_convlstm):
   top, latents, states = inputs(config, decoder, channels)
   logits, new_states = decoder(top, latents, states)
   assert logits.shape == [2, 2, 16, 16, 1] and logits.dtype == tf.float32
-  kinds = [isinstance(s, layers.ConvLSTM) for s in decoder.stages]
+  kinds = [isinstance(s, convlstm.ConvLSTM) for s in decoder.stages]
   assert kinds == [i < num_convlstm for i in range(4)]
   assert len(new_states) == num_convlstm
 
@@ -48,3 +48,19 @@ def test_width_multiplier_widens_stages(tiny_config):
   decoder = Decoder(config, channels)
   assert [s.filters for s in decoder.stages] == [
       2 * channels[r] for r in (1, 4, 8, 16)]
+
+
+def test_plain_convlstm_at_1x1_and_where_each_level_enters(tiny_config):
+  """The release's render net: plain ConvLSTM at 1x1, normalised elsewhere;
+  level r's sample is concatenated to the input of the r x r ConvLSTM; the
+  4x4 initial-state net mixes with a 3x3 conv, the others with 1x1."""
+  config = tiny_config()
+  channels = FrameEncoder(16, 4, config.channel_multipliers).channels
+  decoder = Decoder(config, channels)
+  decoder(*inputs(config, decoder, channels))
+  assert [s.normalized for s in decoder.stages] == [False, True, True, True]
+  latent = dict(zip(config.latent_resolutions, config.latent_channels))
+  for stage, r in zip(decoder.stages, decoder.resolutions):
+    assert stage.input_conv.kernel.shape[2] == channels[r] + latent.get(r, 0)
+  assert [net.mix.conv.kernel.shape[0] for net in decoder.initial_states] == [
+      1, 3, 1, 1]

@@ -45,6 +45,7 @@ def test_top_level_reaches_the_bottom_only_when_dense(tiny_config, dense):
   for net in hierarchy.networks["prior"]:
     net.head.kernel.assign(
         tf.random.stateless_normal(net.head.kernel.shape, seed=[1, 2]))
+    net.head_norm.gamma.assign(tf.ones_like(net.head_norm.gamma))
   samples = [tf.random.stateless_normal(h.shape[:-1] + [z], seed=[i, 9])
              for i, (h, z) in enumerate(zip(hidden, config.latent_channels))]
   base = hierarchy.prior_given(hidden, samples)[2].loc

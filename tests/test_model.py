@@ -16,12 +16,14 @@ def random_video(config, batch_size=2, seed=0):
 
 
 def randomize_heads(model, scale=0.3):
-  """Zero-initialised heads make prior == posterior; give them real weights."""
+  """The heads' GroupNorm scale starts at 0 (prior ~= posterior ~= N(0, 0.69));
+  give them real weights."""
   rng = np.random.default_rng(0)
   for kind in ("prior", "posterior"):
     for net in model.latents.networks[kind]:
       kernel = net.head.kernel
       kernel.assign(rng.normal(0, scale, kernel.shape).astype(np.float32))
+      net.head_norm.gamma.assign(tf.ones_like(net.head_norm.gamma))
 
 
 @pytest.fixture
@@ -51,10 +53,11 @@ def test_elbo_shapes_and_values(model_and_config):
       out.loss, np.mean(out.nll + 0.5 * out.kl), rtol=1e-5)
 
 
-def test_heads_start_at_standard_normal_so_kl_starts_at_zero(model_and_config):
+def test_heads_start_at_the_same_normal_so_kl_starts_near_zero(model_and_config):
+  """Head shifts ~ N(0, 1e-3) on ~500 latent elements: KL ~ 1e-3, not 0."""
   model, config = model_and_config
   out = model.elbo(random_video(config), SEED)
-  np.testing.assert_allclose(out.kl, 0.0, atol=1e-4)
+  assert np.all(out.kl.numpy() < 1e-2)
 
 
 def test_kl_is_zero_when_posterior_equals_prior(model_and_config):

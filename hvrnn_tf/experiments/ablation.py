@@ -8,7 +8,7 @@ Each row of a study is one gin file of gin/ablations/ (the paper-size model).
 A scale shrinks it to what the machine can train, the same way for every row
 (`row_bindings`): on Stochastic Moving MNIST (--dataset=smmnist: 1 channel,
 Bernoulli likelihood) at a reduced width n_hid (latent channels scaled by
-n_hid / 64, except the n_z channels of the 1x1 level), with the scale's frames,
+n_hid / 64), with the scale's frames,
 batch size, steps and learning rate; schedules given in epochs (beta and
 learning-rate warmup) keep their length relative to training, one "epoch"
 being num_steps / scale.epochs steps. --dataset=gin keeps each gin file's data
@@ -67,6 +67,7 @@ import tensorflow as tf
 
 from hvrnn_tf import checkpointing
 from hvrnn_tf import encoder
+from hvrnn_tf import paper
 from hvrnn_tf import paths
 from hvrnn_tf import eval as eval_lib
 from hvrnn_tf import train as train_lib
@@ -118,28 +119,36 @@ def _gin(name):
   return f"{ABLATION_DIR}/{name}.gin"
 
 
+def _paper(name):
+  return paper.PARAMETERS[name].millions
+
+
 STUDIES = {
     "likelihood": Study(
         "likelihood",
         "Table 1: likelihood (decoder) capacity, one latent level at 1x1",
         (Row("convlstm1", "1 ConvLSTM", _gin("table1_decoder_1convlstm"),
-             62.22, (3237, 3826)),
+             _paper("table1_decoder_1convlstm"), (3237, 3826)),
          Row("convlstm3", "3 ConvLSTM", _gin("table1_decoder_3convlstm"),
-             86.64, (1948, 2355)),
+             _paper("table1_decoder_3convlstm"), (1948, 2355)),
          Row("convlstm6", "6 ConvLSTM", _gin("table1_decoder_6convlstm"),
-             93.81, (1279, 1731)),
+             _paper("table1_decoder_6convlstm"), (1279, 1731)),
          Row("convlstm6_wider", "6 ConvLSTM, higher capacity",
-             _gin("table1_decoder_6convlstm_wider"), 194.15, (1113, 1590)))),
+             _gin("table1_decoder_6convlstm_wider"),
+             _paper("table1_decoder_6convlstm_wider"), (1113, 1590)))),
     "hierarchy": Study(
         "hierarchy", "Table 2: number of latent levels",
-        (Row("levels_1", "[1]", _gin("table2_hierarchy_1"), 166.55,
+        (Row("levels_1", "[1]", _gin("table2_hierarchy_1"),
+             _paper("table2_hierarchy_1"),
              (1142, 1537)),
-         Row("levels_1_8", "[1, 8]", _gin("table2_hierarchy_1_8"), 220.60,
+         Row("levels_1_8", "[1, 8]", _gin("table2_hierarchy_1_8"),
+             _paper("table2_hierarchy_1_8"),
              (989, 1313)),
          Row("levels_1_8_32", "[1, 8, 32]", _gin("table2_hierarchy_1_8_32"),
-             230.74, (883, 1162)),
+             _paper("table2_hierarchy_1_8_32"), (883, 1162)),
          Row("levels_1_8_16_32", "[1, 8, 16, 32]",
-             _gin("table2_hierarchy_1_8_16_32"), 245.19, (957, 1256)))),
+             _gin("table2_hierarchy_1_8_16_32"),
+             _paper("table2_hierarchy_1_8_16_32"), (957, 1256)))),
     "training": Study(
         "training", "Table 2: training techniques for [1, 8, 32]",
         (Row("naive", "naive", _gin("table2_training_naive"), None,
@@ -271,11 +280,10 @@ def _literal(value) -> str:
 
 
 def scaled_latent_channels(config: ModelConfig, n_hid: int) -> tuple:
-  """Latent channels at width n_hid: the 1x1 level keeps its n_z channels,
-  the others scale with n_hid / config.n_hid (at least 1)."""
-  return tuple(z if r == 1 else max(1, round(z * n_hid / config.n_hid))
-               for r, z in zip(config.latent_resolutions,
-                               config.latent_channels))
+  """Latent channels at width n_hid: each level's scale with n_hid /
+  config.n_hid (at least 1), as they are the encoder's widths there."""
+  return tuple(max(1, round(z * n_hid / config.n_hid))
+               for z in config.latent_channels)
 
 
 def row_bindings(config: ModelConfig, scale: Scale, dataset: str, seed: int,
