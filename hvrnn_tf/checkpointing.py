@@ -212,15 +212,11 @@ def restore_training_state(objects: dict, directory: str,
       problems.append(f"{path}: {message}")
       continue
     except (AssertionError, ValueError) as e:
-      mismatch = (
+      _release_failed_restore()
+      raise ValueError(
           f"Checkpoint {path} does not match the configured model/optimizer "
           "(was the run started with other settings, or written by an "
-          f"hvrnn_tf with another architecture?): {error_message(e)}")
-    else:
-      mismatch = None
-    if mismatch:
-      _release_failed_restore()
-      raise ValueError(mismatch)
+          f"hvrnn_tf with another architecture?): {error_message(e)}") from e
     if problems:
       logging.warning("Resumed from %s; newer checkpoints were unreadable: %s",
                       path, problems)

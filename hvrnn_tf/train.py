@@ -133,16 +133,9 @@ class Trainer:
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
       self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
                                        name="skipped_steps")
-      # torch.optim.Adam(betas=(0.5, 0.9), weight_decay=weight_decay), as
-      # the authors trained: coupled L2 (weight_decay * w added to the
-      # gradient before the moments) and PyTorch's epsilon 1e-8 placed after
-      # the bias correction (see schedules.TorchAdam). The L2 term is added
-      # in the optimizer's update_step, i.e. after the all-reduce over
-      # replicas and after loss-scale unscaling, so it counts once per
-      # update for any number of replicas and any loss scale; that is
-      # exact, where adding weight_decay * w / replicas to every replica's
-      # gradient (or 0.5 * wd * |w|^2 / replicas to its loss) would only be
-      # right up to rounding and would need the loss scale folded in.
+      # torch.optim.Adam(betas=(0.5, 0.9), weight_decay=weight_decay), as the
+      # authors trained; why the L2 term counts once per update across
+      # replicas and loss scales: schedules.TorchAdam.
       self.optimizer = schedules.TorchAdam(
           learning_rate=self.learning_rate, beta_1=0.5, beta_2=0.9,
           epsilon=1e-8, coupled_weight_decay=weight_decay)
