@@ -5,14 +5,18 @@
         [--future_frames=28] [--i3d_handle=...] [--lpips_weights=...]
 
 For every test sequence N futures are drawn from its context in one model
-call; SSIM, PSNR and LPIPS keep the best of the N (highest / highest /
-lowest, by the mean over predicted frames); FVD compares all test sequences
+call; SSIM (tf.image.ssim, and `ssim_svg`: SVG's scikit-image SSIM, which the
+paper's SM-MNIST table follows), PSNR and LPIPS keep the best of the N
+(highest / highest / highest / lowest, by the mean over predicted frames); FVD compares all test sequences
 with one random sample per sequence (context included), repeated
 --fvd_repeats times; the test ELBO and KL per latent channel come from the
 posterior pass. Writes to DIR/eval (or --output_dir): metrics.json,
 TensorBoard scalars, per_timestep.png, kl_per_channel.png and, for the first
 --num_visualized sequences, sequence_<i>.gif / .png showing ground truth, the
 best-SSIM sample and a random sample (predicted frames have a red border).
+
+--baseline=copy_last_frame scores a trivial predictor (see `baselines`) on the
+run's test data with the same code instead of the checkpoint (no ELBO/KL).
 
 LPIPS and FVD need pretrained networks (see --lpips_weights, --i3d_handle);
 when one cannot be loaded the metric is skipped, the reason is logged and
@@ -31,6 +35,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from hvrnn_tf import baselines
 from hvrnn_tf import checkpointing
 from hvrnn_tf import plots
 from hvrnn_tf import visualize
@@ -69,12 +74,18 @@ def define_flags():
   flags.DEFINE_integer("i3d_batch_size", fvd.I3D_BATCH_SIZE, "Videos per I3D "
                        "call.")
   flags.DEFINE_integer("fvd_repeats", 5, "FVD repeats (mean and std reported).")
-  flags.DEFINE_string("lpips_weights", lpips.LIN_WEIGHTS_URL,
-                      "LPIPS v0.1 VGG calibration weights (path or URL, .pth "
-                      "or .npz); empty to skip LPIPS.")
-  flags.DEFINE_string("lpips_vgg_weights", lpips.VGG16_WEIGHTS_URL,
-                      "torchvision VGG16 weights LPIPS was calibrated on (path "
-                      "or URL, .pth or .npz).")
+  flags.DEFINE_enum("lpips_net", "alex", list(lpips.NETS), "LPIPS v0.1 "
+                    "backbone: alex (SAVP's and the paper's comparisons) or "
+                    "vgg.")
+  flags.DEFINE_string("lpips_weights", None, "LPIPS v0.1 calibration weights "
+                      "of --lpips_net (path or URL, .pth or .npz); default the "
+                      "official release; empty to skip LPIPS.")
+  flags.DEFINE_string("lpips_backbone_weights", None, "torchvision weights of "
+                      "the backbone LPIPS was calibrated on (path or URL); "
+                      "default the official ones.")
+  flags.DEFINE_enum("baseline", None, list(baselines.BASELINES), "Score this "
+                    "trivial predictor instead of the checkpoint (same data "
+                    "and metrics; no ELBO).")
   flags.DEFINE_integer("num_visualized", 8, "Sequences written as GIF / PNG.")
   flags.DEFINE_float("fps", 4.0, "Frame rate of the GIFs.")
 
@@ -108,13 +119,17 @@ class Evaluation:
     fvd_repeats: FVD repeats, each with its own random sample per sequence.
     num_visualized: how many (first) sequences to keep for display.
     seed: seeds the model's samples and the random picks.
+    with_elbo: also score the test ELBO and KL (needs `model.elbo`; False
+      for a baseline).
   """
 
   def __init__(self, model, num_samples, lpips_metric=None, i3d=None,
-               fvd_repeats=5, num_visualized=8, seed=0):
+               fvd_repeats=5, num_visualized=8, seed=0, with_elbo=True):
     self.model, self.num_samples, self.i3d = model, num_samples, i3d
+    self.with_elbo = with_elbo
     self.num_visualized, self.seed = num_visualized, seed
     self.scorers = {"ssim": image_metrics.ssim_per_frame,
+                    "ssim_svg": image_metrics.ssim_svg_per_frame,
                     "psnr": image_metrics.psnr_per_frame}
     if lpips_metric is not None:
       self.scorers["lpips"] = lpips_metric.per_frame
@@ -147,11 +162,12 @@ class Evaluation:
       best[name] = best_of_n.best_of_n(score(truth, samples).numpy(),
                                        best_of_n.HIGHER_IS_BETTER[name])
       self.curves[name].append(best[name].per_timestep)
-    nll, kl_total, kl_per_level = self._elbo(
-        video, tf.constant([self.seed, 2 * batch_index + 1]))
-    self.nll.append(nll.numpy())
-    self.kl.append(kl_total.numpy())
-    self.kl_channels.update([k.numpy() for k in kl_per_level])
+    if self.with_elbo:
+      nll, kl_total, kl_per_level = self._elbo(
+          video, tf.constant([self.seed, 2 * batch_index + 1]))
+      self.nll.append(nll.numpy())
+      self.kl.append(kl_total.numpy())
+      self.kl_channels.update([k.numpy() for k in kl_per_level])
     # One random sample per sequence and repeat: for FVD and for display.
     picks = self._rng.integers(
         self.num_samples, size=(len(self.generated_features), video.shape[0]))
@@ -171,18 +187,12 @@ class Evaluation:
 
   def metrics(self) -> dict:
     """JSON-ready results: a key per metric (see the module docstring)."""
-    if not self.nll:
+    if not self.curves["ssim"]:
       raise ValueError("the dataset yielded no sequences")
     metrics = {name: best_of_n.summarize(np.concatenate(per_sequence))
                for name, per_sequence in self.curves.items()}
-    nll, kl_total = np.concatenate(self.nll), np.concatenate(self.kl)
-    metrics["elbo"] = {"neg_elbo": float(np.mean(nll + kl_total)),
-                       "nll": float(np.mean(nll)),
-                       "kl": float(np.mean(kl_total)),
-                       "units": "nats per sequence (lower is better)"}
-    per_channel = self.kl_channels.result()
-    metrics["kl"] = {"per_channel": [k.tolist() for k in per_channel],
-                     **kl.active_units(per_channel)}
+    if self.with_elbo:
+      metrics.update(self._elbo_metrics())
     if self.i3d is not None:
       real = np.concatenate(self.real_features)
       repeats = [fvd.fvd(real, np.concatenate(g))
@@ -191,18 +201,29 @@ class Evaluation:
                         "std": float(np.std(repeats)), "repeats": repeats}
     return metrics
 
+  def _elbo_metrics(self) -> dict:
+    nll, kl_total = np.concatenate(self.nll), np.concatenate(self.kl)
+    elbo = {"neg_elbo": float(np.mean(nll + kl_total)),
+            "nll": float(np.mean(nll)), "kl": float(np.mean(kl_total)),
+            "units": "nats per sequence (lower is better)"}
+    per_channel = self.kl_channels.result()
+    return {"elbo": elbo,
+            "kl": {"per_channel": [k.tolist() for k in per_channel],
+                   **kl.active_units(per_channel)}}
 
-def load_optional_metrics(lpips_weights, lpips_vgg_weights, i3d_handle,
-                          i3d_batch_size):
+
+def load_optional_metrics(lpips_weights, lpips_backbone_weights, i3d_handle,
+                          i3d_batch_size, lpips_net="alex"):
   """(lpips_metric, i3d, skipped): the metrics that could be loaded, and for
   those that could not (or were disabled with an empty flag) the reason."""
   skipped = {}
   lpips_metric = i3d = None
-  if not lpips_weights:
+  if lpips_weights == "":  # pylint: disable=g-explicit-bool-comparison
     skipped["lpips"] = "disabled (--lpips_weights is empty)"
   else:
     try:
-      lpips_metric = lpips.load_lpips(lpips_weights, lpips_vgg_weights)
+      lpips_metric = lpips.load_lpips(lpips_weights, lpips_backbone_weights,
+                                      net=lpips_net)
     except Exception as e:  # pylint: disable=broad-except  # downloads, files
       skipped["lpips"] = (f"calibration weights unavailable ("
                           f"{type(e).__name__}: {e}); LPIPS is not computed "
@@ -221,6 +242,25 @@ def load_optional_metrics(lpips_weights, lpips_vgg_weights, i3d_handle,
   return lpips_metric, i3d, skipped
 
 
+def _write_scalars(output_dir, metrics, step):
+  """TensorBoard scalars of the metrics present in `metrics`."""
+  with tf.summary.create_file_writer(output_dir).as_default(step=step):
+    for name in best_of_n.HIGHER_IS_BETTER:
+      if name in metrics:
+        tf.summary.scalar(f"{name}_best_of_n", metrics[name]["mean"])
+    if "fvd" in metrics:
+      tf.summary.scalar("fvd_mean", metrics["fvd"]["mean"])
+      tf.summary.scalar("fvd_std", metrics["fvd"]["std"])
+    if "elbo" not in metrics:
+      return
+    for name in ("neg_elbo", "nll", "kl"):
+      tf.summary.scalar(f"elbo/{name}", metrics["elbo"][name])
+    for level, (active, maximal) in enumerate(zip(
+        metrics["kl"]["active"], metrics["kl"]["maximally_active"])):
+      tf.summary.scalar(f"active_units/level_{level + 1}", active)
+      tf.summary.scalar(f"maximally_active_units/level_{level + 1}", maximal)
+
+
 def write_outputs(output_dir, metrics, visuals, context_frames,
                   latent_resolutions, step, fps=4.0):
   """Writes metrics.json, TensorBoard scalars, plots, GIFs and PNG strips."""
@@ -230,54 +270,24 @@ def write_outputs(output_dir, metrics, visuals, context_frames,
     json.dump(metrics, f, indent=2)
   os.replace(path + ".tmp", path)
 
-  with tf.summary.create_file_writer(output_dir).as_default(step=step):
-    for name in best_of_n.HIGHER_IS_BETTER:
-      if name in metrics:
-        tf.summary.scalar(f"{name}_best_of_n", metrics[name]["mean"])
-    if "fvd" in metrics:
-      tf.summary.scalar("fvd_mean", metrics["fvd"]["mean"])
-      tf.summary.scalar("fvd_std", metrics["fvd"]["std"])
-    for name in ("neg_elbo", "nll", "kl"):
-      tf.summary.scalar(f"elbo/{name}", metrics["elbo"][name])
-    for level, (active, maximal) in enumerate(zip(
-        metrics["kl"]["active"], metrics["kl"]["maximally_active"])):
-      tf.summary.scalar(f"active_units/level_{level + 1}", active)
-      tf.summary.scalar(f"maximally_active_units/level_{level + 1}", maximal)
-
+  _write_scalars(output_dir, metrics, step)
   plots.plot_per_timestep(
       {name: metrics[name]["per_timestep"]
        for name in best_of_n.HIGHER_IS_BETTER if name in metrics},
       context_frames + 1, os.path.join(output_dir, "per_timestep.png"),
       metrics["protocol"]["num_samples"])
-  plots.plot_kl_per_channel(
-      [np.array(k) for k in metrics["kl"]["per_channel"]], latent_resolutions,
-      os.path.join(output_dir, "kl_per_channel.png"))
+  if "kl" in metrics:
+    plots.plot_kl_per_channel(
+        [np.array(k) for k in metrics["kl"]["per_channel"]],
+        latent_resolutions, os.path.join(output_dir, "kl_per_channel.png"))
   c = context_frames
   for i, (video, best, random) in enumerate(visuals):
     visualize.write_comparison(os.path.join(output_dir, f"sequence_{i}"),
                                video, [best, random], c, fps)
 
 
-def run(workdir, output_dir=None, gin_files=(), gin_params=(), split="test",
-        num_samples=100, future_frames=None, max_sequences=None, batch_size=8,
-        seed=0, i3d_handle=fvd.I3D_HANDLE, i3d_batch_size=fvd.I3D_BATCH_SIZE,
-        fvd_repeats=5, lpips_weights=lpips.LIN_WEIGHTS_URL,
-        lpips_vgg_weights=lpips.VGG16_WEIGHTS_URL, num_visualized=8, fps=4.0):
-  """Restores the run in `workdir`, evaluates it and writes the outputs.
-
-  Returns the metrics dict written to metrics.json.
-  """
-  for name, value in (("num_samples", num_samples), ("batch_size", batch_size),
-                      ("fvd_repeats", fvd_repeats)):
-    if value < 1:
-      raise ValueError(f"{name}={value} must be >= 1")
-  if max_sequences is not None and max_sequences < (2 if i3d_handle else 1):
-    raise ValueError(f"max_sequences={max_sequences}: FVD needs >= 2 "
-                     "sequences (or skip it with an empty i3d_handle)")
-  model, checkpoint_step = checkpointing.restore_model(workdir, gin_files,
-                                                       gin_params)
-  config = model.config
-  future_frames = future_frames or config.future_frames
+def _test_dataset(config, split, batch_size, future_frames, max_sequences):
+  """Test batches [B, c + future_frames, S, S, C], the first max_sequences."""
   dataset = inputs.make_dataset(
       split=split, batch_size=batch_size,
       sequence_length=config.context_frames + future_frames,
@@ -285,37 +295,105 @@ def run(workdir, output_dir=None, gin_files=(), gin_params=(), split="test",
   if max_sequences is None:
     if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
       raise ValueError(f"split {split!r} is infinite: pass max_sequences")
-  else:
-    dataset = dataset.unbatch().take(max_sequences).batch(batch_size)
+    return dataset
+  return dataset.unbatch().take(max_sequences).batch(batch_size)
+
+
+def _lpips_protocol(args) -> dict | None:
+  """Which LPIPS was computed (None when skipped on purpose)."""
+  if args["lpips_weights"] == "":  # pylint: disable=g-explicit-bool-comparison
+    return None
+  net = lpips.NETS[args["lpips_net"]]
+  return {"version": "v0.1", "net": args["lpips_net"],
+          "weights": args["lpips_weights"] or net.lin_url,
+          "backbone_weights": args["lpips_backbone_weights"] or net.backbone_url}
+
+
+def _protocol(metrics, config, checkpoint_step, args) -> dict:
+  """The protocol block of metrics.json: what was evaluated, and how."""
+  future_frames = args["future_frames"]
+  return {
+      "checkpoint_step": checkpoint_step,
+      "workdir": os.path.abspath(args["workdir"]),
+      "predictor": args["baseline"] or "model",
+      "num_samples": args["num_samples"],
+      "context_frames": config.context_frames,
+      "future_frames": future_frames,
+      "horizon": (f"{future_frames} predicted frames (SVG's SM-MNIST "
+                  "evaluation: 25; the paper does not state its SM-MNIST "
+                  "horizon)"),
+      "best_of_n": best_of_n.SELECTION,
+      "ssim": "tf.image.ssim: Gaussian 11x11, sigma 1.5, max_val 1",
+      "ssim_svg": ("SVG's evaluation (scikit-image 0.14 compare_ssim "
+                   "defaults): uniform 7x7, sample covariance, data_range 2"),
+      "fvd": {"i3d_handle": args["i3d_handle"] or None,
+              "repeats": args["fvd_repeats"],
+              "samples": "one random sample per sequence, context included"},
+      "lpips": _lpips_protocol(args),
+      "seed": args["seed"],
+      "dataset": {"split": args["split"],
+                  "num_sequences": metrics["ssim"]["num_sequences"],
+                  "sequence_length": config.context_frames + future_frames,
+                  "image_size": config.image_size, "channels": config.channels,
+                  "digits": inputs.digits_source(args["split"]),
+                  "gin_files": list(args["gin_files"]),
+                  "gin_params": list(args["gin_params"])},
+  }
+
+
+def _check_args(num_samples, batch_size, fvd_repeats, max_sequences,
+                i3d_handle):
+  for name, value in (("num_samples", num_samples), ("batch_size", batch_size),
+                      ("fvd_repeats", fvd_repeats)):
+    if value < 1:
+      raise ValueError(f"{name}={value} must be >= 1")
+  if max_sequences is not None and max_sequences < (2 if i3d_handle else 1):
+    raise ValueError(f"max_sequences={max_sequences}: FVD needs >= 2 "
+                     "sequences (or skip it with an empty i3d_handle)")
+
+
+def run(workdir, output_dir=None, gin_files=(), gin_params=(), split="test",
+        num_samples=100, future_frames=None, max_sequences=None, batch_size=8,
+        seed=0, i3d_handle=fvd.I3D_HANDLE, i3d_batch_size=fvd.I3D_BATCH_SIZE,
+        fvd_repeats=5, lpips_net="alex", lpips_weights=None,
+        lpips_backbone_weights=None, num_visualized=8, fps=4.0,
+        baseline=None):
+  """Restores the run in `workdir`, evaluates it and writes the outputs.
+
+  With `baseline` (a `baselines.BASELINES` name) that predictor is scored on
+  the run's test data instead of the checkpoint, with one sample per
+  sequence (it is deterministic) and no ELBO.
+
+  Returns the metrics dict written to metrics.json.
+  """
+  args = dict(locals())
+  _check_args(num_samples, batch_size, fvd_repeats, max_sequences, i3d_handle)
+  model, checkpoint_step = checkpointing.restore_model(workdir, gin_files,
+                                                       gin_params)
+  config = model.config
+  if baseline is not None:
+    model, num_samples = baselines.BASELINES[baseline](config), 1
+    args["num_samples"] = num_samples
+  args["future_frames"] = future_frames = (future_frames or
+                                           config.future_frames)
+  dataset = _test_dataset(config, split, batch_size, future_frames,
+                          max_sequences)
   lpips_metric, i3d, skipped = load_optional_metrics(
-      lpips_weights, lpips_vgg_weights, i3d_handle, i3d_batch_size)
-  logging.info("Evaluating %s at step %d: %d context -> %d predicted frames, "
-               "best of %d", workdir, checkpoint_step, config.context_frames,
-               future_frames, num_samples)
+      lpips_weights, lpips_backbone_weights, i3d_handle, i3d_batch_size,
+      lpips_net)
+  logging.info("Evaluating %s (%s) at step %d: %d context -> %d predicted "
+               "frames, best of %d", workdir, baseline or "model",
+               checkpoint_step, config.context_frames, future_frames,
+               num_samples)
   evaluation = Evaluation(model, num_samples, lpips_metric, i3d, fvd_repeats,
-                          num_visualized, seed)
+                          num_visualized, seed, with_elbo=baseline is None)
   progress = Progress(max_sequences, num_samples)
   for batch_index, video in enumerate(dataset):
     evaluation.add(video, batch_index)
     progress.update(video.shape[0])
   metrics = evaluation.metrics()
   metrics["skipped"] = skipped
-  metrics["protocol"] = {
-      "checkpoint_step": checkpoint_step,
-      "workdir": os.path.abspath(workdir),
-      "num_samples": num_samples, "context_frames": config.context_frames,
-      "future_frames": future_frames, "best_of_n": best_of_n.SELECTION,
-      "fvd": {"i3d_handle": i3d_handle or None, "repeats": fvd_repeats,
-              "samples": "one random sample per sequence, context included"},
-      "lpips": {"weights": lpips_weights or None,
-                "vgg_weights": lpips_vgg_weights if lpips_weights else None},
-      "seed": seed,
-      "dataset": {"split": split,
-                  "num_sequences": metrics["ssim"]["num_sequences"],
-                  "sequence_length": config.context_frames + future_frames,
-                  "image_size": config.image_size, "channels": config.channels,
-                  "gin_files": list(gin_files), "gin_params": list(gin_params)},
-  }
+  metrics["protocol"] = _protocol(metrics, config, checkpoint_step, args)
   output_dir = output_dir or os.path.join(workdir, "eval")
   write_outputs(output_dir, metrics, evaluation.visuals, config.context_frames,
                 config.latent_resolutions, checkpoint_step, fps)
@@ -335,13 +413,17 @@ def main(argv):
         seed=FLAGS.seed, i3d_handle=FLAGS.i3d_handle,
         i3d_batch_size=FLAGS.i3d_batch_size, fvd_repeats=FLAGS.fvd_repeats,
         lpips_weights=FLAGS.lpips_weights,
-        lpips_vgg_weights=FLAGS.lpips_vgg_weights,
-        num_visualized=FLAGS.num_visualized, fps=FLAGS.fps)
+        lpips_net=FLAGS.lpips_net,
+        lpips_backbone_weights=FLAGS.lpips_backbone_weights,
+        num_visualized=FLAGS.num_visualized, fps=FLAGS.fps,
+        baseline=FLAGS.baseline)
   except (ValueError, OSError) as e:
     sys.exit(f"hvrnn_tf.eval: error: {e}")
   summary = {k: v["mean"] for k, v in metrics.items()
              if isinstance(v, dict) and "mean" in v}
-  print(json.dumps({**summary, "neg_elbo": metrics["elbo"]["neg_elbo"]}))
+  if "elbo" in metrics:
+    summary["neg_elbo"] = metrics["elbo"]["neg_elbo"]
+  print(json.dumps(summary))
 
 
 if __name__ == "__main__":

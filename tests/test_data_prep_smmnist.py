@@ -37,7 +37,7 @@ def test_writes_the_streamed_test_set_and_train_shards(tmp_path, mnist_dir):
     smmnist_num_train=3,
     smmnist_num_test=5,
     smmnist_sequence_length=6,
-    smmnist_image_size=32,
+    smmnist_image_size=40,
     sequences_per_shard=2,
     compression="gzip",
   ):
@@ -55,15 +55,16 @@ def test_writes_the_streamed_test_set_and_train_shards(tmp_path, mnist_dir):
   )
   metadata = json.loads((out / "test.metadata.json").read_text())
   assert metadata["num_sequences"] == 5 and metadata["frame_shape"] == [
-    32,
-    32,
+    40,
+    40,
     1,
   ]
   assert metadata["source"] == "smmnist" and metadata["split"] == "test"
+  assert metadata["style"] == "svg"
 
   def make(**kwargs):
     batches = inputs.make_dataset(
-      "test", 5, 6, 32, 1, mnist_dir=mnist_dir, num_test_sequences=5, **kwargs
+      "test", 5, 6, 40, 1, mnist_dir=mnist_dir, num_test_sequences=5, **kwargs
     )
     return next(iter(batches)).numpy()
 
@@ -71,6 +72,6 @@ def test_writes_the_streamed_test_set_and_train_shards(tmp_path, mnist_dir):
     make(source="tfrecord", file_pattern=str(out / "{split}-*")), make()
   )
   train = inputs.make_dataset(
-    "train", 2, 4, 32, 1, source="tfrecord", file_pattern=str(out / "{split}-*")
+    "train", 2, 4, 40, 1, source="tfrecord", file_pattern=str(out / "{split}-*")
   )
-  assert next(iter(train)).shape == (2, 4, 32, 32, 1)
+  assert next(iter(train)).shape == (2, 4, 40, 40, 1)

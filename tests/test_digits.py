@@ -106,3 +106,43 @@ def test_offline_fallback_logs_its_source(caplog):
   assert images.shape == (360, 28, 28) and images.dtype == np.uint8
   assert "using scikit-learn's 8x8 digits" in caplog.text
   assert "from sklearn:digits-8x8-upsampled" in caplog.text
+
+
+def test_split_test_file_partitions_its_digits(tmp_path):
+  images = np.arange(10)[:, None, None] * np.ones((1, 28, 28))
+  (tmp_path / "t10k-images-idx3-ubyte").write_bytes(_idx_bytes(images))
+  train, train_source = digits.load_digits(
+    str(tmp_path), "train", split_test_file_at=7
+  )
+  test, test_source = digits.load_digits(
+    str(tmp_path), "test", split_test_file_at=7
+  )
+  assert train[:, 0, 0].tolist() == list(range(7))
+  assert test[:, 0, 0].tolist() == [7, 8, 9]
+  assert train_source.endswith("t10k-images-idx3-ubyte[0:7]")
+  assert test_source.endswith("t10k-images-idx3-ubyte[7:10]")
+
+
+@pytest.mark.parametrize("at", [0, 10, 11])
+def test_split_test_file_point_must_leave_both_parts(tmp_path, at):
+  (tmp_path / "t10k-images-idx3-ubyte").write_bytes(
+    _idx_bytes(np.zeros((10, 28, 28)))
+  )
+  with pytest.raises(ValueError, match=f"split_test_file_at={at} must lie in 1..9"):
+    digits.load_digits(str(tmp_path), "train", split_test_file_at=at)
+
+
+def test_split_test_file_needs_mnist_dir():
+  with pytest.raises(ValueError, match="split_test_file_at needs mnist_dir"):
+    digits.load_digits(None, "train", split_test_file_at=8000)
+
+
+def test_resize_digits_is_bilinear_and_keeps_mass():
+  square = np.zeros((1, 28, 28), np.uint8)
+  square[0, 4:24, 4:24] = 255
+  resized = digits.resize_digits(square, 32)
+  assert resized.shape == (1, 32, 32) and resized.dtype == np.uint8
+  # Area scales by (32/28)^2; bilinear edges keep the total within 3%.
+  ratio = resized.sum() / square.sum() / (32 / 28) ** 2
+  assert abs(ratio - 1) < 0.03
+  assert digits.resize_digits(square, 28) is square

@@ -94,7 +94,8 @@ def evaluated(workdir, tmp_path_factory):
       f"--future_frames={EVAL_FUTURE}", "--max_sequences=4", "--batch_size=2",
       f"--i3d_handle={i3d_dir}", "--i3d_batch_size=3",
       f"--lpips_weights={weights / 'lin.npz'}",
-      f"--lpips_vgg_weights={weights / 'vgg.npz'}", "--num_visualized=2")
+      f"--lpips_backbone_weights={weights / 'vgg.npz'}", "--lpips_net=vgg",
+      "--num_visualized=2")
   assert result.returncode == 0, result.stderr[-3000:]
   with open(os.path.join(output_dir, "metrics.json")) as f:
     return output_dir, json.load(f), result.stdout
@@ -105,7 +106,7 @@ def test_metrics_json_holds_every_metric_and_the_protocol(evaluated):
   summary = json.loads(stdout.strip().splitlines()[-1])
   assert summary["ssim"] == metrics["ssim"]["mean"]
   assert summary["fvd"] == metrics["fvd"]["mean"]
-  for name in ("ssim", "psnr", "lpips"):
+  for name in ("ssim", "ssim_svg", "psnr", "lpips"):
     assert len(metrics[name]["per_timestep"]) == EVAL_FUTURE
     assert metrics[name]["num_sequences"] == 4
     assert np.isfinite(metrics[name]["mean"])
@@ -122,6 +123,32 @@ def test_metrics_json_holds_every_metric_and_the_protocol(evaluated):
           protocol["future_frames"]) == (3, CONTEXT, EVAL_FUTURE)
   assert protocol["dataset"]["num_sequences"] == 4
   assert protocol["dataset"]["sequence_length"] == CONTEXT + EVAL_FUTURE
+  assert protocol["predictor"] == "model"
+  assert protocol["lpips"]["net"] == "vgg"
+  assert protocol["horizon"].startswith(f"{EVAL_FUTURE} predicted frames")
+  assert protocol["dataset"]["digits"] is None  # TFRecords, not SM-MNIST
+
+
+def test_copy_last_frame_baseline_is_scored_by_the_same_code(workdir, tmp_path):
+  metrics = eval_lib.run(
+      workdir, output_dir=str(tmp_path), num_samples=5, max_sequences=4,
+      batch_size=2, future_frames=EVAL_FUTURE, i3d_handle="",
+      lpips_weights="", num_visualized=1, baseline="copy_last_frame")
+  assert "elbo" not in metrics and "kl" not in metrics
+  assert metrics["protocol"]["predictor"] == "copy_last_frame"
+  assert metrics["protocol"]["num_samples"] == 1
+  videos = np.concatenate([
+      v["frames"][:CONTEXT + EVAL_FUTURE] for v in _sequences()[:4]
+  ]).reshape(4, CONTEXT + EVAL_FUTURE, 16, 16, 3) / 255.0
+  truth = videos[:, CONTEXT:]
+  copied = np.repeat(videos[:, None, CONTEXT - 1:CONTEXT], EVAL_FUTURE, 2)
+  for name, score in (("ssim", image_metrics.ssim_per_frame),
+                      ("ssim_svg", image_metrics.ssim_svg_per_frame)):
+    expected = score(truth, copied).numpy()[:, 0].mean(axis=0)
+    np.testing.assert_allclose(metrics[name]["per_timestep"], expected,
+                               rtol=1e-5)
+  assert os.path.exists(tmp_path / "per_timestep.png")
+  assert not os.path.exists(tmp_path / "kl_per_channel.png")
 
 
 def test_plots_and_videos_are_valid_images(evaluated):

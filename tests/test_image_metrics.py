@@ -55,3 +55,32 @@ def test_ssim_decreases_with_noise():
 def test_bad_shapes_are_rejected(truth_shape, samples_shape, match):
   with pytest.raises(ValueError, match=match):
     image_metrics.ssim_per_frame(np.zeros(truth_shape), np.zeros(samples_shape))
+
+
+@pytest.mark.parametrize("c", [1, 3])
+def test_svg_ssim_matches_scikit_image_compare_ssim_defaults(c):
+  from skimage import metrics  # pylint: disable=g-import-not-at-top
+  truth, samples = _videos(seed=3, c=c, size=20)
+  # Related frames, so that SSIM is far from 0: noisy copies.
+  samples = 0.3 * samples + 0.7 * truth[:, None]
+  ours = image_metrics.ssim_svg_per_frame(truth, samples).numpy()
+  # scikit-image 0.14's compare_ssim defaults on float frames (SVG's call).
+  reference = np.array([[[np.mean([metrics.structural_similarity(
+      truth[b, t, ..., k], samples[b, n, t, ..., k], win_size=7,
+      gaussian_weights=False, use_sample_covariance=True, data_range=2.0)
+      for k in range(c)]) for t in range(4)] for n in range(3)]
+                        for b in range(2)])
+  assert ours.shape == (2, 3, 4)
+  np.testing.assert_allclose(ours, reference, atol=1e-5)
+  assert 0.2 < reference.mean() < 0.95
+
+
+def test_svg_ssim_is_one_for_identical_frames_and_reads_above_tf_ssim():
+  truth, samples = _videos(seed=4, c=1, size=32)
+  same = image_metrics.ssim_svg_per_frame(truth, truth[:, None]).numpy()
+  np.testing.assert_allclose(same, 1.0, atol=1e-5)
+  near = np.clip(truth[:, None] + 0.2 * (samples - 0.5), 0, 1)
+  svg = image_metrics.ssim_svg_per_frame(truth, near).numpy()
+  tf_ssim = image_metrics.ssim_per_frame(truth, near).numpy()
+  # L = 2 quadruples the stabilising constants: SVG's SSIM reads higher.
+  assert svg.mean() > tf_ssim.mean()

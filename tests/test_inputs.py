@@ -67,11 +67,11 @@ def _ids(batch: np.ndarray) -> np.ndarray:
 
 def test_smmnist_test_split_is_finite_deterministic_and_normalised(mnist_dirs):
   make = lambda: inputs.make_dataset(
-    "test", 2, 4, 32, 1, mnist_dir=str(mnist_dirs), num_test_sequences=5
+    "test", 2, 4, 40, 1, mnist_dir=str(mnist_dirs), num_test_sequences=5
   )
   first = [b.numpy() for b in make()]
-  assert [b.shape for b in first] == [(2, 4, 32, 32, 1)] * 2 + [
-    (1, 4, 32, 32, 1)
+  assert [b.shape for b in first] == [(2, 4, 40, 40, 1)] * 2 + [
+    (1, 4, 40, 40, 1)
   ]
   assert all(
     b.dtype == np.float32 and b.min() == 0.0 and b.max() == 1.0 for b in first
@@ -79,7 +79,7 @@ def test_smmnist_test_split_is_finite_deterministic_and_normalised(mnist_dirs):
   again = [b.numpy() for b in make()]
   np.testing.assert_array_equal(np.concatenate(first), np.concatenate(again))
   other_seed = inputs.make_dataset(
-    "test", 5, 4, 32, 1, mnist_dir=str(mnist_dirs), num_test_sequences=5, seed=9
+    "test", 5, 4, 40, 1, mnist_dir=str(mnist_dirs), num_test_sequences=5, seed=9
   )
   np.testing.assert_array_equal(
     next(iter(other_seed)).numpy(), np.concatenate(first)
@@ -87,12 +87,25 @@ def test_smmnist_test_split_is_finite_deterministic_and_normalised(mnist_dirs):
 
 
 def test_smmnist_train_split_is_infinite_with_full_batches(mnist_dirs):
-  dataset = inputs.make_dataset("train", 3, 4, 32, 1, mnist_dir=str(mnist_dirs))
-  assert dataset.element_spec.shape == (3, 4, 32, 32, 1)
+  dataset = inputs.make_dataset("train", 3, 4, 40, 1, mnist_dir=str(mnist_dirs))
+  assert dataset.element_spec.shape == (3, 4, 40, 40, 1)
   assert dataset.cardinality() == tf.data.INFINITE_CARDINALITY
   batches = [b.numpy() for b in dataset.take(2)]
   assert not np.array_equal(batches[0], batches[1])
   assert all(0.0 <= b.min() and b.max() <= 1.0 for b in batches)
+
+
+def test_split_test_file_feeds_both_splits_and_records_the_source():
+  if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():
+    pytest.skip(f"MNIST test split not found at {MNIST_DIR}.")
+  for split in ("train", "test"):
+    batch = inputs.make_dataset(
+      split, 2, 3, 64, 1, mnist_dir=str(MNIST_DIR), split_test_file_at=8000,
+      num_test_sequences=2,
+    )
+    assert next(iter(batch)).shape == (2, 3, 64, 64, 1)
+  assert inputs.digits_source("train").endswith("[0:8000]")
+  assert inputs.digits_source("test").endswith("[8000:10000]")
 
 
 def test_smmnist_needs_one_channel():

@@ -1,4 +1,5 @@
-"""LPIPS-VGG with randomly initialised backbone and calibration weights.
+"""LPIPS (AlexNet and VGG) with randomly initialised backbone and calibration
+weights.
 
 Random weights check the computation, never the metric's values: real LPIPS
 needs the official files (see hvrnn_tf/metrics/lpips.py).
@@ -9,29 +10,40 @@ import pytest
 
 from hvrnn_tf.metrics import lpips
 
-# torchvision vgg16.features conv index -> (in, out) channels.
-_CONVS = {0: (3, 64), 2: (64, 64), 5: (64, 128), 7: (128, 128),
-          10: (128, 256), 12: (256, 256), 14: (256, 256), 17: (256, 512),
-          19: (512, 512), 21: (512, 512), 24: (512, 512), 26: (512, 512),
-          28: (512, 512)}
+# torchvision {alexnet,vgg16}.features conv index -> (in, out, kernel).
+_CONVS = {
+    "alex": {0: (3, 64, 11), 3: (64, 192, 5), 6: (192, 384, 3),
+             8: (384, 256, 3), 10: (256, 256, 3)},
+    "vgg": {0: (3, 64, 3), 2: (64, 64, 3), 5: (64, 128, 3),
+            7: (128, 128, 3), 10: (128, 256, 3), 12: (256, 256, 3),
+            14: (256, 256, 3), 17: (256, 512, 3), 19: (512, 512, 3),
+            21: (512, 512, 3), 24: (512, 512, 3), 26: (512, 512, 3),
+            28: (512, 512, 3)},
+}
 
 
-def random_states(seed=0):
-  """(lin_state, vgg_state) with random values, in the official layouts."""
+def random_states(seed=0, net="vgg"):
+  """(lin_state, backbone_state) with random values, in the official
+  layouts."""
   rng = np.random.default_rng(seed)
-  vgg = {}
-  for i, (cin, cout) in _CONVS.items():
-    vgg[f"features.{i}.weight"] = rng.normal(
-        scale=np.sqrt(2.0 / (9 * cin)), size=(cout, cin, 3, 3))
-    vgg[f"features.{i}.bias"] = rng.normal(scale=0.01, size=cout)
+  backbone = {}
+  for i, (cin, cout, k) in _CONVS[net].items():
+    backbone[f"features.{i}.weight"] = rng.normal(
+        scale=np.sqrt(2.0 / (k * k * cin)), size=(cout, cin, k, k))
+    backbone[f"features.{i}.bias"] = rng.normal(scale=0.01, size=cout)
   lin = {f"lin{l}.model.1.weight": rng.uniform(size=(1, c, 1, 1))
-         for l, c in enumerate((64, 128, 256, 512, 512))}
-  return lin, vgg
+         for l, c in enumerate(lpips.NETS[net].channels)}
+  return lin, backbone
+
+
+@pytest.fixture(scope="module", params=["alex", "vgg"])
+def metric(request):
+  return lpips.LPIPS(*random_states(net=request.param), net=request.param)
 
 
 @pytest.fixture(scope="module")
-def metric():
-  return lpips.LPIPS(*random_states())
+def alex():
+  return lpips.LPIPS(*random_states(net="alex"), net="alex")
 
 
 def _images(seed, n=3, size=32, c=3):
@@ -61,8 +73,9 @@ def test_distance_grows_with_distortion(metric):
 
 def test_per_frame_scores_every_sample_against_its_sequence(metric):
   rng = np.random.default_rng(3)
-  truth = rng.uniform(size=(2, 3, 16, 16, 1)).astype(np.float32)
-  samples = rng.uniform(size=(2, 2, 3, 16, 16, 1)).astype(np.float32)
+  size = lpips.NETS[metric.net].min_size
+  truth = rng.uniform(size=(2, 3, size, size, 1)).astype(np.float32)
+  samples = rng.uniform(size=(2, 2, 3, size, size, 1)).astype(np.float32)
   samples[1, 0] = truth[1]
   scores = metric.per_frame(truth, samples).numpy()
   assert scores.shape == (2, 2, 3)
@@ -72,13 +85,30 @@ def test_per_frame_scores_every_sample_against_its_sequence(metric):
 
 
 def test_weights_load_from_files(tmp_path, metric):
-  lin, vgg = random_states()
+  lin, backbone = random_states(net=metric.net)
   np.savez(tmp_path / "lin.npz", **lin)
-  np.savez(tmp_path / "vgg.npz", **vgg)
+  np.savez(tmp_path / "backbone.npz", **backbone)
   loaded = lpips.load_lpips(str(tmp_path / "lin.npz"),
-                            str(tmp_path / "vgg.npz"))
+                            str(tmp_path / "backbone.npz"), net=metric.net)
+  assert loaded.net == metric.net
   x, y = _images(4), _images(5)
   np.testing.assert_allclose(loaded(x, y), metric(x, y), rtol=1e-6)
+
+
+def _torch_size(n, kernel, stride=1, padding=0):
+  """Output side of a PyTorch Conv2d / MaxPool2d (floor mode)."""
+  return (n + 2 * padding - kernel) // stride + 1
+
+
+@pytest.mark.parametrize("size", [31, 64, 100])
+def test_alex_feature_sizes_match_pytorch(alex, size):
+  relu1 = _torch_size(size, 11, 4, 2)
+  relu2 = _torch_size(_torch_size(relu1, 3, 2), 5, 1, 2)
+  relu3 = _torch_size(_torch_size(relu2, 3, 2), 3, 1, 1)
+  features = alex.features(np.zeros((2, size, size, 3), np.float32))
+  assert [tuple(f.shape) for f in features] == [
+      (2, s, s, c) for s, c in zip((relu1, relu2, relu3, relu3, relu3),
+                                   (64, 192, 384, 256, 256))]
 
 
 def test_wrong_weights_and_inputs_give_clear_errors(metric):
@@ -89,9 +119,32 @@ def test_wrong_weights_and_inputs_give_clear_errors(metric):
     lpips.LPIPS({**lin, "lin0.model.1.weight": np.ones((1, 32, 1, 1))}, vgg)
   with pytest.raises(ValueError, match="features.28.bias"):
     lpips.LPIPS(lin, {k: v for k, v in vgg.items() if k != "features.28.bias"})
-  with pytest.raises(ValueError, match="at least 16x16"):
-    metric(np.zeros((1, 8, 8, 3)), np.zeros((1, 8, 8, 3)))
+  with pytest.raises(ValueError, match="unknown LPIPS net 'squeeze'"):
+    lpips.LPIPS(lin, vgg, net="squeeze")
+  size = lpips.NETS[metric.net].min_size
+  with pytest.raises(ValueError, match=f"at least {size}x{size}"):
+    metric(np.zeros((1, size - 1, 64, 3)), np.zeros((1, size - 1, 64, 3)))
   with pytest.raises(ValueError, match=r"\[N, H, W, 1 or 3\]"):
-    metric(np.zeros((1, 16, 16, 2)), np.zeros((1, 16, 16, 2)))
+    metric(np.zeros((1, 32, 32, 2)), np.zeros((1, 32, 32, 2)))
   with pytest.raises(FileNotFoundError, match="missing.pth"):
-    lpips.load_lpips("missing.pth", "missing.pth")
+    lpips.load_lpips("missing.pth", "missing.pth", net=metric.net)
+
+
+def test_weights_of_the_other_net_are_refused():
+  vgg_lin, vgg = random_states(net="vgg")
+  alex_lin, alex = random_states(net="alex")
+  with pytest.raises(ValueError, match="lin1.model.1.weight has 128 channels, "
+                     "AlexNet has 192: these are not AlexNet LPIPS weights"):
+    lpips.LPIPS(vgg_lin, alex, net="alex")
+  with pytest.raises(ValueError, match="not VGG LPIPS weights"):
+    lpips.LPIPS(alex_lin, vgg, net="vgg")
+  with pytest.raises(ValueError, match=r"features.0.weight has shape \(64, 3, "
+                     r"3, 3\), AlexNet expects \(64, 3, 11, 11\)"):
+    lpips.LPIPS(alex_lin, vgg, net="alex")
+  with pytest.raises(ValueError, match=r"features.0.weight has shape \(64, 3, "
+                     r"11, 11\), VGG16 expects \(64, 3, 3, 3\)"):
+    lpips.LPIPS(vgg_lin, alex, net="vgg")
+  with pytest.raises(ValueError,
+                     match="AlexNet weights lack 'features.10.bias'"):
+    lpips.LPIPS(alex_lin, {k: v for k, v in alex.items()
+                           if k != "features.10.bias"}, net="alex")

@@ -98,7 +98,9 @@ def test_dataset_streams_the_generator_sequences_in_order(real_digits):
     real_digits, 6, image_size=40, seed=2, num_sequences=3
   )
   assert dataset.element_spec.shape == (6, 40, 40, 1)
-  generator = smmnist.StochasticMovingMnist(real_digits, image_size=40, seed=2)
+  generator = smmnist.StochasticMovingMnist.from_style(
+    real_digits, "svg", image_size=40, seed=2
+  )
   streamed = [x.numpy() for x in dataset]
   assert len(streamed) == 3
   for i, frames in enumerate(streamed):
@@ -106,7 +108,9 @@ def test_dataset_streams_the_generator_sequences_in_order(real_digits):
 
 
 def test_infinite_dataset_keeps_going(real_digits):
-  dataset = smmnist.smmnist_dataset(real_digits, 2, image_size=32, num_digits=1)
+  dataset = smmnist.smmnist_dataset(
+    real_digits, 2, image_size=32, num_digits=1, style="mnist28"
+  )
   assert dataset.cardinality() == -1  # tf.data.INFINITE_CARDINALITY
   assert len(list(dataset.take(5))) == 5
 
@@ -126,3 +130,27 @@ def test_invalid_parameters(real_digits, kwargs, message):
 def test_rejects_non_uint8_digits():
   with pytest.raises(ValueError, match="uint8 array"):
     smmnist.StochasticMovingMnist(np.zeros((2, SIZE, SIZE), np.float32))
+
+
+def test_svg_style_draws_32x32_digits_at_positions_0_to_31(real_digits):
+  generator = smmnist.StochasticMovingMnist.from_style(real_digits, "svg", seed=4)
+  assert generator.digits.shape[1:] == (32, 32)
+  positions = np.concatenate(
+    [generator.sequence(i, 40)[1].reshape(-1, 2) for i in range(20)]
+  )
+  # SVG's release: top-left in 0..image_size - 33, both ends reached.
+  assert positions.min() == 0 and positions.max() == 31
+  frames, positions = generator.sequence(0, 1)
+  (y, x) = positions[0, 0]
+  assert frames[0, y : y + 32, x : x + 32].max() > 0
+
+
+def test_mnist28_style_keeps_the_digits(real_digits):
+  generator = smmnist.StochasticMovingMnist.from_style(real_digits, "mnist28")
+  np.testing.assert_array_equal(generator.digits, real_digits)
+  assert generator.max_position == 64 - 28
+
+
+def test_unknown_style_is_named(real_digits):
+  with pytest.raises(ValueError, match="style='svg32' is not one of"):
+    smmnist.StochasticMovingMnist.from_style(real_digits, "svg32")

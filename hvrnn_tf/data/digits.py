@@ -8,6 +8,9 @@
   3. scikit-learn's bundled 8x8 digits upsampled to MNIST's layout (a 20x20 digit
      centred in a 28x28 frame), with a warning: a stand-in for offline machines,
      not a substitute for MNIST when reporting results.
+
+`split_test_file_at=N` makes both splits come from MNIST's test file alone (its
+first N digits train, the rest test): for machines that hold only that file.
 """
 
 import gzip
@@ -143,13 +146,40 @@ def sklearn_digits(split: str) -> np.ndarray:
   return out
 
 
+def resize_digits(digits: np.ndarray, size: int) -> np.ndarray:
+  """uint8 [N, d, d] digits resized (bilinear, as SVG's torchvision Scale) to [N, size, size]."""
+  if digits.shape[1] == size:
+    return digits
+  return np.stack([
+    np.asarray(Image.fromarray(digit).resize((size, size), Image.BILINEAR))
+    for digit in digits
+  ])
+
+
+def _split_test_file(mnist_dir: str, split: str, at: int):
+  """(digits, source) of `split` cut from MNIST's test file at digit `at`."""
+  path = _idx_path(mnist_dir, "test")
+  digits = read_idx_images(path)
+  if not 0 < at < len(digits):
+    raise ValueError(
+      f"split_test_file_at={at} must lie in 1..{len(digits) - 1}: {path} holds"
+      f" {len(digits)} digits."
+    )
+  part = digits[:at] if split == "train" else digits[at:]
+  first = 0 if split == "train" else at
+  return part, f"idx:{path}[{first}:{first + len(part)}]"
+
+
 def _check_split(split: str) -> None:
   if split not in SPLITS:
     raise ValueError(f"split={split!r} is not one of {SPLITS}.")
 
 
 def load_digits(
-  mnist_dir: str | None = None, split: str = "train", download: bool = True
+  mnist_dir: str | None = None,
+  split: str = "train",
+  download: bool = True,
+  split_test_file_at: int | None = None,
 ) -> tuple[np.ndarray, str]:
   """Loads MNIST digits of one split, falling back as the module docstring says.
 
@@ -158,9 +188,12 @@ def load_digits(
       None to use TFDS or the offline fallback.
     split: "train" or "test".
     download: let TFDS download MNIST when it is not prepared locally.
+    split_test_file_at: N to take both splits from `mnist_dir`'s test file:
+      digits [0, N) for "train", [N, end) for "test"; needs `mnist_dir`.
 
   Returns:
-    (digits, source): uint8 [N, 28, 28] digits, and "idx:<path>",
+    (digits, source): uint8 [N, 28, 28] digits, and "idx:<path>" (with
+    "[first:end]" for a split test file),
     "tfds:mnist" or "sklearn:digits-8x8-upsampled".
 
   Raises:
@@ -168,13 +201,13 @@ def load_digits(
     FileNotFoundError: `mnist_dir` lacks the split's images file.
   """
   _check_split(split)
-  if mnist_dir is not None:
+  if split_test_file_at is not None:
+    if mnist_dir is None:
+      raise ValueError("split_test_file_at needs mnist_dir (the IDX folder).")
+    digits, source = _split_test_file(mnist_dir, split, split_test_file_at)
+  elif mnist_dir is not None:
     path = _idx_path(mnist_dir, split)
     digits, source = read_idx_images(path), f"idx:{path}"
-    if digits.shape[1:] != (DIGIT_SIZE, DIGIT_SIZE):
-      raise ValueError(
-        f"IDX file {path} holds {digits.shape[1]}x{digits.shape[2]} images; expected 28x28."
-      )
   else:
     try:
       digits, source = _tfds_digits(split, download), "tfds:mnist"
@@ -186,5 +219,9 @@ def load_digits(
         e,
       )
       digits, source = sklearn_digits(split), "sklearn:digits-8x8-upsampled"
+  if digits.shape[1:] != (DIGIT_SIZE, DIGIT_SIZE):
+    raise ValueError(
+      f"{source} holds {digits.shape[1]}x{digits.shape[2]} images; expected 28x28."
+    )
   logging.info("Loaded %d %s digits from %s.", len(digits), split, source)
   return digits, source

@@ -42,6 +42,8 @@ def make_dataset(
   source: str = "smmnist",
   file_pattern: str | None = None,
   mnist_dir: str | None = None,
+  split_test_file_at: int | None = None,
+  smmnist_style: str = "svg",
   seed: int = 0,
   shuffle_buffer: int = 256,
   num_test_sequences: int = 256,
@@ -70,6 +72,11 @@ def make_dataset(
       "/data/bair/{split}-*" (shards written by data_prep are named so).
     mnist_dir: MNIST IDX folder for source="smmnist" (see `load_digits`);
       train uses MNIST's train digits, test its test digits.
+    split_test_file_at: N to draw both splits from MNIST's test file in
+      `mnist_dir` (train: its first N digits, test: the rest), for machines
+      with only that file (see `load_digits`).
+    smmnist_style: SM-MNIST digit layout, "svg" (SVG's 32x32 digits, the
+      paper's numbers) or "mnist28" (see `smmnist.STYLES`).
     seed: shuffling / window seed; for source="smmnist" also the train
       generator's seed (the test set always uses `smmnist.TEST_SEED`).
     shuffle_buffer: sequences in the train shuffle buffer (source="tfrecord";
@@ -112,12 +119,15 @@ def make_dataset(
     )
   train = split == "train"
   if source == "smmnist":
+    digits = _load_smmnist_digits(
+      split, channels, mnist_dir, split_test_file_at
+    )
     frames = _smmnist_frames(
       train,
+      digits,
       sequence_length,
       image_size,
-      channels,
-      mnist_dir,
+      smmnist_style,
       seed,
       num_test_sequences,
       cache,
@@ -143,25 +153,46 @@ def make_dataset(
   return batches.prefetch(tf.data.AUTOTUNE)
 
 
+_digits_sources = {}
+
+
+def digits_source(split: str) -> str | None:
+  """Where this process's SM-MNIST `split` digits came from (see `load_digits`).
+
+  None until `make_dataset` built that split from generated SM-MNIST. Eval
+  stores it, so numbers on the offline stand-in digits are never taken for
+  MNIST ones.
+  """
+  return _digits_sources.get(split)
+
+
+def _load_smmnist_digits(split, channels, mnist_dir, split_test_file_at):
+  """uint8 [N, 28, 28] digits of `split`; records their source."""
+  if channels != 1:
+    raise ValueError(
+      f"SM-MNIST frames have 1 channel; got channels={channels}."
+    )
+  digits, source = digits_lib.load_digits(
+    mnist_dir, split, split_test_file_at=split_test_file_at
+  )
+  _digits_sources[split] = source
+  return digits
+
+
 def _smmnist_frames(
   train: bool,
+  digits,
   sequence_length: int,
   image_size: int,
-  channels: int,
-  mnist_dir: str | None,
+  style: str,
   seed: int,
   num_test_sequences: int,
   cache: bool,
 ) -> tf.data.Dataset:
   """uint8 [T, S, S, 1] generated sequences."""
-  if channels != 1:
-    raise ValueError(
-      f"SM-MNIST frames have 1 channel; got channels={channels}."
-    )
-  digits, _ = digits_lib.load_digits(mnist_dir, "train" if train else "test")
   if train:
     return smmnist.smmnist_dataset(
-      digits, sequence_length, image_size, seed=seed
+      digits, sequence_length, image_size, seed=seed, style=style
     )
   frames = smmnist.smmnist_dataset(
     digits,
@@ -169,6 +200,7 @@ def _smmnist_frames(
     image_size,
     seed=smmnist.TEST_SEED,
     num_sequences=num_test_sequences,
+    style=style,
   )
   return frames.cache() if cache else frames
 

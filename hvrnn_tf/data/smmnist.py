@@ -1,15 +1,19 @@
 """Stochastic Moving MNIST (Denton & Fergus, 2018), generated on the fly.
 
-Each sequence shows `num_digits` 28x28 digits on a black `image_size` square.
+Each sequence shows `num_digits` digits on a black `image_size` square.
 A digit starts at a uniform random position, fully inside the frame, with an
 integer velocity (dy, dx), each component uniform in [-max_speed, max_speed].
 It moves with constant velocity until it would leave the frame; then it is put
 against that border and gets a NEW random velocity: the component normal to the
 border points away from it (uniform in [1, max_speed] in magnitude) and the other
 component is redrawn uniformly in [-max_speed, max_speed] (in a corner both
-components point away). This follows Denton &
-Fergus's release, except that digits keep MNIST's 28x28 size (theirs are resized
-to 32x32) and may touch the last row/column.
+components point away).
+
+Two layouts (`STYLES`):
+  "svg" (default): Denton & Fergus's release (edenton/svg), which the paper's
+    SM-MNIST numbers follow: MNIST's 28x28 digits bilinearly resized to 32x32,
+    top-left positions 0..S-33 (a digit never touches the last row/column).
+  "mnist28": digits keep MNIST's 28x28 size, positions 0..S-28.
 
 Digits are combined by a clipped sum (min(a + b, 255)), as in their release.
 
@@ -25,6 +29,8 @@ from hvrnn_tf.data import digits as digits_lib
 from hvrnn_tf.data import records
 
 TEST_SEED = 1_000_003  # The fixed seed of every SM-MNIST test set (streamed or written to shards).
+# style -> (digit side, margin): positions run 0..image_size - side - margin.
+STYLES = {"svg": (32, 1), "mnist28": (digits_lib.DIGIT_SIZE, 0)}
 
 
 class StochasticMovingMnist:
@@ -36,6 +42,7 @@ class StochasticMovingMnist:
     num_digits: digits per sequence.
     max_speed: largest velocity component, in pixels per frame.
     seed: generator seed; with the sequence index it fixes each sequence.
+    margin: rows/columns at the bottom/right a digit never reaches (SVG: 1).
   """
 
   def __init__(
@@ -45,6 +52,7 @@ class StochasticMovingMnist:
     num_digits: int = 2,
     max_speed: int = 4,
     seed: int = 0,
+    margin: int = 0,
   ):
     digits = np.asarray(digits)
     if (
@@ -56,9 +64,10 @@ class StochasticMovingMnist:
       raise ValueError(
         f"digits must be a non-empty uint8 array [N, d, d]; got {digits.dtype} {digits.shape}."
       )
-    if image_size <= digits.shape[1]:
+    if image_size <= digits.shape[1] + margin:
       raise ValueError(
-        f"image_size={image_size} must exceed the digit size {digits.shape[1]}."
+        f"image_size={image_size} must exceed the digit size {digits.shape[1]}"
+        f" plus margin {margin}."
       )
     if num_digits < 1 or max_speed < 1:
       raise ValueError(
@@ -69,11 +78,26 @@ class StochasticMovingMnist:
     self.num_digits = num_digits
     self.max_speed = max_speed
     self.seed = seed
+    self.margin = margin
+
+  @classmethod
+  def from_style(cls, digits: np.ndarray, style: str = "svg", **kwargs):
+    """A generator laid out as `style` (see `STYLES`) from 28x28 MNIST digits."""
+    if style not in STYLES:
+      raise ValueError(f"style={style!r} is not one of {tuple(STYLES)}.")
+    size, margin = STYLES[style]
+    image_size = kwargs.get("image_size", 64)
+    if image_size <= size + margin:
+      raise ValueError(
+        f"style={style!r} draws {size}x{size} digits: image_size={image_size}"
+        f" must exceed {size + margin} (style 'mnist28' fits frames > 28)."
+      )
+    return cls(digits_lib.resize_digits(digits, size), margin=margin, **kwargs)
 
   @property
   def max_position(self) -> int:
-    """Largest top-left coordinate that keeps a digit fully inside the frame."""
-    return self.image_size - self.digits.shape[1]
+    """Largest top-left coordinate a digit takes (fully inside the frame)."""
+    return self.image_size - self.digits.shape[1] - self.margin
 
   def _trajectory(self, rng: np.random.Generator, length: int) -> np.ndarray:
     """int64 [length, 2] top-left (y, x) positions of one bouncing digit."""
@@ -126,6 +150,7 @@ def smmnist_dataset(
   num_digits: int = 2,
   seed: int = 0,
   num_sequences: int | None = None,
+  style: str = "svg",
 ) -> tf.data.Dataset:
   """Streams SM-MNIST sequences 0, 1, 2, ... into tf.data, in index order.
 
@@ -136,13 +161,14 @@ def smmnist_dataset(
     num_digits: digits per sequence.
     seed: generator seed (see the module docstring).
     num_sequences: None for an infinite stream, else that many sequences.
+    style: digit layout, see `STYLES`.
 
   Returns:
     Dataset of uint8 [T, image_size, image_size, 1]; the same elements, in the
     same order, on every iteration and every run.
   """
-  generator = StochasticMovingMnist(
-    digits, image_size=image_size, num_digits=num_digits, seed=seed
+  generator = StochasticMovingMnist.from_style(
+    digits, style, image_size=image_size, num_digits=num_digits, seed=seed
   )
   indices = (
     tf.data.Dataset.counter()
@@ -173,6 +199,8 @@ def write_smmnist_shards(
   num_digits: int = 2,
   seed: int | None = None,
   mnist_dir: str | None = None,
+  split_test_file_at: int | None = None,
+  style: str = "svg",
   sequences_per_shard: int = 256,
   compression: str | None = None,
   num_workers: int = 1,
@@ -187,17 +215,20 @@ def write_smmnist_shards(
     image_size, num_digits: see `StochasticMovingMnist`.
     seed: generator seed; None means `TEST_SEED` for "test" (the sequences
       `make_dataset` streams for its test split) and 0 for "train".
-    mnist_dir, sequences_per_shard, compression, num_workers: see
-      `load_digits` and `records.write_shards`.
+    mnist_dir, split_test_file_at: see `load_digits`.
+    style: digit layout, see `STYLES`.
+    sequences_per_shard, compression, num_workers: see `records.write_shards`.
 
   Returns:
     The shard paths.
   """
-  digits, source = digits_lib.load_digits(mnist_dir, split)
+  digits, source = digits_lib.load_digits(
+    mnist_dir, split, split_test_file_at=split_test_file_at
+  )
   if seed is None:
     seed = TEST_SEED if split == "test" else 0
-  generator = StochasticMovingMnist(
-    digits, image_size=image_size, num_digits=num_digits, seed=seed
+  generator = StochasticMovingMnist.from_style(
+    digits, style, image_size=image_size, num_digits=num_digits, seed=seed
   )
   sequences = records.LazySequence(
     num_sequences,
@@ -209,6 +240,7 @@ def write_smmnist_shards(
     "digits": source,
     "seed": seed,
     "num_digits": num_digits,
+    "style": style,
   }
   return records.write_shards(
     sequences,

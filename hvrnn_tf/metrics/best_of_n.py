@@ -14,7 +14,8 @@ import numpy as np
 SELECTION = ("per sequence, the one sample (of N) whose score averaged over "
              "the predicted frames is best")
 # Whether a higher score is better, for the metrics this package computes.
-HIGHER_IS_BETTER = {"ssim": True, "psnr": True, "lpips": False}
+HIGHER_IS_BETTER = {"ssim": True, "ssim_svg": True, "psnr": True,
+                    "lpips": False}
 
 
 @dataclasses.dataclass(frozen=True)
