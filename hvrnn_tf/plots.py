@@ -23,18 +23,37 @@ def plot_per_timestep(curves: dict, first_frame: int, path: str,
     path: PNG file to write.
     num_samples: N, for the title.
   """
-  if not curves:
+  plot_runs_per_timestep({"": curves}, first_frame, path, num_samples)
+
+
+def plot_runs_per_timestep(runs: dict, first_frame: int, path: str,
+                           num_samples: int) -> None:
+  """Like `plot_per_timestep`, one line per run (legend from the run names).
+
+  Args:
+    runs: run name -> {metric name -> [T] scores}; the panels are the metrics
+      of the first run, and every run must have them. One unnamed run ("")
+      gets no legend.
+  """
+  if not runs or not next(iter(runs.values())):
     raise ValueError("no curves to plot")
-  fig = Figure(figsize=(4 * len(curves), 3.2), layout="constrained")
-  for ax, (name, values) in zip(fig.subplots(1, len(curves), squeeze=False)[0],
-                                curves.items()):
-    frames = np.arange(first_frame, first_frame + len(values))
-    ax.plot(frames, values, marker="o", markersize=3)
+  metrics = list(next(iter(runs.values())))
+  fig = Figure(figsize=(4 * len(metrics), 3.2), layout="constrained")
+  axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+  for ax, name in zip(axes, metrics):
+    for run, curves in runs.items():
+      if name not in curves:
+        raise ValueError(f"run {run!r} has no {name!r} curve")
+      frames = np.arange(first_frame, first_frame + len(curves[name]))
+      ax.plot(frames, curves[name], marker="o", markersize=3, label=run)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("predicted frame")
     ax.set_ylabel(name.upper())
     ax.set_title(f"{name.upper()}, best of {num_samples}")
     ax.grid(alpha=0.3)
+  if len(runs) > 1 or "" not in runs:
+    fig.legend(*axes[0].get_legend_handles_labels(),
+               loc="outside lower center", ncols=len(runs), fontsize="small")
   fig.savefig(path, dpi=100)
 
 

@@ -49,6 +49,10 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs, samples.")
 flags.DEFINE_multi_string("gin_file", [], "Gin config files.")
 flags.DEFINE_multi_string("gin_param", [], "Gin bindings, e.g. train.num_steps=10.")
+flags.DEFINE_string(
+    "mnist_dir", None, "Folder with MNIST IDX files for SM-MNIST (shorthand "
+    "for --gin_param=\"data.make_dataset.mnist_dir='DIR'\"); relative to the "
+    "current directory, also under `bazel run`.")
 
 
 def check_writable(workdir: str) -> None:
@@ -616,7 +620,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   try:
-    checkpointing.parse_gin(FLAGS.gin_file, FLAGS.gin_param)
+    mnist = ([f"data.make_dataset.mnist_dir = {FLAGS.mnist_dir!r}"]
+             if FLAGS.mnist_dir else [])
+    checkpointing.parse_gin(FLAGS.gin_file, [*FLAGS.gin_param, *mnist])
     trainer = train(FLAGS.workdir)
   except (ValueError, OSError, DivergenceError) as e:
     sys.exit(f"hvrnn_tf.train: error: {_without_gin_context(e)}")

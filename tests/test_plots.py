@@ -30,3 +30,14 @@ def test_bad_input_is_rejected(tmp_path):
     plots.plot_per_timestep({}, 1, str(tmp_path / "x.png"), 1)
   with pytest.raises(ValueError, match="resolutions"):
     plots.plot_kl_per_channel([np.ones(2)], [1, 8], str(tmp_path / "x.png"))
+
+
+def test_runs_plot_has_a_line_per_run_and_names_a_missing_curve(tmp_path):
+  path = str(tmp_path / "runs.png")
+  runs = {"hier": {"ssim": [0.9, 0.8]}, "copy": {"ssim": [0.7, 0.6]}}
+  plots.plot_runs_per_timestep(runs, 6, path, 20)
+  with Image.open(path) as image:
+    assert image.format == "PNG"
+  with pytest.raises(ValueError, match="run 'copy' has no 'psnr' curve"):
+    plots.plot_runs_per_timestep(
+        {"hier": {"psnr": [1.0]}, "copy": {"ssim": [1.0]}}, 6, path, 20)

@@ -41,9 +41,13 @@ def test_readme_sequence(tmp_path):
   user_dir = tmp_path / "somewhere"
   user_dir.mkdir()
   workdir = "runs/tiny"
+  mnist = REPO_ROOT.parent / "shared" / "data" / "mnist"
+  # Relative, as a user types it; the run records it absolute.
+  mnist_flag = ([f"--mnist_dir={os.path.relpath(mnist, user_dir)}"]
+                if (mnist / "t10k-images-idx3-ubyte.gz").exists() else [])
   _python("hvrnn_tf.train", "--gin_file=tiny.gin", f"--workdir={workdir}",
           "--gin_param=train.num_steps=4", "--gin_param=train.checkpoint_every=2",
-          cwd=user_dir)
+          *mnist_flag, cwd=user_dir)
   # Re-running resumes; here from the repository root with a relative path.
   relative = os.path.relpath(user_dir / workdir, REPO_ROOT)
   resumed = _python("hvrnn_tf.train", "--gin_file=gin/tiny.gin",
@@ -59,6 +63,9 @@ def test_readme_sequence(tmp_path):
       "--lpips_weights=", "--output_dir=eval_out", cwd=user_dir)
   metrics = json.loads((user_dir / "eval_out" / "metrics.json").read_text())
   assert metrics["protocol"]["checkpoint_step"] == 6
+  if mnist_flag:
+    assert metrics["protocol"]["dataset"]["digits"] == (
+        f"idx:{mnist / 't10k-images-idx3-ubyte.gz'}")
   assert "ssim" in json.loads(evaluated.stdout.strip().splitlines()[-1])
   _python("hvrnn_tf.export", f"--workdir={workdir}", "--export_dir=exports/t",
           cwd=user_dir)
