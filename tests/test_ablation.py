@@ -11,7 +11,6 @@ import gin
 import numpy as np
 import pytest
 
-from hvrnn_tf.data import digits as digits_lib
 from hvrnn_tf.experiments import ablation
 
 MNIST_DIR = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
@@ -23,8 +22,7 @@ def test_every_row_configures_at_every_scale(study, scale):
   scale = ablation.SCALES[scale]
   for row in ablation.STUDIES[study].rows:
     paper = ablation.paper_config(row)
-    config = ablation.configure_row(row, scale, "smmnist", seed=3,
-                                    mnist_dir="/digits")
+    config = ablation.configure_row(row, scale, "smmnist", seed=3)
     assert config.channels == 1 and config.reconstruction_loss == "bernoulli"
     assert (config.image_size, config.context_frames, config.future_frames) == (
         scale.image_size, scale.context_frames, scale.future_frames)
@@ -39,7 +37,8 @@ def test_every_row_configures_at_every_scale(study, scale):
         for z in paper.latent_channels)
     assert gin.query_parameter("train.num_steps") == scale.num_steps
     assert gin.query_parameter("train.seed") == 3
-    assert gin.query_parameter("data.make_dataset.mnist_dir") == "/digits"
+    assert gin.query_parameter("data.make_dataset.smmnist_style") == (
+        "mnist28" if scale.image_size == 32 else "svg")
 
 
 def test_scaling_keeps_decoder_and_warmup_differences():
@@ -127,23 +126,21 @@ def test_training_claims_compare_active_units():
   assert claims[1].verdict == "held"  # only the rows that ran are compared
 
 
-def test_mnist_test_split_is_split_into_disjoint_parts(tmp_path):
+def test_mnist_test_file_alone_is_split_into_disjoint_parts(tmp_path):
   source = tmp_path / "mnist"
   source.mkdir()
-  digits = np.arange(10, dtype=np.uint8)[:, None, None] * np.ones(
-      (1, 28, 28), np.uint8)
+  digits = np.zeros((10_000, 28, 28), np.uint8)
   with gzip.open(source / "t10k-images-idx3-ubyte.gz", "wb") as f:
-    f.write(np.array([0x803, 10, 28, 28], ">u4").tobytes() + digits.tobytes())
-  folder, description = ablation.prepare_mnist(str(source), str(tmp_path))
-  train, _ = digits_lib.load_digits(folder, "train")
-  test, _ = digits_lib.load_digits(folder, "test")
-  assert [d[0, 0] for d in train] == list(range(8))
-  assert [d[0, 0] for d in test] == [8, 9]
-  assert "first 8 for training, last 2 held out" in description
+    f.write(np.array([0x803, 10_000, 28, 28], ">u4").tobytes() +
+            digits.tobytes())
+  bindings, description = ablation.prepare_mnist(str(source))
+  assert bindings == [f"data.make_dataset.mnist_dir = {str(source)!r}",
+                      "data.make_dataset.split_test_file_at = 8000"]
+  assert "first 8000 for training, last 2000 held out" in description
   # A folder with both splits is used as it is.
   shutil.copy(source / "t10k-images-idx3-ubyte.gz",
               source / "train-images-idx3-ubyte.gz")
-  assert ablation.prepare_mnist(str(source), str(tmp_path))[0] == str(source)
+  assert ablation.prepare_mnist(str(source))[0] == bindings[:1]
 
 
 def test_tiny_hierarchy_study_end_to_end(tmp_path):

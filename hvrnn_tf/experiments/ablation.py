@@ -41,14 +41,13 @@ finished (row, seed) of the same settings found there.
 
 MNIST: --mnist_dir is a folder of MNIST IDX files. If it holds only the test
 split (t10k-*), its 10,000 digits are split into 8,000 training and 2,000
-held-out test digits, written under WORKDIR/mnist_holdout/. Without
+held-out test digits (data.make_dataset.split_test_file_at). Without
 --mnist_dir the digits come from TFDS or, offline, scikit-learn's stand-in
 (see hvrnn_tf.data.digits), which the report says.
 """
 
 import dataclasses
 import datetime
-import gzip
 import json
 import math
 import os
@@ -74,6 +73,7 @@ from hvrnn_tf import train as train_lib
 from hvrnn_tf.config import ModelConfig
 from hvrnn_tf.data import digits as digits_lib
 from hvrnn_tf.data import inputs
+from hvrnn_tf.data import smmnist
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 ABLATION_DIR = "gin/ablations"
@@ -286,8 +286,8 @@ def scaled_latent_channels(config: ModelConfig, n_hid: int) -> tuple:
                for z in config.latent_channels)
 
 
-def row_bindings(config: ModelConfig, scale: Scale, dataset: str, seed: int,
-                 mnist_dir: str | None = None) -> list[str]:
+def row_bindings(config: ModelConfig, scale: Scale, dataset: str,
+                 seed: int) -> list[str]:
   """Gin bindings that shrink the paper-size `config` of a row to `scale`."""
   b = {}
   model = "model.ModelConfig."
@@ -308,10 +308,12 @@ def row_bindings(config: ModelConfig, scale: Scale, dataset: str, seed: int,
                                                len(resolutions)),
         model + "reconstruction_loss": "bernoulli",
         "data.make_dataset.source": "smmnist",
+        # SVG's layout where the frames fit its 32x32 digits (not at tiny).
+        "data.make_dataset.smmnist_style": (
+            "svg" if scale.image_size > sum(smmnist.STYLES["svg"])
+            else "mnist28"),
         "data.make_dataset.num_test_sequences": max(
             scale.eval_sequences, 1)})
-    if mnist_dir:
-      b["data.make_dataset.mnist_dir"] = mnist_dir
   if scale.n_hid is not None:
     b[model + "n_hid"] = scale.n_hid
     b[model + "latent_channels"] = scaled_latent_channels(config, scale.n_hid)
@@ -333,11 +335,11 @@ def row_bindings(config: ModelConfig, scale: Scale, dataset: str, seed: int,
 
 
 def configure_row(row: Row, scale: Scale, dataset: str, seed: int,
-                  mnist_dir=None, gin_files=(), gin_params=()) -> ModelConfig:
+                  gin_files=(), gin_params=()) -> ModelConfig:
   """Parses the row's gin file, the scale's bindings, then the user's
   `gin_files` / `gin_params` (which win). Returns the resulting ModelConfig."""
   base = paper_config(row, gin_params)
-  bindings = row_bindings(base, scale, dataset, seed, mnist_dir)
+  bindings = row_bindings(base, scale, dataset, seed)
   gin.clear_config()
   checkpointing.parse_gin([str(REPO_ROOT / row.gin_file), *gin_files],
                           bindings + list(gin_params))
@@ -348,50 +350,31 @@ def configure_row(row: Row, scale: Scale, dataset: str, seed: int,
 # Data.
 
 
-def _write_idx_images(path: str, images: np.ndarray) -> None:
-  """Writes uint8 images [N, 28, 28] as a gzipped IDX3 file, atomically
-  (processes sharing a workdir may write the same file)."""
-  header = np.array([0x803, *images.shape], dtype=">u4").tobytes()
-  tmp = f"{path}.tmp{os.getpid()}"
-  with gzip.open(tmp, "wb") as f:
-    f.write(header + np.ascontiguousarray(images, np.uint8).tobytes())
-  os.replace(tmp, path)
+def prepare_mnist(mnist_dir: str | None) -> tuple[list[str], str]:
+  """(gin bindings selecting the digits, their description for the report).
 
-
-HOLDOUT_TRAIN_FRACTION = 0.8
-
-
-def prepare_mnist(mnist_dir: str | None, workdir: str) -> tuple[str | None,
-                                                               str]:
-  """(mnist_dir to use, description of the digits) for the report.
-
-  A folder with only MNIST's test split is split into disjoint training
-  (first 80%: 8,000 of MNIST's 10,000) and test (the rest) digits under
-  workdir/mnist_holdout.
+  A folder with only MNIST's test file is split in two: its first
+  digits_lib.TEST_FILE_SPLIT digits train, the rest test.
   """
   if not mnist_dir:
     digits, source = digits_lib.load_digits(None, "test")
-    return None, (f"{source} (no --mnist_dir; train/test from the source's "
-                  f"own splits, {len(digits)} test digits)")
+    return [], (f"{source} (no --mnist_dir; train/test from the source's "
+                f"own splits, {len(digits)} test digits)")
   names = set(os.listdir(mnist_dir))
   has = lambda prefix: any(n.startswith(f"{prefix}-images-idx3-ubyte")
                            for n in names)
+  bindings = [f"data.make_dataset.mnist_dir = {mnist_dir!r}"]
   if has("train") and has("t10k"):
-    return mnist_dir, f"MNIST IDX files in {mnist_dir} (train / t10k splits)"
+    return bindings, f"MNIST IDX files in {mnist_dir} (train / t10k splits)"
   if not has("t10k"):
     raise FileNotFoundError(f"--mnist_dir={mnist_dir!r} has no MNIST images")
-  test, _ = digits_lib.load_digits(mnist_dir, "test")
-  num_train = int(len(test) * HOLDOUT_TRAIN_FRACTION)
-  out = os.path.join(workdir, "mnist_holdout")
-  os.makedirs(out, exist_ok=True)
-  _write_idx_images(os.path.join(out, "train-images-idx3-ubyte.gz"),
-                    test[:num_train])
-  _write_idx_images(os.path.join(out, "t10k-images-idx3-ubyte.gz"),
-                    test[num_train:])
-  return out, (f"real MNIST digits: the {len(test)} digits of the MNIST test "
-               f"split in {mnist_dir}, first {num_train} for "
-               f"training, last {len(test) - num_train} held out "
-               "for testing (the MNIST train split was not available)")
+  at = digits_lib.TEST_FILE_SPLIT
+  test, _ = digits_lib.load_digits(mnist_dir, "test", split_test_file_at=at)
+  bindings.append(f"data.make_dataset.split_test_file_at = {at}")
+  return bindings, (f"real MNIST digits: the {at + len(test)} digits of the "
+                    f"MNIST test split in {mnist_dir}, first {at} for "
+                    f"training, last {len(test)} held out for testing (the "
+                    "MNIST train split was not available)")
 
 
 # --------------------------------------------------------------------------
@@ -432,11 +415,11 @@ def training_elbo(model, num_sequences: int) -> dict:
 
 
 def run_settings(row: Row, scale: Scale, dataset: str, seed: int,
-                 mnist_dir=None, gin_files=(), gin_params=()) -> dict:
+                 gin_files=(), gin_params=()) -> dict:
   """Everything that determines a (row, seed) result, JSON-normalised."""
   settings = {"row": row.key, "seed": seed, "dataset": dataset,
               "scale": dataclasses.asdict(scale), "gin_files": list(gin_files),
-              "gin_params": list(gin_params), "mnist_dir": mnist_dir}
+              "gin_params": list(gin_params)}
   settings["scale"]["seeds"] = None  # not a setting of one run
   return json.loads(json.dumps(settings))
 
@@ -456,18 +439,18 @@ class Interrupted(Exception):
 
 
 def run_row(row: Row, scale: Scale, dataset: str, seed: int, row_dir: str,
-            mnist_dir=None, gin_files=(), gin_params=(),
+            gin_files=(), gin_params=(),
             command: str = "") -> dict:
   """Trains and evaluates one row for one seed; returns (and stores) its
   result. A stored result of the same settings is reused."""
   result_path = os.path.join(row_dir, "result.json")
-  settings = run_settings(row, scale, dataset, seed, mnist_dir, gin_files,
+  settings = run_settings(row, scale, dataset, seed, gin_files,
                           gin_params)
   stored = load_result(row_dir, settings)
   if stored is not None:
     logging.info("Reusing %s", result_path)
     return stored
-  config = configure_row(row, scale, dataset, seed, mnist_dir, gin_files,
+  config = configure_row(row, scale, dataset, seed, gin_files,
                          gin_params)
   logging.info("Row %s, seed %d: %s", row.key, seed, config)
   start = time.time()
@@ -940,15 +923,17 @@ def run_study(study_name: str, scale: Scale, workdir: str,
   start = time.time()
   digits = "the rows' own datasets"
   if dataset == "smmnist":
-    mnist_dir, digits = prepare_mnist(mnist_dir, workdir)
+    # The digits' bindings come first: the user's gin_params win.
+    data_bindings, digits = prepare_mnist(mnist_dir)
+    gin_params = [*data_bindings, *gin_params]
   results = {}
   for seed in scale.seeds:
     for row in selected:
       logging.info("=== %s / %s / seed %d ===", study.name, row.key, seed)
       results.setdefault(row.key, {})[seed] = run_row(
           row, scale, dataset, seed,
-          os.path.join(out_dir, row.key, f"seed_{seed}"), mnist_dir,
-          gin_files, gin_params, command)
+          os.path.join(out_dir, row.key, f"seed_{seed}"), gin_files,
+          gin_params, command)
   # Seeds of the same settings finished by earlier invocations.
   for row in study.rows:
     row_root = os.path.join(out_dir, row.key)
@@ -959,7 +944,7 @@ def run_study(study_name: str, scale: Scale, workdir: str,
       if seed in results.get(row.key, {}):
         continue
       stored = load_result(os.path.join(row_root, name), run_settings(
-          row, scale, dataset, seed, mnist_dir, gin_files, gin_params))
+          row, scale, dataset, seed, gin_files, gin_params))
       if stored is not None:
         results.setdefault(row.key, {})[seed] = stored
   write_report(study, scale, dataset, results, out_dir, command, digits,
