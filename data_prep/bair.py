@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app
 from absl import flags
+from google.protobuf import message
 
 from data_prep import shard_flags
 
@@ -64,7 +65,10 @@ def parse_release_example(
     ValueError: a frame without its image, action or end-effector position, or
       of the wrong size.
   """
-  feature = tf.train.Example.FromString(serialized).features.feature
+  try:
+    feature = tf.train.Example.FromString(serialized).features.feature
+  except message.DecodeError as e:
+    raise ValueError(f"Not a tf.train.Example: {e}") from e
   frames, actions, positions = [], [], []
   while f"{len(frames)}/{image_key}/encoded" in feature:
     i = len(frames)
@@ -139,10 +143,17 @@ def release_files(directory: str) -> tuple[list[str], list[int], list[int]]:
       [int(matches[k][1]) for k in order],
     )
   paths = sorted(paths)
-  counts = [
-    int(tf.data.TFRecordDataset(p).reduce(0, lambda n, _: n + 1)) for p in paths
-  ]
+  counts = [_count_records(p) for p in paths]
   return paths, counts, list(np.cumsum([0] + counts[:-1]))
+
+
+def _count_records(path: str) -> int:
+  try:
+    return int(tf.data.TFRecordDataset(path).reduce(0, lambda n, _: n + 1))
+  except tf.errors.DataLossError as e:
+    raise ValueError(
+      f"{path}: truncated or corrupt record ({shard_flags.error_message(e)})"
+    ) from e
 
 
 def release_sequences(
@@ -172,8 +183,16 @@ def release_sequences(
         raise ValueError(
           f"{path} holds fewer records than its name says ({counts[k]})."
         ) from None
+      except tf.errors.DataLossError as e:
+        raise ValueError(
+          f"{path}: truncated or corrupt record (record "
+          f"{position - offsets[k]}: {shard_flags.error_message(e)})"
+        ) from e
       except (ValueError, tf.errors.OpError) as e:
-        raise ValueError(f"{path}, record {position - offsets[k]}: {e}") from e
+        raise ValueError(
+          f"{path}, record {position - offsets[k]}: "
+          f"{shard_flags.error_message(e)}"
+        ) from e
       yield sequence
       # The next position of this file is streamed; the next file is opened.
       next_position = position + 1 if position + 1 < offsets[k + 1] else None
@@ -262,24 +281,31 @@ def main(argv: list[str]) -> None:
       raise app.UsageError(
         f"--bair_splits: {split!r} is not 'train' or 'test'."
       )
-    if BAIR_DIR.value:
-      sequences = release_split(
-        BAIR_DIR.value, split, TEST_TRAJECTORIES.value, IMAGE_KEY.value
-      )
-      source = f"bair release {BAIR_DIR.value}"
-    else:
-      sequences = tfds_split(TFDS_DATA_DIR.value, split, IMAGE_KEY.value)
-      source = f"tfds bair_robot_pushing_small {TFDS_DATA_DIR.value}"
-    shard_flags.write(
-      sequences,
-      split,
-      {
-        "source": source,
-        "split": split,
-        "image_key": IMAGE_KEY.value,
-        "test_trajectories": TEST_TRAJECTORIES.value,
-      },
+  with shard_flags.reporting_errors("data_prep.bair"):
+    for split in SPLITS.value:
+      _convert(split)
+
+
+def _convert(split: str) -> None:
+  """Writes the `split` shards from the input the flags name."""
+  if BAIR_DIR.value:
+    sequences = release_split(
+      BAIR_DIR.value, split, TEST_TRAJECTORIES.value, IMAGE_KEY.value
     )
+    source = f"bair release {BAIR_DIR.value}"
+  else:
+    sequences = tfds_split(TFDS_DATA_DIR.value, split, IMAGE_KEY.value)
+    source = f"tfds bair_robot_pushing_small {TFDS_DATA_DIR.value}"
+  shard_flags.write(
+    sequences,
+    split,
+    {
+      "source": source,
+      "split": split,
+      "image_key": IMAGE_KEY.value,
+      "test_trajectories": TEST_TRAJECTORIES.value,
+    },
+  )
 
 
 if __name__ == "__main__":

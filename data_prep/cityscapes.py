@@ -16,6 +16,7 @@ Shards are named `train-*` for the train split and `test-*` otherwise (see
 """
 
 import collections
+import io
 import os
 import re
 
@@ -25,6 +26,7 @@ from absl import app
 from absl import flags
 from absl import logging
 from PIL import Image
+from PIL import UnidentifiedImageError
 
 from data_prep import shard_flags
 from hvrnn_tf.data import records
@@ -118,7 +120,12 @@ def find_sequences(split_dir: str, frames_per_sequence: int) -> list[list[str]]:
 def load_frame(path: str, crop_size: int, image_size: int) -> np.ndarray:
   """uint8 [image_size, image_size, 3]: the centred crop of `path`, resized (antialiased)."""
   with tf.io.gfile.GFile(path, "rb") as f:
-    image = Image.open(f).convert("RGB")
+    data = f.read()  # PIL probing a GFile can fail with TF's errors.
+  try:
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+  except (OSError, SyntaxError) as e:  # PIL's errors for damaged files.
+    reason = "unknown format" if isinstance(e, UnidentifiedImageError) else e
+    raise ValueError(f"{path}: truncated or corrupt image ({reason})") from e
   width, height = image.size
   if min(width, height) < crop_size:
     raise ValueError(
@@ -171,23 +178,24 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(
       f"{split_dir} does not exist; --cityscapes_dir must hold leftImg8bit_sequence/."
     )
-  sequences = cityscapes_sequences(
-    split_dir,
-    FRAMES.value,
-    CROP_SIZE.value,
-    IMAGE_SIZE.value,
-    MAX_SEQUENCES.value,
-    SEED.value,
-  )
-  prefix = PREFIX.value or ("train" if SPLIT.value == "train" else "test")
-  info = {
-    "source": f"cityscapes {split_dir}",
-    "split": SPLIT.value,
-    "cityscapes_crop_size": CROP_SIZE.value,
-    "cityscapes_max_sequences": MAX_SEQUENCES.value,
-    "cityscapes_seed": SEED.value,
-  }
-  shard_flags.write(sequences, prefix, info)
+  with shard_flags.reporting_errors("data_prep.cityscapes"):
+    sequences = cityscapes_sequences(
+      split_dir,
+      FRAMES.value,
+      CROP_SIZE.value,
+      IMAGE_SIZE.value,
+      MAX_SEQUENCES.value,
+      SEED.value,
+    )
+    prefix = PREFIX.value or ("train" if SPLIT.value == "train" else "test")
+    info = {
+      "source": f"cityscapes {split_dir}",
+      "split": SPLIT.value,
+      "cityscapes_crop_size": CROP_SIZE.value,
+      "cityscapes_max_sequences": MAX_SEQUENCES.value,
+      "cityscapes_seed": SEED.value,
+    }
+    shard_flags.write(sequences, prefix, info)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
-"""Output flags shared by the data_prep binaries, and the shard writing they configure."""
+"""Flags, shard writing and error reporting shared by the data_prep binaries."""
 
-from typing import Any, Mapping, Sequence
+import contextlib
+import re
+import sys
+from typing import Any, Iterator, Mapping, Sequence
 
+import tensorflow as tf
 from absl import flags
 
 from hvrnn_tf.data import records
@@ -37,3 +41,22 @@ def write(
     info=info,
     num_workers=NUM_WORKERS.value,
   )
+
+
+def error_message(error: Exception) -> str:
+  """`error`'s message, without TensorFlow's op decorations."""
+  message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(error))
+  return re.sub(r"\s*\[Op:\w+\].*$", "", message, flags=re.S).strip()
+
+
+@contextlib.contextmanager
+def reporting_errors(binary: str) -> Iterator[None]:
+  """Ends the process with one line `<binary>: error: <message>`, no traceback.
+
+  For bad input (ValueError), OS and TensorFlow file errors (e.g. an
+  unwritable --output_dir).
+  """
+  try:
+    yield
+  except (ValueError, OSError, tf.errors.OpError) as e:
+    sys.exit(f"{binary}: error: {error_message(e)}")

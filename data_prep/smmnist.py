@@ -58,21 +58,22 @@ def main(argv: list[str]) -> None:
     ("test", NUM_TEST.value, None),
   ):
     if count:
-      smmnist.write_smmnist_shards(
-        shard_flags.OUTPUT_DIR.value,
-        split,
-        count,
-        SEQUENCE_LENGTH.value,
-        image_size=IMAGE_SIZE.value,
-        num_digits=NUM_DIGITS.value,
-        seed=seed,
-        mnist_dir=MNIST_DIR.value,
-        split_test_file_at=SPLIT_TEST_FILE_AT.value,
-        style=STYLE.value,
-        sequences_per_shard=shard_flags.SEQUENCES_PER_SHARD.value,
-        compression=shard_flags.compression(),
-        num_workers=shard_flags.NUM_WORKERS.value,
-      )
+      with shard_flags.reporting_errors("data_prep.smmnist"):
+        smmnist.write_smmnist_shards(
+          shard_flags.OUTPUT_DIR.value,
+          split,
+          count,
+          SEQUENCE_LENGTH.value,
+          image_size=IMAGE_SIZE.value,
+          num_digits=NUM_DIGITS.value,
+          seed=seed,
+          mnist_dir=MNIST_DIR.value,
+          split_test_file_at=SPLIT_TEST_FILE_AT.value,
+          style=STYLE.value,
+          sequences_per_shard=shard_flags.SEQUENCES_PER_SHARD.value,
+          compression=shard_flags.compression(),
+          num_workers=shard_flags.NUM_WORKERS.value,
+        )
 
 
 if __name__ == "__main__":

@@ -36,7 +36,14 @@ def serving_archive(model: HierarchicalVRNN) -> keras.export.ExportArchive:
   context_shape = [None, c.context_frames, c.image_size, c.image_size,
                    c.channels]
 
-  def generate(context, num_future, num_samples, seed):
+  def checked(context):
+    # Session feeds (saved_model_cli run) are checked against the declared
+    # shape, calls of a loaded signature are not: the input is checked as it
+    # comes in (before the uint8 conversion), so that the error names it.
+    return tf.ensure_shape(context, context_shape,
+                           name="context_must_be_B_c_S_S_C")
+
+  def sample(context, num_future, num_samples, seed):
     checks = [
         tf.debugging.assert_positive(num_future,
                                      message="num_future must be >= 1"),
@@ -44,28 +51,25 @@ def serving_archive(model: HierarchicalVRNN) -> keras.export.ExportArchive:
                                      message="num_samples must be >= 1"),
         tf.debugging.assert_positive(tf.shape(context)[0],
                                      message="context holds no sequence")]
-    # Declared shapes are not enforced when a signature is called, so the
-    # context arrives with any shape and is checked here, before the network.
-    context = tf.ensure_shape(context, context_shape,
-                              name="context_must_be_B_c_S_S_C")
     with tf.control_dependencies(checks):
       return {"frames": model.sample(context, num_future, num_samples, seed)}
 
+  def generate(context, num_future, num_samples, seed):
+    return sample(checked(context), num_future, num_samples, seed)
+
   def generate_uint8(context, num_future, num_samples, seed):
-    return generate(tf.cast(context, tf.float32) / 255.0, num_future,
-                    num_samples, seed)
+    return sample(tf.cast(checked(context), tf.float32) / 255.0, num_future,
+                  num_samples, seed)
 
   controls = [tf.TensorSpec([], tf.int32, "num_future"),
               tf.TensorSpec([], tf.int32, "num_samples"),
               tf.TensorSpec([2], tf.int32, "seed")]
   archive = keras.export.ExportArchive()
   archive.track(model)
-  archive.add_endpoint(
-      "serving_default", generate,
-      input_signature=[tf.TensorSpec(None, tf.float32, "context")] + controls)
-  archive.add_endpoint(
-      "serving_uint8", generate_uint8,
-      input_signature=[tf.TensorSpec(None, tf.uint8, "context")] + controls)
+  for name, fn, dtype in (("serving_default", generate, tf.float32),
+                          ("serving_uint8", generate_uint8, tf.uint8)):
+    archive.add_endpoint(name, fn, input_signature=[
+        tf.TensorSpec(context_shape, dtype, "context")] + controls)
   return archive
 
 

@@ -36,9 +36,43 @@ def test_checkpoint_of_another_architecture_is_rejected(tmp_path, make_workdir):
 
 def test_bad_override_names_the_binding(tmp_path, make_workdir):
   make_workdir(tmp_path)
-  with pytest.raises(ValueError, match="n_hidd"):
+  with pytest.raises(ValueError) as error:
     checkpointing.restore_model(
         str(tmp_path), gin_params=["model.ModelConfig.n_hidd = 8"])
+  assert str(error.value) == (
+      "unknown gin parameter 'n_hidd' of 'model.ModelConfig' in binding "
+      "model.ModelConfig.n_hidd = 8")
+
+
+@pytest.mark.parametrize("binding,message", [
+    ("no_such.x = 3", "unknown gin configurable 'no_such'"),
+    ("model.ModelConfig.n_hid = @no_such()",
+     "unknown gin configurable reference '@no_such()'"),
+    ("model.ModelConfig.n_hid = (3", "gin syntax error: EOF in multi-line "
+     "statement (unclosed bracket or quote?)"),
+    ("model.ModelConfig.n_hid = three",
+     "gin syntax error: Failed to parse token 'three'"),
+    ("model.ModelConfig.n_hid 3",
+     "gin syntax error: Couldn't parse statement, expected ':' or '='"),
+])
+def test_bad_gin_binding_is_one_line_naming_it(binding, message):
+  with pytest.raises(ValueError) as error:
+    checkpointing.parse_gin([], ["model.ModelConfig.n_hid = 3", binding])
+  assert str(error.value) == f"{message} in binding {binding}"
+
+
+def test_bad_gin_file_line_is_named(tmp_path):
+  config = tmp_path / "bad.gin"
+  config.write_text(
+      "model.ModelConfig.n_hid = 3\nmodel.ModelConfig.n_hidd = 4\n")
+  with pytest.raises(ValueError) as error:
+    checkpointing.parse_gin([str(config)])
+  assert str(error.value) == (
+      f"unknown gin parameter 'n_hidd' of 'model.ModelConfig' in {config} "
+      "line 2: model.ModelConfig.n_hidd = 4")
+  with pytest.raises(ValueError, match=r"^gin file 'no_such\.gin' not found "
+                     r"\(searched: the current directory, .*\)$"):
+    checkpointing.parse_gin(["no_such.gin"])
 
 
 def test_relative_workdir_restores_from_any_directory(tmp_path, make_workdir,

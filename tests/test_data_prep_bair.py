@@ -1,5 +1,8 @@
 """Tests of data_prep.bair on a small fake release in the original format."""
 
+import re
+import shutil
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -139,6 +142,32 @@ def test_bad_record_is_a_clear_error():
     bair.parse_release_example(example.SerializeToString())
   with pytest.raises(ValueError, match="not a BAIR release record"):
     bair.parse_release_example(tf.train.Example().SerializeToString())
+
+
+def test_truncated_release_file_is_a_one_line_error(tmp_path, release):
+  shutil.copytree(release, tmp_path / "release")
+  truncated = tmp_path / "release" / "train" / "traj_5_to_7.tfrecords"
+  truncated.write_bytes(truncated.read_bytes()[:-5000])  # Record 2 of 3 cut.
+  with pytest.raises(SystemExit) as error:
+    _convert(tmp_path / "out", bair_dir=str(tmp_path / "release"))
+  assert re.fullmatch(
+    rf"data_prep\.bair: error: {re.escape(str(truncated))}: truncated or "
+    r"corrupt record \(record 2: truncated record at \d+[^\n]*\)",
+    error.value.code,
+  )
+  # Train shards 0 and 1 were written before shard 2 failed: removed.
+  assert not list((tmp_path / "out").iterdir())
+
+
+def test_truncated_file_without_trajectory_names(tmp_path):
+  path = tmp_path / "b.tfrecords"
+  with tf.io.TFRecordWriter(str(path)) as writer:
+    writer.write(_release_record(9))
+  path.write_bytes(path.read_bytes()[:-100])
+  with pytest.raises(
+    ValueError, match=rf"^{re.escape(str(path))}: truncated or corrupt record"
+  ):
+    bair.release_files(str(tmp_path))
 
 
 def test_bad_trajectory_range(release):

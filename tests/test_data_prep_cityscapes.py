@@ -1,5 +1,7 @@
 """Tests of data_prep.cityscapes on small fake leftImg8bit_sequence trees."""
 
+import shutil
+
 import numpy as np
 import pytest
 from absl import flags
@@ -138,3 +140,41 @@ def test_main_writes_shards_the_reader_accepts(tmp_path, split_dir):
   np.testing.assert_allclose(
     batch.numpy()[:, :, 0, 0, 0].ravel() * 255, expected, atol=1e-3
   )
+
+
+def test_corrupt_frame_is_a_one_line_error(tmp_path, split_dir):
+  root = tmp_path / "cityscapes"
+  shutil.copytree(split_dir.parents[1], root)
+  frame = (
+    root / "leftImg8bit_sequence" / "train" / "bochum"
+    / "bochum_000001_000201_leftImg8bit.png"
+  )
+  frame.write_bytes(frame.read_bytes()[:60])
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()
+  with flagsaver.flagsaver(
+    cityscapes_dir=str(root),
+    output_dir=str(tmp_path / "out"),
+    cityscapes_crop_size=CROP,
+    cityscapes_image_size=SIZE,
+    cityscapes_frames=3,
+    sequences_per_shard=1,
+    num_workers=1,
+  ):
+    with pytest.raises(SystemExit) as error:
+      cityscapes.main([])
+  assert error.value.code.startswith(
+    f"data_prep.cityscapes: error: {frame}: truncated or corrupt image ("
+  )
+  assert "\n" not in error.value.code
+  # Shards 0-2 were written before the last sequence's frame failed: removed.
+  assert not list((tmp_path / "out").iterdir())
+
+
+def test_file_of_unknown_format_is_a_clear_error(tmp_path):
+  path = tmp_path / "a_leftImg8bit.png"
+  path.write_bytes(b"not a png")
+  with pytest.raises(
+    ValueError, match=r"a_leftImg8bit.png: truncated or corrupt image \(unknown format\)$"
+  ):
+    cityscapes.load_frame(str(path), CROP, SIZE)

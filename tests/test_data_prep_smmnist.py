@@ -75,3 +75,22 @@ def test_writes_the_streamed_test_set_and_train_shards(tmp_path, mnist_dir):
     "train", 2, 4, 40, 1, source="tfrecord", file_pattern=str(out / "{split}-*")
   )
   assert next(iter(train)).shape == (2, 4, 40, 40, 1)
+
+
+def test_truncated_mnist_file_is_a_one_line_error(tmp_path):
+  folder = tmp_path / "mnist"
+  folder.mkdir()
+  header = np.array([0x803, 10, 28, 28], ">u4").tobytes()
+  (folder / "t10k-images-idx3-ubyte").write_bytes(header + bytes(100))
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()
+  with flagsaver.flagsaver(
+    output_dir=str(tmp_path / "out"), mnist_dir=str(folder), smmnist_num_test=2
+  ):
+    with pytest.raises(SystemExit) as error:
+      prep_smmnist.main([])
+  assert error.value.code == (
+    f"data_prep.smmnist: error: IDX file {folder}/t10k-images-idx3-ubyte holds "
+    "116 bytes but its header (10 images of 28x28) implies 7856: the file is "
+    "truncated or corrupted."
+  )

@@ -48,34 +48,60 @@ def test_saved_model_cli_shows_and_runs_it(exported):
   for text in ("serving_default", "serving_uint8", "num_future",
                "num_samples", "seed", "frames"):
     assert text in shown.stdout
+  # Both signatures' context: [B, c, S, S, C], not of unknown rank.
+  assert shown.stdout.count("shape: (-1, 2, 16, 16, 1)") == 2
   inputs = dict(context=np.zeros([1, 2, 16, 16, 1], np.float32),
                 num_future=np.int32(3), num_samples=np.int32(2),
                 seed=np.array([1, 2], np.int32))
+  ran = _cli_run(path, "serving_default", inputs)
+  assert ran.returncode == 0, ran.stderr[-2000:]
+  frames = np.load(pathlib.Path(path).parent / "outputs" / "frames.npy")
+  assert frames.shape == (1, 2, 3, 16, 16, 1)
+  assert np.all((frames >= 0) & (frames <= 1))
+  inputs["context"] = np.zeros([1, 2, 32, 32, 1], np.uint8)
+  ran = _cli_run(path, "serving_uint8", inputs)
+  assert ran.returncode != 0
+  assert "for Tensor serving_uint8_context:0" in ran.stderr
+
+
+def _cli_run(path, signature, inputs):
+  """`saved_model_cli run` of `signature` on `inputs`, written as .npy files."""
   folder = pathlib.Path(path).parent
   for name, value in inputs.items():
     np.save(folder / f"{name}.npy", value)
-  ran = subprocess.run(
+  return subprocess.run(
       [CLI, "run", "--dir", path, "--tag_set", "serve", "--signature_def",
-       "serving_default", "--inputs",
+       signature, "--inputs",
        ";".join(f"{name}={folder / name}.npy" for name in inputs),
        "--outdir", str(folder / "outputs")],
       capture_output=True, text=True, timeout=120)
-  assert ran.returncode == 0, ran.stderr[-2000:]
-  frames = np.load(folder / "outputs" / "frames.npy")
-  assert frames.shape == (1, 2, 3, 16, 16, 1)
-  assert np.all((frames >= 0) & (frames <= 1))
+
+
+def test_signatures_declare_the_context_shape(exported):
+  _, path = exported
+  loaded = tf.saved_model.load(path)
+  for name, dtype in (("serving_default", tf.float32),
+                      ("serving_uint8", tf.uint8)):
+    _, inputs = loaded.signatures[name].structured_input_signature
+    assert inputs["context"] == tf.TensorSpec([None, 2, 16, 16, 1], dtype,
+                                              "context")
 
 
 def test_bad_inputs_are_clear_errors(exported):
   _, path = exported
-  serve = tf.saved_model.load(path).signatures["serving_default"]
+  signatures = tf.saved_model.load(path).signatures
+  serve = signatures["serving_default"]
   good = dict(num_future=tf.constant(2), num_samples=tf.constant(1),
               seed=tf.constant([0, 0]))
-  shape_error = r"context \[.*\] is not compatible with expected shape \[\?,2,16,16,1\]"
+  shape_error = (r"tensor context \[.*\] is not compatible with expected "
+                 r"shape \[\?,2,16,16,1\]")
   with pytest.raises(tf.errors.InvalidArgumentError, match=shape_error):
     serve(context=tf.zeros([1, 2, 32, 32, 1]), **good)
   with pytest.raises(tf.errors.InvalidArgumentError, match=shape_error):
     serve(context=tf.zeros([2, 16, 16, 1]), **good)
+  with pytest.raises(tf.errors.InvalidArgumentError, match=shape_error):
+    signatures["serving_uint8"](
+        context=tf.zeros([1, 2, 32, 32, 1], tf.uint8), **good)
   with pytest.raises(tf.errors.InvalidArgumentError, match="num_future"):
     serve(context=tf.zeros([1, 2, 16, 16, 1]),
           **{**good, "num_future": tf.constant(0)})

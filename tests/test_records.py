@@ -169,6 +169,63 @@ def test_inconsistent_sequences_are_an_error(tmp_path):
   assert not list(tmp_path.glob("*.tfrecord*"))
 
 
+def _failing_at(bad: int, error: type[Exception], accessed: list[int]):
+  """Sequences 0, 1, ... as `make` items, of which item `bad` raises `error`."""
+
+  def make(i):
+    accessed.append(i)
+    if i == bad:
+      raise error(f"item {i} is bad")
+    return _sequence(i)
+
+  return make
+
+
+@pytest.mark.parametrize("error, kept", [(ValueError, False), (OSError, True)])
+def test_failed_conversion_keeps_shards_only_for_a_resume(
+  tmp_path, error, kept
+):
+  # An earlier run was interrupted after its first shard.
+  paths = records.write_shards([_sequence(i) for i in range(200)],
+                               str(tmp_path), "train", 2)
+  for path in [*paths[1:], str(tmp_path / "train.metadata.json")]:
+    tf.io.gfile.remove(path)
+  accessed = []
+  with pytest.raises(error, match="item 4 is bad"):
+    records.write_shards(
+      records.LazySequence(200, _failing_at(4, error, accessed)),
+      str(tmp_path),
+      "train",
+      2,
+    )
+  names = sorted(p.name for p in tmp_path.iterdir())
+  if kept:  # Disk full, say: the complete shards wait for a resume.
+    assert names[:2] == ["train-00000-of-00100.tfrecord",
+                         "train-00001-of-00100.tfrecord"]
+  else:  # Bad input: a resume would fail again, so nothing is left.
+    assert names == []
+    assert max(accessed) < 100  # The shards not started were cancelled.
+
+
+def test_bad_input_for_a_lost_shard_keeps_the_complete_dataset(tmp_path):
+  paths = records.write_shards([_sequence(i) for i in range(6)],
+                               str(tmp_path), "train", 2)
+  tf.io.gfile.remove(paths[2])
+  with pytest.raises(ValueError, match="item 4 is bad"):
+    records.write_shards(
+      records.LazySequence(6, _failing_at(4, ValueError, [])),
+      str(tmp_path),
+      "train",
+      2,
+    )
+  assert sorted(p.name for p in tmp_path.iterdir()) == [
+    "train-00000-of-00003.tfrecord",
+    "train-00001-of-00003.tfrecord",
+    "train.metadata.json",
+    "train.plan.json",
+  ]
+
+
 def test_read_metadata_detects_interrupted_and_damaged_datasets(tmp_path):
   paths = records.write_shards(
     [_sequence(i) for i in range(4)], str(tmp_path), "test", 2

@@ -141,7 +141,10 @@ def run_binary(*args):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--gin_param=model.ModelConfig.n_hidd = 3"], "n_hidd"),
+    (["--gin_param=model.ModelConfig.n_hidd = 3"],
+     "unknown gin parameter 'n_hidd' of 'model.ModelConfig' in binding "
+     "model.ModelConfig.n_hidd = 3"),
+    (["--gin_param=train.num_steps = (3"], "gin syntax error"),
     (["--gin_file=gin/does_not_exist.gin"], "does_not_exist.gin"),
     (["--gin_file=gin/smmnist_quick.gin",
       "--gin_param=model.ModelConfig.latent_resolutions = (1, 12)",
@@ -157,6 +160,7 @@ def test_bad_configuration_is_a_clear_error(tmp_path, args, message):
   assert result.returncode != 0
   _, marker, error = result.stderr.partition("hvrnn_tf.train: error:")
   assert marker and message in error
+  assert "\n" not in error.strip()  # One line, the last.
   assert "Traceback" not in result.stderr
 
 

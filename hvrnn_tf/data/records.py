@@ -310,7 +310,8 @@ def write_shards(
     "compression": compression,
     **(info or {}),
   }
-  _check_or_write_plan(os.path.join(output_dir, f"{prefix}.plan.json"), plan)
+  plan_path = os.path.join(output_dir, f"{prefix}.plan.json")
+  _check_or_write_plan(plan_path, plan)
   todo = [k for k in range(num_shards) if not tf.io.gfile.exists(paths[k])]
   if not todo and tf.io.gfile.exists(metadata_path(output_dir, prefix)):
     logging.info(
@@ -348,16 +349,26 @@ def write_shards(
     write_shard(paths[k], items(k), compression)
 
   with concurrent.futures.ThreadPoolExecutor(max(1, num_workers)) as pool:
-    for done, _ in enumerate(pool.map(write, todo), 1):
-      elapsed = time.time() - start
-      logging.info(
-        "%s: %d/%d shards written (%.1f s, ~%.0f s left).",
-        prefix,
-        num_shards - len(todo) + done,
-        num_shards,
-        elapsed,
-        elapsed / done * (len(todo) - done),
+    try:
+      for done, _ in enumerate(pool.map(write, todo), 1):
+        elapsed = time.time() - start
+        logging.info(
+          "%s: %d/%d shards written (%.1f s, ~%.0f s left).",
+          prefix,
+          num_shards - len(todo) + done,
+          num_shards,
+          elapsed,
+          elapsed / done * (len(todo) - done),
+        )
+    except ValueError:  # Bad input: a rerun would fail the same way.
+      pool.shutdown(cancel_futures=True)
+      _remove_failed_conversion(
+        paths,
+        [paths[k] for k in todo],
+        plan_path,
+        metadata_path(output_dir, prefix),
       )
+      raise
 
   shards = [
     {
@@ -380,6 +391,32 @@ def write_shards(
     metadata_path(output_dir, prefix),
   )
   return paths
+
+
+def _remove_failed_conversion(
+  paths: Sequence[str],
+  this_run: Sequence[str],
+  plan_path: str,
+  metadata: str,
+) -> None:
+  """Deletes the shards of a conversion that failed on bad input.
+
+  A resume would fail again (unlike after an interruption or a write error,
+  which keep their complete shards). Without metadata, every shard and the
+  plan go; with it (a complete dataset that had lost shards), the shards of
+  this run (`this_run`).
+  """
+  complete = tf.io.gfile.exists(metadata)
+  removed = [
+    p for p in (this_run if complete else paths) if tf.io.gfile.exists(p)
+  ]
+  for path in removed + ([] if complete else [plan_path]):
+    tf.io.gfile.remove(path)
+  logging.warning(
+    "Bad input: removed the failed conversion's %d shard(s) from %s.",
+    len(removed),
+    os.path.dirname(plan_path),
+  )
 
 
 def _check_or_write_plan(path: str, plan: Mapping[str, Any]) -> None:
