@@ -20,7 +20,7 @@ import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 BIN = pathlib.Path(sys.executable).parent
-DOCS = ["README.md", "docs/REPRODUCTION.md", "bench/README.md"]
+DOCS = ["README.md", "docs/REPRODUCTION.md", "docs/RESULTS.md", "bench/README.md"]
 
 
 def _run(args, cwd, timeout=300):
