@@ -20,7 +20,10 @@ import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 BIN = pathlib.Path(sys.executable).parent
-DOCS = ["README.md", "docs/REPRODUCTION.md", "docs/RESULTS.md", "bench/README.md"]
+DOCS = ["README.md", "docs/TRAINING.md", "docs/EVALUATION.md",
+        "docs/RELIABILITY.md", "docs/PERFORMANCE.md", "docs/BAZEL.md",
+        "docs/TESTING.md", "docs/REPRODUCTION.md", "docs/RESULTS.md",
+        "bench/README.md"]
 
 
 def _run(args, cwd, timeout=300):

@@ -1,5 +1,5 @@
 """Fault injection on real processes and file systems: kills, signals, full or
-read-only disks, divergence, bad settings (README, "Reliability").
+read-only disks, divergence, bad settings (docs/RELIABILITY.md).
 
 Timings are random on purpose (kills land anywhere in a step or a checkpoint
 write); the seed of each draw is in the assertion messages.

@@ -1,7 +1,7 @@
 """A short soak run (bench/soak.py): random kills, resumes, a valid model at the end.
 
 Slow (minutes); run with `pytest -m slow tests/test_soak.py`. The full soak is
-`python -m bench.soak --minutes=20 --kills=5` (last result in the README).
+`python -m bench.soak --minutes=20 --kills=5` (last result in docs/RELIABILITY.md).
 """
 
 import json
