@@ -58,8 +58,10 @@ def table(runs: dict) -> str:
   for run, metrics in runs.items():
     protocol = metrics["protocol"]
     elbo = metrics.get("elbo")
-    row = [run, protocol.get("predictor", "model"),
-           str(protocol["checkpoint_step"]),
+    predictor = protocol.get("predictor", "model")
+    # A baseline has no training steps (it only read the run's data config).
+    row = [run, predictor,
+           str(protocol["checkpoint_step"]) if predictor == "model" else "-",
            f"{elbo['neg_elbo']:.1f}" if elbo else "-"]
     for name in SCORES:
       row += [_cell(metrics, name, last=False), _cell(metrics, name, last=True)]
