@@ -39,6 +39,7 @@ from hvrnn_tf import baselines
 from hvrnn_tf import checkpointing
 from hvrnn_tf import plots
 from hvrnn_tf import visualize
+from hvrnn_tf.data import digits as digits_lib
 from hvrnn_tf.data import inputs
 from hvrnn_tf.metrics import best_of_n
 from hvrnn_tf.metrics import fvd
@@ -47,6 +48,9 @@ from hvrnn_tf.metrics import kl
 from hvrnn_tf.metrics import lpips
 
 FLAGS = flags.FLAGS
+STAND_IN_WARNING = ("evaluated on the offline stand-in digits (scikit-learn's "
+                    "8x8 digits upsampled), not MNIST: these numbers are not "
+                    "comparable with MNIST ones")
 
 
 def define_flags():
@@ -394,6 +398,9 @@ def run(workdir, output_dir=None, gin_files=(), gin_params=(), split="test",
   metrics = evaluation.metrics()
   metrics["skipped"] = skipped
   metrics["protocol"] = _protocol(metrics, config, checkpoint_step, args)
+  if digits_lib.is_stand_in(metrics["protocol"]["dataset"]["digits"]):
+    metrics["warning"] = STAND_IN_WARNING
+    logging.warning(STAND_IN_WARNING)
   output_dir = output_dir or os.path.join(workdir, "eval")
   write_outputs(output_dir, metrics, evaluation.visuals, config.context_frames,
                 config.latent_resolutions, checkpoint_step, fps)

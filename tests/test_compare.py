@@ -39,6 +39,17 @@ def test_table_has_a_row_per_run_with_means_and_last_step(run_dirs):
   assert lines[3].startswith("| copy | copy_last_frame | - | - | 0.600 |")
 
 
+def test_runs_on_stand_in_digits_are_flagged(run_dirs, tmp_path):
+  metrics = _metrics(0.5)
+  metrics["warning"] = "evaluated on the offline stand-in digits"
+  (tmp_path / "stand_in").mkdir()
+  (tmp_path / "stand_in" / "metrics.json").write_text(json.dumps(metrics))
+  text = compare.table(compare.load_runs(
+      [*run_dirs, f"offline={tmp_path / 'stand_in'}"]))
+  assert text.splitlines()[-1] == (
+      "Warning: offline: evaluated on the offline stand-in digits.")
+
+
 def test_plot_is_written(run_dirs, tmp_path):
   path = compare.write_plot(compare.load_runs(run_dirs), str(tmp_path / "out"))
   with Image.open(path) as image:

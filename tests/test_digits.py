@@ -146,3 +146,10 @@ def test_resize_digits_is_bilinear_and_keeps_mass():
   ratio = resized.sum() / square.sum() / (32 / 28) ** 2
   assert abs(ratio - 1) < 0.03
   assert digits.resize_digits(square, 28) is square
+
+
+def test_stand_in_sources_are_recognised():
+  assert digits.is_stand_in("sklearn:digits-8x8-upsampled")
+  assert not digits.is_stand_in("idx:/data/t10k-images-idx3-ubyte.gz[0:8000]")
+  assert not digits.is_stand_in("tfds:mnist")
+  assert not digits.is_stand_in(None)

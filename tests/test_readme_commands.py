@@ -46,7 +46,8 @@ def test_readme_sequence(tmp_path):
   workdir = "runs/tiny"
   mnist = REPO_ROOT.parent / "shared" / "data" / "mnist"
   # Relative, as a user types it; the run records it absolute.
-  mnist_flag = ([f"--mnist_dir={os.path.relpath(mnist, user_dir)}"]
+  mnist_flag = ([f"--mnist_dir={os.path.relpath(mnist, user_dir)}",
+                 "--gin_param=data.make_dataset.split_test_file_at=8000"]
                 if (mnist / "t10k-images-idx3-ubyte.gz").exists() else [])
   _python("hvrnn_tf.train", "--gin_file=tiny.gin", f"--workdir={workdir}",
           "--gin_param=train.num_steps=4", "--gin_param=train.checkpoint_every=2",
@@ -68,7 +69,10 @@ def test_readme_sequence(tmp_path):
   assert metrics["protocol"]["checkpoint_step"] == 6
   if mnist_flag:
     assert metrics["protocol"]["dataset"]["digits"] == (
-        f"idx:{mnist / 't10k-images-idx3-ubyte.gz'}")
+        f"idx:{mnist / 't10k-images-idx3-ubyte.gz'}[8000:10000]")
+    assert "warning" not in metrics
+  else:
+    assert "stand-in digits" in metrics["warning"]
   assert "ssim" in json.loads(evaluated.stdout.strip().splitlines()[-1])
   _python("hvrnn_tf.export", f"--workdir={workdir}", "--export_dir=exports/t",
           cwd=user_dir)

@@ -176,6 +176,11 @@ def _split_test_file(mnist_dir: str, split: str, at: int):
   return part, f"idx:{path}[{first}:{first + len(part)}]"
 
 
+def is_stand_in(source: str | None) -> bool:
+  """Whether a `load_digits` source is the offline stand-in, not MNIST."""
+  return bool(source) and source.startswith("sklearn:")
+
+
 def _check_split(split: str) -> None:
   if split not in SPLITS:
     raise ValueError(f"split={split!r} is not one of {SPLITS}.")

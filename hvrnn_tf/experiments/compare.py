@@ -66,6 +66,8 @@ def table(runs: dict) -> str:
     for name in SCORES:
       row += [_cell(metrics, name, last=False), _cell(metrics, name, last=True)]
     lines.append("| " + " | ".join(row) + " |")
+  lines += [f"\nWarning: {run}: {metrics['warning']}."
+            for run, metrics in runs.items() if "warning" in metrics]
   return "\n".join(lines)
 
 
