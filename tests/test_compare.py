@@ -1,6 +1,8 @@
 """Tests of hvrnn_tf.experiments.compare."""
 
 import json
+import subprocess
+import sys
 
 from PIL import Image
 import pytest
@@ -63,3 +65,17 @@ def test_plot_is_written(run_dirs, tmp_path):
 def test_bad_run_specs_are_named(spec, message):
   with pytest.raises(ValueError, match=message):
     compare.load_runs([spec])
+
+
+def test_binary_prints_the_table_and_names_errors(run_dirs, tmp_path):
+  command = [sys.executable, "-m", "hvrnn_tf.experiments.compare",
+             *(f"--run={spec}" for spec in run_dirs),
+             f"--output_dir={tmp_path / 'plots'}"]
+  ran = subprocess.run(command, capture_output=True, text=True, check=True)
+  assert "| hier | model | 1200 |" in ran.stdout
+  assert (tmp_path / "plots" / "per_timestep.png").exists()
+  bad = subprocess.run(command[:3] + ["--run=nope"], capture_output=True,
+                       text=True, check=False)
+  assert bad.returncode != 0
+  assert bad.stderr.strip().splitlines()[-1] == (
+      "hvrnn_tf.experiments.compare: error: --run='nope' is not NAME=EVAL_DIR")

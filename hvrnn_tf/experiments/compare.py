@@ -21,8 +21,14 @@ from hvrnn_tf import plots
 
 SCORES = ("ssim", "ssim_svg", "psnr")
 
-_RUNS = flags.DEFINE_multi_string("run", [], "NAME=EVAL_DIR, in table order.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where the plot goes.")
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """Defines the flags (only when run as a binary: other binaries that tests
+  import in the same process define flags of the same names)."""
+  flags.DEFINE_multi_string("run", [], "NAME=EVAL_DIR, in table order.")
+  flags.DEFINE_string("output_dir", None, "Where the plot goes.")
 
 
 def load_runs(specs) -> dict:
@@ -87,13 +93,14 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   try:
-    runs = load_runs(_RUNS.value)
+    runs = load_runs(FLAGS.run)
     print(table(runs))
-    if _OUTPUT_DIR.value:
-      print(f"Wrote {write_plot(runs, _OUTPUT_DIR.value)}")
+    if FLAGS.output_dir:
+      print(f"Wrote {write_plot(runs, FLAGS.output_dir)}")
   except (ValueError, KeyError) as e:
     sys.exit(f"hvrnn_tf.experiments.compare: error: {e}")
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)
