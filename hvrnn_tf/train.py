@@ -49,10 +49,15 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs, samples.")
 flags.DEFINE_multi_string("gin_file", [], "Gin config files.")
 flags.DEFINE_multi_string("gin_param", [], "Gin bindings, e.g. train.num_steps=10.")
-flags.DEFINE_string(
-    "mnist_dir", None, "Folder with MNIST IDX files for SM-MNIST (shorthand "
-    "for --gin_param=\"data.make_dataset.mnist_dir='DIR'\"); relative to the "
-    "current directory, also under `bazel run`.")
+
+
+def define_binary_flags():
+  """Flags defined only when run as a binary: data_prep.smmnist, which tests
+  import in the same process, has a flag of the same name."""
+  flags.DEFINE_string(
+      "mnist_dir", None, "Folder with MNIST IDX files for SM-MNIST "
+      "(shorthand for --gin_param=\"data.make_dataset.mnist_dir='DIR'\"); "
+      "relative to the current directory, also under `bazel run`.")
 
 
 def check_writable(workdir: str) -> None:
@@ -620,8 +625,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   try:
-    mnist = ([f"data.make_dataset.mnist_dir = {FLAGS.mnist_dir!r}"]
-             if FLAGS.mnist_dir else [])
+    mnist_dir = FLAGS.mnist_dir if "mnist_dir" in FLAGS else None
+    mnist = ([f"data.make_dataset.mnist_dir = {mnist_dir!r}"]
+             if mnist_dir else [])
     checkpointing.parse_gin(FLAGS.gin_file, [*FLAGS.gin_param, *mnist])
     trainer = train(FLAGS.workdir)
   except (ValueError, OSError, DivergenceError) as e:
@@ -644,5 +650,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_binary_flags()
   flags.mark_flag_as_required("workdir")
   app.run(main)
