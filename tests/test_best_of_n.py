@@ -30,8 +30,8 @@ def test_one_whole_sample_is_kept_not_the_best_frame_of_each():
 
 
 def test_metric_directions():
-  assert best_of_n.HIGHER_IS_BETTER == {"ssim": True, "psnr": True,
-                                        "lpips": False}
+  assert best_of_n.HIGHER_IS_BETTER == {"ssim": True, "ssim_svg": True,
+                                        "psnr": True, "lpips": False}
 
 
 def test_summarize_averages_over_sequences_per_timestep():

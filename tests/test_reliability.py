@@ -535,7 +535,8 @@ def test_binary_reports_missing_and_mistyped_settings(tmp_path):
 
 def test_sequences_shorter_than_context_plus_future_name_the_settings(tmp_path):
   smmnist.write_smmnist_shards(str(tmp_path), "train", num_sequences=2,
-                               sequence_length=3, image_size=32)
+                               sequence_length=3, image_size=32,
+                               style="mnist28")
   parse_tiny(f"""
 train.num_steps = 10
 data.make_dataset.source = "tfrecord"
