@@ -26,3 +26,16 @@ def test_config_parses_and_validates(path):
   assert gin.query_parameter("train.num_steps") > 0
   assert config.sequence_length == (config.context_frames +
                                     config.future_frames)
+
+
+@pytest.mark.parametrize("name, parameters", [
+    ("smmnist_cpu.gin", 5_045_409), ("smmnist_cpu_single.gin", 3_897_761)])
+def test_results_study_configs_build_the_documented_models(name, parameters):
+  """docs/RESULTS.md's two models, as counted from their trained runs."""
+  from hvrnn_tf.model import HierarchicalVRNN  # pylint: disable=g-import-not-at-top
+  gin.clear_config()
+  checkpointing.parse_gin([str(GIN_DIR / name)])
+  model = HierarchicalVRNN(ModelConfig())
+  model.initialize()
+  assert model.count_params() == parameters
+  gin.clear_config()
