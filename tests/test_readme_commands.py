@@ -45,18 +45,22 @@ def test_readme_sequence(tmp_path):
   user_dir.mkdir()
   workdir = "runs/tiny"
   mnist = REPO_ROOT.parent / "shared" / "data" / "mnist"
-  # Relative, as a user types it; the run records it absolute.
-  mnist_flag = ([f"--mnist_dir={os.path.relpath(mnist, user_dir)}",
-                 "--gin_param=data.make_dataset.split_test_file_at=8000"]
-                if (mnist / "t10k-images-idx3-ubyte.gz").exists() else [])
+  has_mnist = (mnist / "t10k-images-idx3-ubyte.gz").exists()
+
+  def mnist_flags(cwd):
+    """Relative to `cwd`, as a user types it; the run records it absolute."""
+    return ([f"--mnist_dir={os.path.relpath(mnist, cwd)}",
+             "--gin_param=data.make_dataset.split_test_file_at=8000"]
+            if has_mnist else [])
+
   _python("hvrnn_tf.train", "--gin_file=tiny.gin", f"--workdir={workdir}",
           "--gin_param=train.num_steps=4", "--gin_param=train.checkpoint_every=2",
-          *mnist_flag, cwd=user_dir)
+          *mnist_flags(user_dir), cwd=user_dir)
   # Re-running resumes; here from the repository root with a relative path.
   relative = os.path.relpath(user_dir / workdir, REPO_ROOT)
   resumed = _python("hvrnn_tf.train", "--gin_file=gin/tiny.gin",
                     f"--workdir={relative}", "--gin_param=train.num_steps=6",
-                    cwd=REPO_ROOT)
+                    *mnist_flags(REPO_ROOT), cwd=REPO_ROOT)
   assert re.search(r"Resumed from \S*ckpt-4 at step 4", resumed.stderr)
   _python("hvrnn_tf.sample", f"--workdir={workdir}", "--num_sequences=1",
           "--num_samples=2", cwd=user_dir)
@@ -67,7 +71,7 @@ def test_readme_sequence(tmp_path):
       "--lpips_weights=", "--output_dir=eval_out", cwd=user_dir)
   metrics = json.loads((user_dir / "eval_out" / "metrics.json").read_text())
   assert metrics["protocol"]["checkpoint_step"] == 6
-  if mnist_flag:
+  if has_mnist:
     assert metrics["protocol"]["dataset"]["digits"] == (
         f"idx:{mnist / 't10k-images-idx3-ubyte.gz'}[8000:10000]")
     assert "warning" not in metrics
