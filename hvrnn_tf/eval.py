@@ -307,10 +307,10 @@ def _lpips_protocol(args) -> dict | None:
   """Which LPIPS was computed (None when skipped on purpose)."""
   if args["lpips_weights"] == "":  # pylint: disable=g-explicit-bool-comparison
     return None
-  net = lpips.NETS[args["lpips_net"]]
-  return {"version": "v0.1", "net": args["lpips_net"],
-          "weights": args["lpips_weights"] or net.lin_url,
-          "backbone_weights": args["lpips_backbone_weights"] or net.backbone_url}
+  lin, backbone = lpips.weight_files(
+      args["lpips_net"], args["lpips_weights"], args["lpips_backbone_weights"])
+  return {"version": "v0.1", "net": args["lpips_net"], "weights": lin,
+          "backbone_weights": backbone}
 
 
 def _protocol(metrics, config, checkpoint_step, args) -> dict:

@@ -213,6 +213,13 @@ def _local_file(path_or_url: str, cache_subdir: str) -> str:
   return path_or_url
 
 
+def weight_files(net: str, lin_weights: str | None = None,
+                 backbone_weights: str | None = None) -> tuple[str, str]:
+  """(calibration, backbone) weight paths or URLs; None: `net`'s official."""
+  spec = _net(net)
+  return lin_weights or spec.lin_url, backbone_weights or spec.backbone_url
+
+
 def load_lpips(lin_weights: str | None = None,
                backbone_weights: str | None = None,
                net: str = "vgg") -> LPIPS:
@@ -222,9 +229,7 @@ def load_lpips(lin_weights: str | None = None,
   URLs are downloaded once into ~/.keras/lpips. Raises an error naming the file
   when a file is missing, cannot be downloaded, or holds the wrong weights.
   """
-  spec = _net(net)
-  lin = torch_weights.load_state_dict(
-      _local_file(lin_weights or spec.lin_url, "lpips"))
-  backbone = torch_weights.load_state_dict(
-      _local_file(backbone_weights or spec.backbone_url, "lpips"))
+  lin_file, backbone_file = weight_files(net, lin_weights, backbone_weights)
+  lin = torch_weights.load_state_dict(_local_file(lin_file, "lpips"))
+  backbone = torch_weights.load_state_dict(_local_file(backbone_file, "lpips"))
   return LPIPS(lin, backbone, net)
