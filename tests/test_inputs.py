@@ -1,7 +1,8 @@
-"""Tests of hvrnn_tf.data.inputs.make_dataset for both sources and both splits."""
+"""Tests of hvrnn_tf.data.inputs: make_dataset (both sources, both splits) and dataset_for_config."""
 
 from pathlib import Path
 
+import gin
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -253,3 +254,47 @@ def test_skip_corrupt_needs_metadata(tmp_path):
     ValueError, match="skip_corrupt needs the dataset's metadata"
   ):
     _make("train", path, skip_corrupt=True)
+
+
+def test_dataset_for_config_takes_the_shape_from_the_config(shards, tiny_config):
+  config = tiny_config(channels=CHANNELS, context_frames=2, future_frames=3)
+  make = lambda **kwargs: inputs.dataset_for_config(
+    config, "test", 2, source="tfrecord", file_pattern=shards, **kwargs
+  )
+  assert next(iter(make())).shape == (2, 5, SIZE, SIZE, CHANNELS)
+  assert next(iter(make(future_frames=1))).shape == (2, 3, SIZE, SIZE, CHANNELS)
+
+
+def test_dataset_for_config_seed_overrides_the_gin_seed(mnist_dirs, tiny_config):
+  config = tiny_config(image_size=64, channel_multipliers=(1, 2, 2, 2, 2, 2))
+  gin.parse_config(
+    f"data.make_dataset.mnist_dir = '{mnist_dirs}'\ndata.make_dataset.seed = 3"
+  )
+  first = lambda seed: next(
+    iter(inputs.dataset_for_config(config, "train", 2, seed))
+  ).numpy()
+  expected = inputs.make_dataset("train", 2, 5, 64, 1, seed=4)
+  np.testing.assert_array_equal(first(4), next(iter(expected)).numpy())
+  assert not np.array_equal(first(None), first(4))
+  np.testing.assert_array_equal(first(None), first(3))
+
+
+def test_dataset_for_config_errors_name_the_model_settings(shards, tiny_config):
+  make = lambda config, **kwargs: inputs.dataset_for_config(
+    config, "test", 2, source="tfrecord", file_pattern=shards, **kwargs
+  )
+  with pytest.raises(
+    ValueError,
+    match=r"(?s)sequence_length=9.*\(sequence_length = model.ModelConfig."
+    r"context_frames \+ model.ModelConfig.future_frames = 2 \+ 7\)",
+  ):
+    make(tiny_config(channels=CHANNELS, future_frames=7))
+  with pytest.raises(
+    ValueError, match=r"context_frames \+ future_frames = 2 \+ 7\)"
+  ):
+    make(tiny_config(channels=CHANNELS), future_frames=7)
+  with pytest.raises(
+    ValueError,
+    match=r"\(model.ModelConfig.image_size = 16, model.ModelConfig.channels = 1\)",
+  ):
+    make(tiny_config())

@@ -8,6 +8,10 @@ Entry point (gin: `data.make_dataset`):
       -> float32 [B, T, S, S, C] in [0, 1]. "train": infinite, shuffled,
       random T-frame windows; "test": finite, fixed order, first T frames.
       "{split}" in file_pattern is replaced by the split.
+  inputs.dataset_for_config(config, split, batch_size, seed=None,
+                            future_frames=None, **overrides)
+      -> make_dataset with the model config's image_size, channels and
+      context_frames + future_frames; errors name the ModelConfig settings.
   inputs.skipped_records_counter() -> int64 tf.Variable: records skipped
       with skip_corrupt=True (for a TensorBoard scalar).
 

@@ -7,6 +7,7 @@ import gin
 import tensorflow as tf
 from absl import logging
 
+from hvrnn_tf.config import ModelConfig
 from hvrnn_tf.data import digits as digits_lib
 from hvrnn_tf.data import records
 from hvrnn_tf.data import smmnist
@@ -151,6 +152,57 @@ def make_dataset(
     num_parallel_calls=tf.data.AUTOTUNE,
   )
   return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def dataset_for_config(
+  config: ModelConfig,
+  split: str,
+  batch_size: int,
+  seed: int | None = None,
+  future_frames: int | None = None,
+  **overrides,
+) -> tf.data.Dataset:
+  """`make_dataset` for `config`'s frames; errors name the model settings.
+
+  Args:
+    config: sets image_size, channels and sequence_length (context_frames +
+      future_frames).
+    split: "train" or "test".
+    batch_size: sequences per batch B.
+    seed: the pipeline's seed; None keeps `data.make_dataset.seed` (gin).
+    future_frames: predicted frames per element; None: config.future_frames.
+    **overrides: other `make_dataset` arguments (default: the gin bindings).
+
+  Returns:
+    Dataset of float32 [B, c + future_frames, S, S, C] in [0, 1].
+  """
+  future, future_name = future_frames, "future_frames"
+  if future_frames is None:
+    future, future_name = config.future_frames, "model.ModelConfig.future_frames"
+  if seed is not None:
+    overrides["seed"] = seed
+  try:
+    return make_dataset(
+      split=split,
+      batch_size=batch_size,
+      sequence_length=config.context_frames + future,
+      image_size=config.image_size,
+      channels=config.channels,
+      **overrides,
+    )
+  except ValueError as e:
+    message = str(e)
+    if "sequence_length" in message:
+      message += (
+        " (sequence_length = model.ModelConfig.context_frames + "
+        f"{future_name} = {config.context_frames} + {future})"
+      )
+    if "image_size" in message or "channels" in message:
+      message += (
+        f" (model.ModelConfig.image_size = {config.image_size}, "
+        f"model.ModelConfig.channels = {config.channels})"
+      )
+    raise ValueError(message) from e
 
 
 _digits_sources = {}
