@@ -51,11 +51,10 @@ def write_synthetic_bair(folder: str, num_sequences: int, config, per_shard: int
 
 
 def dataset_for(source: str, batch: int, config, pattern: str):
-  kwargs = dict(split="train", batch_size=batch, sequence_length=config.sequence_length,
-                image_size=config.image_size, channels=config.channels)
   if source == "smmnist_generated":
-    return inputs.make_dataset(source="smmnist", **kwargs)
-  return inputs.make_dataset(source="tfrecord", file_pattern=pattern, **kwargs)
+    return inputs.dataset_for_config(config, "train", batch, source="smmnist")
+  return inputs.dataset_for_config(config, "train", batch, source="tfrecord",
+                                   file_pattern=pattern)
 
 
 def pipeline_rate(dataset, batch: int, batches: int, warmup_batches: int, repeats: int) -> dict:

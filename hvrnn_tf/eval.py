@@ -292,10 +292,8 @@ def write_outputs(output_dir, metrics, visuals, context_frames,
 
 def _test_dataset(config, split, batch_size, future_frames, max_sequences):
   """Test batches [B, c + future_frames, S, S, C], the first max_sequences."""
-  dataset = inputs.make_dataset(
-      split=split, batch_size=batch_size,
-      sequence_length=config.context_frames + future_frames,
-      image_size=config.image_size, channels=config.channels)
+  dataset = inputs.dataset_for_config(config, split, batch_size,
+                                      future_frames=future_frames)
   if max_sequences is None:
     if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
       raise ValueError(f"split {split!r} is infinite: pass max_sequences")

@@ -14,10 +14,7 @@ from hvrnn_tf.data import inputs
 
 def test_videos(config, num_sequences: int) -> tf.Tensor:
   """The first `num_sequences` test videos [N, c + f, S, S, C] for `config`."""
-  dataset = inputs.make_dataset(
-      split="test", batch_size=num_sequences,
-      sequence_length=config.sequence_length, image_size=config.image_size,
-      channels=config.channels)
+  dataset = inputs.dataset_for_config(config, "test", num_sequences)
   return next(iter(dataset))
 
 
