@@ -23,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
+from hvrnn_tf import atomic_write  # pylint: disable=g-import-not-at-top
 from hvrnn_tf.config import ModelConfig  # pylint: disable=g-import-not-at-top
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -349,10 +350,7 @@ def write_record(record: dict) -> None:
   path = record.get("output")
   if path:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-      json.dump(_jsonable(record), f, indent=1, sort_keys=False)
-    os.replace(tmp, path)
+    atomic_write.write_text(path, json.dumps(_jsonable(record), indent=1))
 
 
 def write_partial(record: dict) -> None:

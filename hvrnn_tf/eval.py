@@ -35,6 +35,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from hvrnn_tf import atomic_write
 from hvrnn_tf import baselines
 from hvrnn_tf import checkpointing
 from hvrnn_tf import plots
@@ -269,10 +270,8 @@ def write_outputs(output_dir, metrics, visuals, context_frames,
                   latent_resolutions, step, fps=4.0):
   """Writes metrics.json, TensorBoard scalars, plots, GIFs and PNG strips."""
   os.makedirs(output_dir, exist_ok=True)
-  path = os.path.join(output_dir, "metrics.json")
-  with open(path + ".tmp", "w") as f:
-    json.dump(metrics, f, indent=2)
-  os.replace(path + ".tmp", path)
+  atomic_write.write_text(os.path.join(output_dir, "metrics.json"),
+                          json.dumps(metrics, indent=2))
 
   _write_scalars(output_dir, metrics, step)
   plots.plot_per_timestep(

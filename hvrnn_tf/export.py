@@ -13,7 +13,6 @@ carries the ConvLSTM states; no Python per frame):
 """
 
 import os
-import shutil
 import sys
 
 from absl import app
@@ -22,6 +21,7 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from hvrnn_tf import atomic_write
 from hvrnn_tf import checkpointing
 from hvrnn_tf.model import HierarchicalVRNN
 
@@ -79,12 +79,9 @@ def export(model: HierarchicalVRNN, export_dir: str, version: int) -> str:
   if os.path.exists(target):
     raise FileExistsError(f"{target} already exists; choose another --version")
   os.makedirs(export_dir, exist_ok=True)
-  tmp = os.path.join(export_dir, f".tmp-{version}-{os.getpid()}")
-  try:
-    serving_archive(model).write_out(tmp, verbose=False)
-    os.rename(tmp, target)
-  finally:
-    shutil.rmtree(tmp, ignore_errors=True)
+  archive = serving_archive(model)
+  atomic_write.write_with(target,
+                          lambda tmp: archive.write_out(tmp, verbose=False))
   return target
 
 

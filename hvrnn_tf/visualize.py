@@ -1,9 +1,9 @@
 """Turning videos into pictures people can look at: strips, grids, GIFs, PNGs."""
 
-import os
-
 import numpy as np
 from PIL import Image
+
+from hvrnn_tf import atomic_write
 
 
 def to_uint8(frames) -> np.ndarray:
@@ -50,21 +50,15 @@ def _pil(image: np.ndarray) -> Image.Image:
   return Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
 
 
-def _atomic_save(path: str, save):
-  tmp = f"{path}.tmp-{os.getpid()}"
-  save(tmp)
-  os.replace(tmp, path)
-
-
 def write_png(path: str, image) -> None:
   """Writes an [H, W, C] float image in [0, 1] as PNG."""
-  _atomic_save(path, lambda p: _pil(np.asarray(image)).save(p, format="PNG"))
+  atomic_write.write_with(path, lambda p: _pil(np.asarray(image)).save(p, format="PNG"))
 
 
 def write_gif(path: str, frames, fps: float = 4.0) -> None:
   """Writes a looping GIF of frames [T, H, W, C] floats in [0, 1]."""
   images = [_pil(f) for f in np.asarray(frames)]
-  _atomic_save(path, lambda p: images[0].save(
+  atomic_write.write_with(path, lambda p: images[0].save(
       p, format="GIF", save_all=True, append_images=images[1:],
       duration=int(1000 / fps), loop=0))
 
