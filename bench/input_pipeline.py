@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from bench import common
 from hvrnn_tf.data import inputs
-from hvrnn_tf.data import records
+from hvrnn_tf.data import shard_writer
 from hvrnn_tf.data import smmnist
 
 SOURCES = ("bair_tfrecord", "smmnist_tfrecord", "smmnist_generated")
@@ -43,10 +43,10 @@ DEFAULT_CONSUMERS = ("bair_tfrecord=bair_h1_d1:1,smmnist_tfrecord=smmnist_quick:
 def write_synthetic_bair(folder: str, num_sequences: int, config, per_shard: int = 32) -> str:
   """BAIR-like shards: 30 uniform uint8 frames of the config's shape (64x64x3 for BAIR)."""
   shape = (30, config.image_size, config.image_size, config.channels)
-  sequences = records.LazySequence(
+  sequences = shard_writer.LazySequence(
       num_sequences,
       lambda i: {"frames": np.random.default_rng(i).integers(0, 256, shape, dtype=np.uint8)})
-  records.write_shards(sequences, folder, "train", per_shard)
+  shard_writer.write_shards(sequences, folder, "train", per_shard)
   return os.path.join(folder, "train-*")
 
 

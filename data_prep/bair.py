@@ -103,7 +103,8 @@ class StreamedSequence(collections.abc.Sequence):
   """Indexable view of a stream: item i comes from an iterator opened at i.
 
   Each thread keeps its own iterator, so consecutive indices (how
-  `write_shards` reads a shard) are streamed; any other index reopens it.
+  `shard_writer.write_shards` reads a shard) are streamed; any other index
+  reopens it.
   """
 
   def __init__(self, length: int, open_at: Callable[[int], Iterator]):

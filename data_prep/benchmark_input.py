@@ -15,7 +15,7 @@ from absl import app
 from absl import flags
 
 from hvrnn_tf.data import inputs
-from hvrnn_tf.data import records
+from hvrnn_tf.data import shard_writer
 
 FILE_PATTERN = flags.DEFINE_string(
   "bench_file_pattern", None, "Shards to read; default: synthetic ones."
@@ -76,11 +76,11 @@ def main(argv: list[str]) -> None:
     if pattern is None:
       shape = (30, IMAGE_SIZE.value, IMAGE_SIZE.value, CHANNELS.value)
       rng = np.random.default_rng(0)
-      sequences = records.LazySequence(
+      sequences = shard_writer.LazySequence(
         SYNTHETIC.value,
         lambda i: {"frames": rng.integers(0, 256, shape, dtype=np.uint8)},
       )
-      records.write_shards(sequences, folder, "train", 32)
+      shard_writer.write_shards(sequences, folder, "train", 32)
       pattern = f"{folder}/train-*"
     rate = measure(
       pattern,

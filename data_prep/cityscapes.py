@@ -29,7 +29,7 @@ from PIL import Image
 from PIL import UnidentifiedImageError
 
 from data_prep import shard_flags
-from hvrnn_tf.data import records
+from hvrnn_tf.data import shard_writer
 
 _FRAME_RE = re.compile(
   r"^(?P<city>.+)_(?P<seq>\d+)_(?P<frame>\d+)_leftImg8bit\.png$"
@@ -145,7 +145,7 @@ def cityscapes_sequences(
   image_size: int = 128,
   max_sequences: int = 0,
   seed: int = 0,
-) -> records.LazySequence:
+) -> shard_writer.LazySequence:
   """The split's sequences, loaded lazily.
 
   Returns:
@@ -159,7 +159,7 @@ def cityscapes_sequences(
       )
     )
     sequences = [sequences[i] for i in keep]
-  return records.LazySequence(
+  return shard_writer.LazySequence(
     len(sequences),
     lambda i: {
       "frames": np.stack(

@@ -8,7 +8,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import tensorflow as tf
 from absl import flags
 
-from hvrnn_tf.data import records
+from hvrnn_tf.data import shard_writer
 
 OUTPUT_DIR = flags.DEFINE_string(
   "output_dir", None, "Folder for the shards and their metadata (required)."
@@ -31,8 +31,8 @@ def compression() -> str | None:
 def write(
   sequences: Sequence[Mapping[str, Any]], prefix: str, info: Mapping[str, Any]
 ) -> list[str]:
-  """`records.write_shards` into --output_dir, configured by the flags."""
-  return records.write_shards(
+  """`shard_writer.write_shards` into --output_dir, configured by the flags."""
+  return shard_writer.write_shards(
     sequences,
     OUTPUT_DIR.value,
     prefix,

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from hvrnn_tf import eval as eval_lib
 from hvrnn_tf import train
-from hvrnn_tf.data import records
+from hvrnn_tf.data import shard_writer
 from hvrnn_tf.metrics import image_metrics
 from hvrnn_tf.model import HierarchicalVRNN
 from test_fvd import RandomI3D
@@ -43,7 +43,7 @@ def _sequences(count=6, length=8, size=16):
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
   data_dir = str(tmp_path_factory.mktemp("data"))
-  records.write_shards(_sequences(), data_dir, "seq", 3)
+  shard_writer.write_shards(_sequences(), data_dir, "seq", 3)
   workdir = str(tmp_path_factory.mktemp("run"))
   gin.clear_config()
   gin.parse_config([

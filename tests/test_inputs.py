@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hvrnn_tf.data import inputs, records
+from hvrnn_tf.data import inputs, records, shard_writer
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 LENGTH, SIZE, CHANNELS = 8, 16, 3
@@ -43,7 +43,7 @@ def _sequences(
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory) -> str:
   folder = tmp_path_factory.mktemp("shards")
-  records.write_shards(
+  shard_writer.write_shards(
     _sequences(5), str(folder), "data", 2, compression="GZIP"
   )
   return str(folder / "data-*")
@@ -155,7 +155,7 @@ def test_wrong_frame_shape_in_metadata_is_a_clear_error(shards):
 
 def test_wrong_frame_shape_without_metadata_names_the_file(tmp_path):
   path = str(tmp_path / "foreign.tfrecord")
-  records.write_shard(
+  shard_writer.write_shard(
     path, [records.serialize_sequence(s) for s in _sequences(1, size=8)]
   )
   with pytest.raises(
@@ -168,7 +168,7 @@ def test_wrong_frame_shape_without_metadata_names_the_file(tmp_path):
 def test_mismatch_after_the_first_record_fails_naming_the_file(tmp_path):
   path = str(tmp_path / "mixed.tfrecord")
   mixed = _sequences(1) + _sequences(1, size=8)
-  records.write_shard(path, [records.serialize_sequence(s) for s in mixed])
+  shard_writer.write_shard(path, [records.serialize_sequence(s) for s in mixed])
   with pytest.raises(
     tf.errors.InvalidArgumentError,
     match=r"does not match the request(.|\n)*mixed.tfrecord",
@@ -227,7 +227,7 @@ def _corrupt_middle(path: str) -> None:
 def test_corrupted_shard_fails_naming_the_file_or_is_skipped_and_counted(
   tmp_path,
 ):
-  paths = records.write_shards(_sequences(6), str(tmp_path), "data", 3)
+  paths = shard_writer.write_shards(_sequences(6), str(tmp_path), "data", 3)
   _corrupt_middle(paths[1])  # Same size: only reading notices.
   pattern = str(tmp_path / "data-*")
   with pytest.raises(
@@ -247,7 +247,7 @@ def test_corrupted_shard_fails_naming_the_file_or_is_skipped_and_counted(
 
 def test_skip_corrupt_needs_metadata(tmp_path):
   path = str(tmp_path / "foreign.tfrecord")
-  records.write_shard(
+  shard_writer.write_shard(
     path, [records.serialize_sequence(s) for s in _sequences(1)]
   )
   with pytest.raises(

@@ -35,10 +35,11 @@ Building blocks:
           -> bytes
       parse_sequence(serialized, extra_names=())
           -> {"frames": uint8 [T, H, W, C], <extra>: float32}
-      write_shards(sequences, output_dir, prefix, sequences_per_shard,
-                   compression=None, info=None, num_workers=1) -> shard paths
-          (atomic, resumable; metadata JSON written last)
       read_metadata(shard_paths) -> metadata dict, or None for foreign files.
+  shard_writer.write_shards(sequences, output_dir, prefix,
+                            sequences_per_shard, compression=None, info=None,
+                            num_workers=1) -> shard paths
+      (atomic, resumable; metadata JSON written last)
 
 Converting BAIR, Cityscapes and SM-MNIST to shards: `python -m data_prep.*`.
 """

@@ -114,10 +114,7 @@ def make_dataset(
   ):
     if value < 1:
       raise ValueError(f"{name}={value} must be >= 1.")
-  if compression not in records.COMPRESSIONS:
-    raise ValueError(
-      f"compression={compression!r} is not one of {records.COMPRESSIONS}."
-    )
+  records.check_compression(compression)
   train = split == "train"
   if source == "smmnist":
     digits = _load_smmnist_digits(

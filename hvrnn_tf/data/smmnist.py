@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from hvrnn_tf.data import digits as digits_lib
-from hvrnn_tf.data import records
+from hvrnn_tf.data import shard_writer
 
 TEST_SEED = 1_000_003  # The fixed seed of every SM-MNIST test set (streamed or written to shards).
 # style -> (digit side, margin): positions run 0..image_size - side - margin.
@@ -217,7 +217,8 @@ def write_smmnist_shards(
       `make_dataset` streams for its test split) and 0 for "train".
     mnist_dir, split_test_file_at: see `load_digits`.
     style: digit layout, see `STYLES`.
-    sequences_per_shard, compression, num_workers: see `records.write_shards`.
+    sequences_per_shard, compression, num_workers: see
+      `shard_writer.write_shards`.
 
   Returns:
     The shard paths.
@@ -230,7 +231,7 @@ def write_smmnist_shards(
   generator = StochasticMovingMnist.from_style(
     digits, style, image_size=image_size, num_digits=num_digits, seed=seed
   )
-  sequences = records.LazySequence(
+  sequences = shard_writer.LazySequence(
     num_sequences,
     lambda i: {"frames": generator.sequence(i, sequence_length)[0]},
   )
@@ -242,7 +243,7 @@ def write_smmnist_shards(
     "num_digits": num_digits,
     "style": style,
   }
-  return records.write_shards(
+  return shard_writer.write_shards(
     sequences,
     output_dir,
     split,
