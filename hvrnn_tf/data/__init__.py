@@ -36,6 +36,10 @@ Building blocks:
       parse_sequence(serialized, extra_names=())
           -> {"frames": uint8 [T, H, W, C], <extra>: float32}
       read_metadata(shard_paths) -> metadata dict, or None for foreign files.
+  tfrecord_reader.tfrecord_frames(train, sequence_length, shape, file_pattern,
+                                  seed, shuffle_buffer, cache, compression,
+                                  skip_counter)
+      -> tf.data.Dataset of checked uint8 [T, H, W, C] windows of the shards.
   shard_writer.write_shards(sequences, output_dir, prefix,
                             sequences_per_shard, compression=None, info=None,
                             num_workers=1) -> shard paths
