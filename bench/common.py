@@ -90,13 +90,6 @@ def config_record(name: str, config: ModelConfig) -> dict:
           **dataclasses.asdict(config)}
 
 
-def trainer_supports(argument: str) -> bool:
-  """Whether hvrnn_tf.train.Trainer takes `argument` (precision, jit_compile)."""
-  import inspect  # pylint: disable=g-import-not-at-top
-  from hvrnn_tf.train import Trainer  # pylint: disable=g-import-not-at-top
-  return argument in inspect.signature(Trainer).parameters
-
-
 def make_trainer(config: ModelConfig, batch_size: int, seed: int = 0,
                  precision: str = "float32", jit_compile: bool = False):
   """A Trainer with the paper's optimiser settings (schedules don't affect speed).
@@ -104,15 +97,11 @@ def make_trainer(config: ModelConfig, batch_size: int, seed: int = 0,
   precision / jit_compile go to the Trainer; the model's sampler is then
   XLA-compiled too.
   """
-  from hvrnn_tf.train import Trainer  # pylint: disable=g-import-not-at-top
-  kwargs = {}
-  if precision != "float32":
-    kwargs["precision"] = precision
-  if jit_compile:
-    kwargs["jit_compile"] = True
-  return Trainer(config, batch_size=batch_size, seed=seed, steps_per_epoch=1000,
-                 learning_rate=2e-5, lr_warmup_epochs=5.0, beta=1.0,
-                 beta_warmup_epochs=0.0, weight_decay=1e-4, **kwargs)
+  from hvrnn_tf.train_config import TrainConfig  # pylint: disable=g-import-not-at-top
+  from hvrnn_tf.trainer import Trainer  # pylint: disable=g-import-not-at-top
+  return Trainer(config, TrainConfig(
+      num_steps=1, batch_size=batch_size, seed=seed, precision=precision,
+      jit_compile=jit_compile))
 
 
 def sample_function(model):
@@ -306,14 +295,29 @@ def int_list(text: str) -> list:
   return [int(x) for x in csv_list(text)]
 
 
-def config_cases(text: str) -> list[tuple[str, int]]:
-  """"config:N,..." -> [(config, N), ...]; unknown config names raise (model_config)."""
-  cases = []
-  for item in csv_list(text):
-    name, number = item.split(":")
-    model_config(name)
-    cases.append((name, int(number)))
-  return cases
+def config_case(item: str, third: str | None = None,
+                optional: bool = False) -> tuple:
+  """"config:N" -> (config, N), N >= 1; unknown configs raise (model_config).
+
+  With `third` (the name of a third field, e.g. "mode"), "config:N:value" ->
+  (config, N, value); where `optional`, "config:N" -> (config, N, None).
+  """
+  fields = item.split(":")
+  counts = (2,) if third is None else (2, 3) if optional else (3,)
+  if len(fields) not in counts or not fields[1].isdigit() or int(fields[1]) < 1:
+    form = "config:N" + ("" if third is None else
+                         f"[:{third}]" if optional else f":{third}")
+    raise ValueError(f"Case {item!r} is not {form} (N a positive integer)")
+  model_config(fields[0])
+  if third is None:
+    return fields[0], int(fields[1])
+  return fields[0], int(fields[1]), (fields[2] if len(fields) == 3 else None)
+
+
+def config_cases(text: str, third: str | None = None,
+                 optional: bool = False) -> list[tuple]:
+  """Comma list of `config_case` items -> [(config, N[, value]), ...]."""
+  return [config_case(item, third, optional) for item in csv_list(text)]
 
 
 def start_record(name: str, argv, settings: dict) -> dict:

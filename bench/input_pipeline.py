@@ -189,10 +189,10 @@ def main(argv=None):
       raise ValueError(f"Unknown source {source!r}; known: {SOURCES}")
   consumers = {}
   for item in common.csv_list(args.consumers):
-    source, spec = item.split("=")
-    name, batch = spec.split(":")
-    common.model_config(name)
-    consumers[source] = (name, int(batch))
+    source, equals, case = item.partition("=")
+    if not equals:
+      raise ValueError(f"Consumer {item!r} is not source=config:batch")
+    consumers[source] = common.config_case(case)
   missing = [s for s in sources if s not in consumers]
   if missing:
     raise ValueError(f"No consumer for {missing}; pass --consumers=source=config:batch,...")

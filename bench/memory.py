@@ -77,8 +77,8 @@ def child(config_name: str, batch: int, steps: int) -> dict:
 
 def measure(config_name: str, batch: int, steps: int, timeout: float) -> dict:
   """Runs `child` in a fresh process; returns its result or the failure."""
-  command = [sys.executable, "-m", "bench.memory", "--child", f"--child_case={config_name}:{batch}",
-             f"--steps={steps}"]
+  command = [sys.executable, "-m", "bench.memory", "--child", f"--child_config={config_name}",
+             f"--child_batch={batch}", f"--steps={steps}"]
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   env = dict(os.environ)
   env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -196,11 +196,12 @@ def main(argv=None):
     import argparse  # pylint: disable=g-import-not-at-top
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", action="store_true")
-    parser.add_argument("--child_case", required=True)
+    parser.add_argument("--child_config", required=True)
+    parser.add_argument("--child_batch", type=int, required=True)
     parser.add_argument("--steps", type=int, default=2)
     args = parser.parse_args(args_list)
-    name, batch = args.child_case.split(":")
-    print(MARKER + json.dumps(child(name, int(batch), args.steps)), flush=True)
+    print(MARKER + json.dumps(child(args.child_config, args.child_batch, args.steps)),
+          flush=True)
     return None
 
   from bench import common  # pylint: disable=g-import-not-at-top

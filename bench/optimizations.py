@@ -341,10 +341,10 @@ def main(argv=None):
   args = parser.parse_args(argv)
   variants = [_variant(v) for v in common.csv_list(args.variants)]
   cases = []
-  for item in common.csv_list(args.cases):
-    name, batch, *rest = item.split(":")
-    common.model_config(name)
-    cases.append((name, int(batch), [_variant(v) for v in rest[0].split("+")] if rest else None))
+  for name, batch, named in common.config_cases(args.cases, "variant+variant...",
+                                                optional=True):
+    chosen = None if named is None else [_variant(v) for v in named.split("+")]
+    cases.append((name, batch, chosen))
   return run(cases, variants, args.warmup, args.repeats, args.output,
              argv if argv is not None else sys.argv[1:])
 

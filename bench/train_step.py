@@ -4,7 +4,7 @@
   python -m bench.train_step --configs=bair_h3 --modes=function --batch_size=2
   python -m bench.train_step --cases=smmnist_quick:16:xla,bair_h1:1:function
 
-Modes (one optimisation step of `hvrnn_tf.train.Trainer` on a synthetic batch):
+Modes (one optimisation step of `hvrnn_tf.trainer.Trainer` on a synthetic batch):
   eager           Trainer.train_step under tf.config.run_functions_eagerly(True)
   function        Trainer.train_step, a tf.function (what training uses)
   xla             Trainer(jit_compile=True).train_step (the replica step XLA-compiled)
@@ -19,7 +19,6 @@ import math
 import sys
 import time
 
-import keras
 import tensorflow as tf
 
 from bench import common
@@ -37,10 +36,7 @@ def parse_cases(args) -> list:
     cases = [(c, args.batch_size or common.default_batch_size(c), m)
              for c in configs for m in modes]
   else:
-    cases = []
-    for item in common.csv_list(args.cases):
-      config, batch, mode = item.split(":")
-      cases.append((config, int(batch), mode))
+    cases = common.config_cases(args.cases, third="mode")
   for config, _, mode in cases:
     common.model_config(config)  # validates the name
     if mode not in MODES:
@@ -66,24 +62,14 @@ def step_function(trainer, mode: str):
       finally:
         tf.config.run_functions_eagerly(False)
     return eager_step
-  if jit_of(mode) and not common.trainer_supports("jit_compile"):
-    return tf.function(trainer.train_step.python_function, jit_compile=True)
   return trainer.train_step
 
 
 def build_trainer(config, batch_size: int, precision: str, jit_compile: bool):
   """(trainer, seconds to build)."""
   start = time.perf_counter()
-  if precision == "float32" or common.trainer_supports("precision"):
-    trainer = common.make_trainer(config, batch_size, precision=precision,
-                                  jit_compile=jit_compile and common.trainer_supports("jit_compile"))
-  else:  # older Trainer: the policy only while the model is built
-    previous = keras.mixed_precision.global_policy().name
-    try:
-      keras.mixed_precision.set_global_policy(precision)
-      trainer = common.make_trainer(config, batch_size)
-    finally:
-      keras.mixed_precision.set_global_policy(previous)
+  trainer = common.make_trainer(config, batch_size, precision=precision,
+                                jit_compile=jit_compile)
   return trainer, time.perf_counter() - start
 
 

@@ -3,32 +3,66 @@
 import json
 import os
 
+import gin
 import tensorflow as tf
 
-STRATEGIES = ("default", "mirrored", "multi_worker", "one_device")
+
+@gin.configurable(module="distribute")
+def default_strategy() -> tf.distribute.Strategy:
+  """TensorFlow's default strategy: no distribution."""
+  return tf.distribute.get_strategy()
+
+
+@gin.configurable(module="distribute")
+def mirrored_strategy() -> tf.distribute.Strategy:
+  """MirroredStrategy over all local GPUs (the CPU if there are none)."""
+  return tf.distribute.MirroredStrategy()
+
+
+@gin.configurable(module="distribute")
+def multi_worker_strategy() -> tf.distribute.Strategy:
+  """MultiWorkerMirroredStrategy configured by the TF_CONFIG variable."""
+  if "TF_CONFIG" not in os.environ:
+    raise ValueError("strategy 'multi_worker' needs the TF_CONFIG environment "
+                     "variable (cluster and task of this worker)")
+  return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+@gin.configurable(module="distribute")
+def one_device_strategy() -> tf.distribute.Strategy:
+  """OneDeviceStrategy on the first GPU, else the CPU."""
+  gpus = tf.config.list_logical_devices("GPU")
+  return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+
+
+# The factories by name, for code that picks one from a string (bench, tests);
+# gin configs refer to them as @distribute.<name>_strategy.
+STRATEGIES = {"default": default_strategy, "mirrored": mirrored_strategy,
+              "multi_worker": multi_worker_strategy,
+              "one_device": one_device_strategy}
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
-  """The strategy called `name`.
+  """The strategy called `name`, one of STRATEGIES."""
+  if name not in STRATEGIES:
+    raise ValueError(f"Unknown strategy {name!r}; expected one of "
+                     f"{tuple(STRATEGIES)}")
+  return STRATEGIES[name]()
 
-  default: TensorFlow's default (no distribution); mirrored: MirroredStrategy
-  over all local GPUs (the CPU if there are none); multi_worker:
-  MultiWorkerMirroredStrategy configured by the TF_CONFIG environment variable;
-  one_device: OneDeviceStrategy on the first GPU, else the CPU.
+
+def agree(strategy: tf.distribute.Strategy, flags: list[bool]) -> list[bool]:
+  """Each flag, true if it is true on any worker.
+
+  Workers must stop and save at the same step (saving is collective), but
+  signals and clocks are per worker: with multi_worker this all-reduces the
+  flags (one small collective); elsewhere they are returned as is.
   """
-  if name == "default":
-    return tf.distribute.get_strategy()
-  if name == "mirrored":
-    return tf.distribute.MirroredStrategy()
-  if name == "multi_worker":
-    if "TF_CONFIG" not in os.environ:
-      raise ValueError("strategy 'multi_worker' needs the TF_CONFIG environment "
-                       "variable (cluster and task of this worker)")
-    return tf.distribute.MultiWorkerMirroredStrategy()
-  if name == "one_device":
-    gpus = tf.config.list_logical_devices("GPU")
-    return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
-  raise ValueError(f"Unknown strategy {name!r}; expected one of {STRATEGIES}")
+  if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    return flags
+  local = tf.constant([float(f) for f in flags])
+  votes = strategy.run(lambda: tf.identity(local))
+  total = strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None)
+  return [bool(v > 0) for v in total.numpy()]
 
 
 def task_id(strategy: tf.distribute.Strategy) -> int:

@@ -1,4 +1,4 @@
-"""Reconstruction terms of the ELBO."""
+"""The ELBO's terms and the negative ELBO that training and evaluation use."""
 
 import tensorflow as tf
 
@@ -27,3 +27,9 @@ def reconstruction_nll(logits: tf.Tensor, targets: tf.Tensor,
     raise ValueError(f"Unknown reconstruction loss {kind!r}; "
                      "expected 'l1', 'l2' or 'bernoulli'.")
   return tf.reduce_sum(per_pixel, axis=[1, 2, 3, 4])
+
+
+def negative_elbo(nll, kl, beta=1.0):
+  """Per-sequence negative ELBO nll + beta * kl (the training loss; the test
+  -ELBO at beta = 1). Works on tensors and numpy arrays alike."""
+  return nll + beta * kl

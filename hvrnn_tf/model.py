@@ -32,13 +32,15 @@ def fold_in(seed, data):
 class ElboOutputs:
   """What one ELBO pass returns (F = number of predicted frames).
 
-  loss: scalar, mean over the batch of nll + beta * kl.
+  loss: scalar, mean over the batch of neg_elbo.
+  neg_elbo: [B] nll + beta * kl per sequence (losses.negative_elbo).
   nll: [B] reconstruction loss per sequence (see losses.reconstruction_nll).
   kl: [B] KL per sequence, summed over levels, steps and latent elements.
   kl_per_level: per level, top first, [B, F, r, r, z] element-wise KL.
   reconstruction: [B, F, S, S, C] posterior reconstruction in [0, 1].
   """
   loss: tf.Tensor
+  neg_elbo: tf.Tensor
   nll: tf.Tensor
   kl: tf.Tensor
   kl_per_level: list
@@ -154,8 +156,9 @@ class HierarchicalVRNN(layers.Layer):
     nll = losses.reconstruction_nll(logits, video[:, c:],
                                     self.config.reconstruction_loss)
     kl_total = tf.add_n([tf.reduce_sum(k, axis=[1, 2, 3, 4]) for k in kl])
+    neg_elbo = losses.negative_elbo(nll, kl_total, beta)
     return ElboOutputs(
-        loss=tf.reduce_mean(nll + beta * kl_total), nll=nll, kl=kl_total,
+        loss=tf.reduce_mean(neg_elbo), neg_elbo=neg_elbo, nll=nll, kl=kl_total,
         kl_per_level=kl, reconstruction=tf.sigmoid(logits))
 
   def _sample(self, context, num_future, num_samples, seed):

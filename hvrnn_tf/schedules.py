@@ -7,6 +7,7 @@ up over 5 epochs by Goyal et al.'s gradual warmup with the linear scaling rule
 weight beta warmed up from 0 to 1 over 20 epochs (the release).
 """
 
+import gin
 import keras
 from keras import ops
 import tensorflow as tf
@@ -115,3 +116,12 @@ class TorchAdam(keras.optimizers.Adam):
     config = super().get_config()
     config["coupled_weight_decay"] = self.coupled_weight_decay
     return config
+
+
+@gin.configurable(module="schedules")
+def torch_adam(learning_rate, weight_decay: float, beta_1: float = 0.5,
+               beta_2: float = 0.9, epsilon: float = 1e-8) -> TorchAdam:
+  """The authors' optimiser: torch.optim.Adam(betas=(0.5, 0.9),
+  weight_decay=weight_decay), PyTorch's default epsilon."""
+  return TorchAdam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                   epsilon=epsilon, coupled_weight_decay=weight_decay)

@@ -96,3 +96,17 @@ def test_config_cases_parse_and_reject_unknown_configs():
   assert common.config_cases("tiny:2, micro:1,") == [("tiny", 2), ("micro", 1)]
   with pytest.raises(ValueError, match="Unknown config 'nope'"):
     common.config_cases("tiny:2,nope:1")
+
+
+def test_config_cases_with_a_third_field():
+  assert common.config_cases("tiny:2:xla", "mode") == [("tiny", 2, "xla")]
+  assert common.config_cases("tiny:2,micro:1:a+b", "variants", optional=True) == [
+      ("tiny", 2, None), ("micro", 1, "a+b")]
+  with pytest.raises(ValueError, match=r"Case 'tiny:2' is not config:N:mode \(N a positive"):
+    common.config_cases("tiny:2", "mode")
+
+
+@pytest.mark.parametrize("item", ["tiny", "tiny:x", "tiny:0", "tiny:-1", "tiny:2:xla"])
+def test_bad_cases_are_one_clear_error(item):
+  with pytest.raises(ValueError, match=rf"Case '{item}' is not config:N \(N a positive integer\)"):
+    common.config_case(item)

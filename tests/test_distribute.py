@@ -25,16 +25,19 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from hvrnn_tf.config import ModelConfig
-from hvrnn_tf.train import Trainer
+from hvrnn_tf.train_config import TrainConfig
+from hvrnn_tf.trainer import Trainer
 config = ModelConfig(image_size=16, channels=1, context_frames=2,
                      future_frames=3, n_hid=4, channel_multipliers=(1, 2, 2, 2),
                      latent_resolutions=(1, 4, 8), latent_channels=(2, 3, 2),
                      decoder_convlstm_layers=4)
 video = tf.random.stateless_uniform([4, 5, 16, 16, 1], seed=[0, 1])
 mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-trainers = [Trainer(config, 4, 0, 10, learning_rate=2.5e-4,
-                    lr_reference_batch=4, lr_warmup_epochs=0, beta=1.0,
-                    beta_warmup_epochs=0, weight_decay=1e-4, strategy=strategy)
+recipe = TrainConfig(num_steps=1, batch_size=4, steps_per_epoch=10,
+                     learning_rate=2.5e-4, lr_reference_batch=4,
+                     lr_warmup_epochs=0, beta=1.0, beta_warmup_epochs=0,
+                     weight_decay=1e-4)
+trainers = [Trainer(config, recipe, strategy)
             for strategy in (tf.distribute.get_strategy(), mirrored)]
 for a, b in zip(*[t.model.trainable_variables for t in trainers]):
   b.assign(a)
@@ -91,7 +94,7 @@ def test_two_workers_finish_with_identical_weights(tmp_path):
     for index in range(2):
       tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
       args = TINY + ["--gin_param=train.num_steps = 3",
-                     "--gin_param=train.strategy = 'multi_worker'"]
+                     "--gin_param=train.strategy = @distribute.multi_worker_strategy"]
       workers.append(subprocess.Popen(
           [sys.executable, "-m", "hvrnn_tf.train",
            f"--workdir={tmp_path}", *args],

@@ -119,7 +119,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from hvrnn_tf import schedules
-from hvrnn_tf.train import Trainer
+from hvrnn_tf.trainer import Trainer
 
 x = np.random.RandomState(0).randn(4, 3).astype(np.float32)
 w0 = np.array([0.5, -1.5, 2.0], np.float32)
