@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from bench import input_pipeline
 
 
@@ -20,3 +22,12 @@ def test_input_pipeline_bench_writes_json(tmp_path):
               "fed_sequences_per_s", "fed_slowdown"):
     assert key in result
   assert result["pipeline_sequences_per_s"] > 0
+
+
+@pytest.mark.parametrize("consumer, message", [
+    ("bair_tfrecord:micro:2", "Consumer 'bair_tfrecord:micro:2' is not source=config:batch"),
+    ("bair_tfrecord=micro", "Case 'micro' is not config:N")])
+def test_bad_consumers_are_one_clear_error(tmp_path, consumer, message):
+  with pytest.raises(ValueError, match=message):
+    input_pipeline.main(["--sources=bair_tfrecord", f"--consumers={consumer}",
+                         f"--output={tmp_path / 'out.json'}"])
