@@ -11,9 +11,12 @@ import pytest
 import tensorflow as tf
 
 from hvrnn_tf.data import inputs, shard_writer
+from test_tfrecord_reader import corrupt_middle
+from test_tfrecord_reader import numbered_sequences
+from test_tfrecord_reader import numbered_shards
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-LENGTH, SIZE, CHANNELS = 8, 16, 3
+SIZE, CHANNELS = 16, 3
 
 
 @pytest.fixture(scope="module")
@@ -28,28 +31,9 @@ def mnist_dirs(tmp_path_factory) -> Path:
   return folder
 
 
-def _sequences(
-  count: int, length: int = LENGTH, size: int = SIZE
-) -> list[dict[str, np.ndarray]]:
-  """Sequences whose frame t of sequence i is filled with 10 * i + t (easy to identify)."""
-  return [
-    {
-      "frames": np.broadcast_to(
-        (10 * i + np.arange(length, dtype=np.uint8))[:, None, None, None],
-        (length, size, size, CHANNELS),
-      ).copy()
-    }
-    for i in range(count)
-  ]
-
-
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory) -> str:
-  folder = tmp_path_factory.mktemp("shards")
-  shard_writer.write_shards(
-    _sequences(5), str(folder), "data", 2, compression="GZIP"
-  )
-  return str(folder / "data-*")
+  return numbered_shards(tmp_path_factory.mktemp("shards"))
 
 
 def _make(split, file_pattern, **kwargs):
@@ -65,7 +49,7 @@ def _make(split, file_pattern, **kwargs):
 
 
 def _ids(batch: np.ndarray) -> np.ndarray:
-  """[B, T] frame ids (10 * sequence + frame) of a float batch built by `_sequences`."""
+  """[B, T] frame ids (10 * sequence + frame) of a float batch of `numbered_shards`."""
   return np.rint(batch[:, :, 0, 0, 0] * 255).astype(int)
 
 
@@ -161,10 +145,10 @@ def test_invalid_arguments(kwargs, message):
 
 
 def test_skip_corrupt_counts_into_the_process_counter(tmp_path):
-  paths = shard_writer.write_shards(_sequences(6), str(tmp_path), "data", 3)
-  data = bytearray(Path(paths[1]).read_bytes())
-  data[len(data) // 2] ^= 0xFF
-  Path(paths[1]).write_bytes(bytes(data))
+  paths = shard_writer.write_shards(
+    numbered_sequences(6), str(tmp_path), "data", 3
+  )
+  corrupt_middle(paths[1])
   counter = inputs.skipped_records_counter()
   before = int(counter.numpy())
   batches = _make("test", str(tmp_path / "data-*"), skip_corrupt=True)

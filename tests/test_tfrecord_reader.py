@@ -13,8 +13,8 @@ from hvrnn_tf.data import tfrecord_reader
 LENGTH, SHAPE = 8, (16, 16, 3)
 
 
-def _numbered(count: int, size: int = 16) -> list[dict[str, np.ndarray]]:
-  """Sequences whose frame t of sequence i is all 10 * i + t."""
+def numbered_sequences(count: int, size: int = 16) -> list[dict[str, np.ndarray]]:
+  """LENGTH frames [size, size, 3] each; frame t of sequence i is all 10 * i + t."""
   ids = 10 * np.arange(count)[:, None] + np.arange(LENGTH)
   frames = np.broadcast_to(
     ids[:, :, None, None, None].astype(np.uint8), (count, LENGTH, size, size, 3)
@@ -30,13 +30,24 @@ def _foreign_file(path: Path, sequences) -> str:
   return str(path)
 
 
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory) -> str:
-  folder = tmp_path_factory.mktemp("shards")
+def numbered_shards(folder: Path) -> str:
+  """Writes 5 `numbered_sequences` as GZIP shards of 2; returns their glob."""
   shard_writer.write_shards(
-    _numbered(5), str(folder), "data", 2, compression="GZIP"
+    numbered_sequences(5), str(folder), "data", 2, compression="GZIP"
   )
   return str(folder / "data-*")
+
+
+def corrupt_middle(path: str) -> None:
+  """Flips a byte in the middle of `path`: same size, so only reading notices."""
+  data = bytearray(Path(path).read_bytes())
+  data[len(data) // 2] ^= 0xFF
+  Path(path).write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory) -> str:
+  return numbered_shards(tmp_path_factory.mktemp("shards"))
 
 
 def _frames(pattern, train=False, sequence_length=5, shape=SHAPE, **kwargs):
@@ -75,7 +86,7 @@ def test_train_split_gives_random_windows_of_every_sequence(shards):
 
 
 def test_split_placeholder_selects_the_split_files(tmp_path):
-  shard_writer.write_shards(_numbered(2), str(tmp_path), "test", 2)
+  shard_writer.write_shards(numbered_sequences(2), str(tmp_path), "test", 2)
   assert len(_ids(_frames(str(tmp_path / "{split}-*")))) == 2
   with pytest.raises(ValueError, match="train-\\*' matches no files"):
     _frames(str(tmp_path / "{split}-*"), train=True)
@@ -94,7 +105,7 @@ def test_wrong_frame_shape_in_metadata_is_a_clear_error(shards):
 
 
 def test_wrong_frame_shape_without_metadata_names_the_file(tmp_path):
-  path = _foreign_file(tmp_path / "foreign.tfrecord", _numbered(1, size=8))
+  path = _foreign_file(tmp_path / "foreign.tfrecord", numbered_sequences(1, size=8))
   with pytest.raises(
     ValueError,
     match=rf"{path} stores frames of shape \(8, 8, 3\) .* ask for \(16, 16, 3\)",
@@ -103,7 +114,7 @@ def test_wrong_frame_shape_without_metadata_names_the_file(tmp_path):
 
 
 def test_mismatch_after_the_first_record_fails_naming_the_file(tmp_path):
-  mixed = _numbered(1) + _numbered(1, size=8)
+  mixed = numbered_sequences(1) + numbered_sequences(1, size=8)
   path = _foreign_file(tmp_path / "mixed.tfrecord", mixed)
   with pytest.raises(
     tf.errors.InvalidArgumentError,
@@ -133,10 +144,8 @@ def test_unreadable_file_is_a_clear_error(tmp_path):
 def test_corrupted_shard_fails_naming_the_file_or_is_skipped_and_counted(
   tmp_path,
 ):
-  paths = shard_writer.write_shards(_numbered(6), str(tmp_path), "data", 3)
-  data = bytearray(Path(paths[1]).read_bytes())
-  data[len(data) // 2] ^= 0xFF  # Same size: only reading notices.
-  Path(paths[1]).write_bytes(bytes(data))
+  paths = shard_writer.write_shards(numbered_sequences(6), str(tmp_path), "data", 3)
+  corrupt_middle(paths[1])
   pattern = str(tmp_path / "data-*")
   with pytest.raises(
     tf.errors.InvalidArgumentError,
@@ -151,7 +160,7 @@ def test_corrupted_shard_fails_naming_the_file_or_is_skipped_and_counted(
 
 
 def test_skipping_needs_metadata(tmp_path):
-  path = _foreign_file(tmp_path / "foreign.tfrecord", _numbered(1))
+  path = _foreign_file(tmp_path / "foreign.tfrecord", numbered_sequences(1))
   with pytest.raises(
     ValueError, match="skip_corrupt needs the dataset's metadata"
   ):
