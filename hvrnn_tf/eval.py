@@ -27,7 +27,6 @@ flag value skips the metric on purpose.
 import json
 import os
 import sys
-import time
 
 from absl import app
 from absl import flags
@@ -39,6 +38,7 @@ from hvrnn_tf import atomic_write
 from hvrnn_tf import baselines
 from hvrnn_tf import checkpointing
 from hvrnn_tf import plots
+from hvrnn_tf import progress as progress_lib
 from hvrnn_tf import visualize
 from hvrnn_tf.data import digits as digits_lib
 from hvrnn_tf.data import inputs
@@ -93,24 +93,6 @@ def define_flags():
                     "and metrics; no ELBO).")
   flags.DEFINE_integer("num_visualized", 8, "Sequences written as GIF / PNG.")
   flags.DEFINE_float("fps", 4.0, "Frame rate of the GIFs.")
-
-
-class Progress:
-  """Logs sequences and samples done, rate and (with a known total) ETA."""
-
-  def __init__(self, total_sequences, num_samples):
-    self.total, self.num_samples = total_sequences, num_samples
-    self.done, self.start = 0, time.time()
-
-  def update(self, sequences):
-    self.done += sequences
-    elapsed = time.time() - self.start
-    rate = self.done / max(elapsed, 1e-9)
-    of_total = f"/{self.total}" if self.total else ""
-    eta = (f", ETA {(self.total - self.done) / rate / 60:.1f} min"
-           if self.total else "")
-    logging.info("eval: %d%s sequences, %d samples, %.2f sequences/s%s",
-                 self.done, of_total, self.done * self.num_samples, rate, eta)
 
 
 class Evaluation:
@@ -388,10 +370,13 @@ def run(workdir, output_dir=None, gin_files=(), gin_params=(), split="test",
                num_samples)
   evaluation = Evaluation(model, num_samples, lpips_metric, i3d, fvd_repeats,
                           num_visualized, seed, with_elbo=baseline is None)
-  progress = Progress(max_sequences, num_samples)
+  progress = progress_lib.Progress(0, max_sequences, unit="sequences")
+  done = 0
   for batch_index, video in enumerate(dataset):
     evaluation.add(video, batch_index)
-    progress.update(video.shape[0])
+    done += video.shape[0]
+    logging.info("eval: %d sequences x %d samples, %s", done, num_samples,
+                 progress.report(done))
   metrics = evaluation.metrics()
   metrics["skipped"] = skipped
   metrics["protocol"] = _protocol(metrics, config, checkpoint_step, args)

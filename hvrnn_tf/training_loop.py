@@ -12,38 +12,11 @@ and exited after the last (also when a hook raises).
 
 import contextlib
 import dataclasses
-import time
 
 import tensorflow as tf
 
 from hvrnn_tf import distribute
-
-
-def format_duration(seconds: float) -> str:
-  """H:MM:SS."""
-  minutes, seconds = divmod(int(seconds), 60)
-  hours, minutes = divmod(minutes, 60)
-  return f"{hours}:{minutes:02d}:{seconds:02d}"
-
-
-class Progress:
-  """Steps per second and ETA for log lines and summaries."""
-
-  def __init__(self, start_step: int, num_steps: int):
-    self.start_step, self.num_steps = start_step, num_steps
-    self.start_time = time.time()
-    self.last_step, self.last_time = start_step, self.start_time
-
-  def overall_rate(self, step: int) -> float:
-    return (step - self.start_step) / max(time.time() - self.start_time, 1e-9)
-
-  def report(self, step: int) -> str:
-    """Steps/s since the last report, and the time to num_steps at that rate."""
-    now = time.time()
-    rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
-    self.last_step, self.last_time = step, now
-    eta = format_duration((self.num_steps - step) / max(rate, 1e-9))
-    return f"{rate:.2f} steps/s  ETA {eta}"
+from hvrnn_tf.progress import Progress
 
 
 @dataclasses.dataclass

@@ -13,13 +13,14 @@ from hvrnn_tf import checkpointing
 from hvrnn_tf import summaries as summaries_lib
 from hvrnn_tf import training_hooks
 from hvrnn_tf import training_loop
+from hvrnn_tf.progress import Progress
 
 
 def make_state(step, num_steps=10, streak=(), stop=False, save_now=False):
   trainer = types.SimpleNamespace(skipped_steps=tf.Variable(len(streak),
                                                             dtype=tf.int64))
   state = training_loop.LoopState(trainer, num_steps, 0, step,
-                                  training_loop.Progress(0, num_steps))
+                                  Progress(0, num_steps))
   state.nonfinite_streak, state.stop, state.save_now = list(streak), stop, save_now
   state.metrics = {"loss": 2.0, "nll": 1.5, "kl": 0.5, "beta": 1.0}
   return state

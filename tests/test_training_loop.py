@@ -91,12 +91,3 @@ def test_poison_batches_turns_the_chosen_steps_into_nan():
       iter(batches), (3, 4), tf.distribute.get_strategy(), start_step=1))
   assert [bool(np.isnan(b.numpy()).all()) for b in poisoned] == [
       False, True, True, False]
-
-
-def test_progress_reports_rate_and_eta():
-  assert training_loop.format_duration(3725.9) == "1:02:05"
-  progress = training_loop.Progress(start_step=0, num_steps=100)
-  progress.last_time -= 10.0  # 10 s ago
-  report = progress.report(10)
-  rate = float(report.split()[0])
-  assert 0.9 < rate <= 1.0 and "ETA 0:01:" in report
