@@ -198,3 +198,15 @@ def test_dataset_for_config_errors_name_the_model_settings(shards, tiny_config):
     match=r"\(model.ModelConfig.image_size = 16, model.ModelConfig.channels = 1\)",
   ):
     make(tiny_config())
+
+
+def test_bindings_scoped_to_a_split_apply_to_that_split_only(shards, tiny_config):
+  config = tiny_config(channels=CHANNELS, context_frames=2, future_frames=1)
+  gin.parse_config(
+    "data.make_dataset.source = 'tfrecord'\n"
+    f"data.make_dataset.file_pattern = '{shards}'\n"
+    "test/data.make_dataset.file_pattern = '/nonexistent/test-*'"
+  )
+  assert next(iter(inputs.dataset_for_config(config, "train", 2))).shape[0] == 2
+  with pytest.raises(ValueError, match="/nonexistent/test-"):
+    inputs.dataset_for_config(config, "test", 2)

@@ -157,6 +157,10 @@ def dataset_for_config(
 ) -> tf.data.Dataset:
   """`make_dataset` for `config`'s frames; errors name the model settings.
 
+  Called in the gin scope `split`, so bindings scoped to a split override the
+  unscoped ones there, e.g. another folder for the test data:
+    test/data.make_dataset.file_pattern = "/data/bair_eval/{split}-*"
+
   Args:
     config: sets image_size, channels and sequence_length (context_frames +
       future_frames).
@@ -171,18 +175,22 @@ def dataset_for_config(
   """
   future, future_name = future_frames, "future_frames"
   if future_frames is None:
-    future, future_name = config.future_frames, "model.ModelConfig.future_frames"
+    future, future_name = (
+      config.future_frames,
+      "model.ModelConfig.future_frames",
+    )
   if seed is not None:
     overrides["seed"] = seed
   try:
-    return make_dataset(
-      split=split,
-      batch_size=batch_size,
-      sequence_length=config.context_frames + future,
-      image_size=config.image_size,
-      channels=config.channels,
-      **overrides,
-    )
+    with gin.config_scope(split):
+      return make_dataset(
+        split=split,
+        batch_size=batch_size,
+        sequence_length=config.context_frames + future,
+        image_size=config.image_size,
+        channels=config.channels,
+        **overrides,
+      )
   except ValueError as e:
     message = str(e)
     if "sequence_length" in message:
