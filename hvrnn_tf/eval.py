@@ -37,6 +37,7 @@ import tensorflow as tf
 from hvrnn_tf import atomic_write
 from hvrnn_tf import baselines
 from hvrnn_tf import checkpointing
+from hvrnn_tf import losses
 from hvrnn_tf import plots
 from hvrnn_tf import progress as progress_lib
 from hvrnn_tf import visualize
@@ -190,7 +191,7 @@ class Evaluation:
 
   def _elbo_metrics(self) -> dict:
     nll, kl_total = np.concatenate(self.nll), np.concatenate(self.kl)
-    elbo = {"neg_elbo": float(np.mean(nll + kl_total)),
+    elbo = {"neg_elbo": float(np.mean(losses.negative_elbo(nll, kl_total))),
             "nll": float(np.mean(nll)), "kl": float(np.mean(kl_total)),
             "units": "nats per sequence (lower is better)"}
     per_channel = self.kl_channels.result()
