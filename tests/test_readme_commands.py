@@ -23,6 +23,7 @@ BIN = pathlib.Path(sys.executable).parent
 DOCS = ["README.md", "docs/TRAINING.md", "docs/EVALUATION.md",
         "docs/RELIABILITY.md", "docs/PERFORMANCE.md", "docs/BAZEL.md",
         "docs/TESTING.md", "docs/REPRODUCTION.md", "docs/RESULTS.md",
+        "docs/ARCHITECTURE.md",
         "bench/README.md"]
 
 
