@@ -210,3 +210,19 @@ def test_bindings_scoped_to_a_split_apply_to_that_split_only(shards, tiny_config
   assert next(iter(inputs.dataset_for_config(config, "train", 2))).shape[0] == 2
   with pytest.raises(ValueError, match="/nonexistent/test-"):
     inputs.dataset_for_config(config, "test", 2)
+
+
+def test_a_training_runs_operative_config_serves_the_test_split(
+  shards, tiny_config
+):
+  config = tiny_config(channels=CHANNELS, context_frames=2, future_frames=1)
+  gin.parse_config(
+    "data.make_dataset.source = 'tfrecord'\n"
+    f"data.make_dataset.file_pattern = '{shards}'"
+  )
+  next(iter(inputs.dataset_for_config(config, "train", 2)))
+  operative = gin.operative_config_str()
+  gin.clear_config()
+  gin.parse_config(operative)  # What eval does with a run's config.
+  batch = next(iter(inputs.dataset_for_config(config, "test", 2)))
+  assert batch.shape == (2, 3, SIZE, SIZE, CHANNELS)

@@ -1,5 +1,7 @@
 """`make_dataset`: the one input pipeline the training and evaluation binaries use."""
 
+import contextlib
+
 import gin
 import tensorflow as tf
 
@@ -157,9 +159,11 @@ def dataset_for_config(
 ) -> tf.data.Dataset:
   """`make_dataset` for `config`'s frames; errors name the model settings.
 
-  Called in the gin scope `split`, so bindings scoped to a split override the
-  unscoped ones there, e.g. another folder for the test data:
+  The test split is made in the gin scope `test`, so `test/` bindings override
+  the unscoped ones there, e.g. another folder for the test data:
     test/data.make_dataset.file_pattern = "/data/bair_eval/{split}-*"
+  The train split is made unscoped: a training run's operative config (which
+  eval parses) then holds unscoped bindings that serve the test split too.
 
   Args:
     config: sets image_size, channels and sequence_length (context_frames +
@@ -182,7 +186,8 @@ def dataset_for_config(
   if seed is not None:
     overrides["seed"] = seed
   try:
-    with gin.config_scope(split):
+    test = split == "test"
+    with gin.config_scope("test") if test else contextlib.nullcontext():
       return make_dataset(
         split=split,
         batch_size=batch_size,
