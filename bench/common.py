@@ -9,6 +9,7 @@ and prints the same results as a Markdown table.
 import argparse
 import dataclasses
 import datetime
+import functools
 import gc
 import json
 import os
@@ -20,57 +21,47 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import gin  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from hvrnn_tf import atomic_write  # pylint: disable=g-import-not-at-top
+from hvrnn_tf import checkpointing  # pylint: disable=g-import-not-at-top
 from hvrnn_tf.config import ModelConfig  # pylint: disable=g-import-not-at-top
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
-# Named model configurations. "bair_*" are the paper's BAIR models (64x64 RGB,
-# 2 context + 10 predicted frames, n_hid 64, the release's s2s_big_hier_v4
-# architecture): bair_h3 = gin/bair.gin, bair_h1 =
-# gin/ablations/table2_hierarchy_1.gin, bair_h1_d1 =
-# gin/ablations/table1_decoder_1convlstm.gin; "smmnist_quick" mirrors
-# gin/smmnist_quick.gin (tests/test_bench_common.py checks all four against
-# their gin files); "tiny" and "micro" exist for the smoke tests.
+# Named model configurations: (gin file, ModelConfig overrides). "bair_*" are
+# the paper's BAIR models (64x64 RGB, 2 context + 10 predicted frames, n_hid
+# 64, the release's s2s_big_hier_v4 architecture); "tiny" (the tests'
+# tiny_config, tests/conftest.py) and "micro" (the smallest valid model: 8x8,
+# one level, one decoder ConvLSTM; smoke tests) shrink gin/tiny.gin.
 CONFIGS = {
-    "tiny": dict(image_size=16, channels=1, context_frames=2, future_frames=3,
-                 n_hid=4, channel_multipliers=(1, 2, 2, 2),
-                 latent_resolutions=(1, 4, 8), latent_channels=(2, 3, 2),
-                 decoder_convlstm_layers=4, reconstruction_loss="l1"),
-    # Smallest valid model (8x8, one level, one decoder ConvLSTM): smoke tests.
-    "micro": dict(image_size=8, channels=1, context_frames=2, future_frames=1,
-                  n_hid=4, channel_multipliers=(1, 1, 1),
-                  latent_resolutions=(1,), latent_channels=(2,),
-                  decoder_convlstm_layers=1, reconstruction_loss="l1"),
-    "smmnist_quick": dict(image_size=64, channels=1, context_frames=2,
-                          future_frames=6, n_hid=8,
-                          channel_multipliers=(1, 2, 4, 8, 8, 8),
-                          latent_resolutions=(1, 8), latent_channels=(64, 64),
-                          dense=True, decoder_convlstm_layers=6,
-                          reconstruction_loss="bernoulli"),
-    # Paper's full model (gin/bair.gin; ModelConfig's defaults): hierarchy
-    # [1, 8, 32] with (512, 512, 128) channels, 6 decoder ConvLSTMs.
-    "bair_h3": dict(latent_resolutions=(1, 8, 32), latent_channels=(512, 512, 128)),
-    # Ablation (Table 2, row [1]): one latent level [1] (512), 6 ConvLSTMs.
-    "bair_h1": dict(latent_resolutions=(1,), latent_channels=(512,)),
-    # Ablation (Table 1, row "1 ConvLSTM"): one latent level [1] (512) and a
-    # 1-ConvLSTM decoder (the smallest BAIR model).
-    "bair_h1_d1": dict(latent_resolutions=(1,), latent_channels=(512,),
-                       decoder_convlstm_layers=1),
+    "tiny": ("tiny.gin", dict(
+        image_size=16, future_frames=3, channel_multipliers=(1, 2, 2, 2),
+        latent_resolutions=(1, 4, 8), latent_channels=(2, 3, 2),
+        decoder_convlstm_layers=4, reconstruction_loss="l1")),
+    "micro": ("tiny.gin", dict(
+        image_size=8, future_frames=1, channel_multipliers=(1, 1, 1),
+        latent_resolutions=(1,), latent_channels=(2,),
+        decoder_convlstm_layers=1, reconstruction_loss="l1")),
+    "smmnist_quick": ("smmnist_quick.gin", {}),
+    "bair_h3": ("bair.gin", {}),
+    "bair_h1": ("ablations/table2_hierarchy_1.gin", {}),
+    "bair_h1_d1": ("ablations/table1_decoder_1convlstm.gin", {}),
 }
 
 DESCRIPTIONS = {
-    "tiny": "16x16 test config, levels [1,4,8], 4 ConvLSTMs",
-    "micro": "8x8 smoke-test config, level [1], 1 ConvLSTM, 2+1 frames",
+    "tiny": "gin/tiny.gin at 16x16: levels [1,4,8], 4 ConvLSTMs, 2+3 frames",
+    "micro": "gin/tiny.gin at 8x8: level [1], 1 ConvLSTM, 2+1 frames",
     "smmnist_quick": "gin/smmnist_quick.gin: 64x64x1, n_hid 8, [1,8] (64,64), 6 ConvLSTMs, "
                      "2+6 frames",
     "bair_h3": "gin/bair.gin: BAIR 64x64x3, n_hid 64, [1,8,32] (512,512,128), 6 ConvLSTMs, "
                "2+10 frames",
-    "bair_h1": "BAIR 64x64x3, n_hid 64, [1] (512), 6 ConvLSTMs, 2+10 frames",
-    "bair_h1_d1": "BAIR 64x64x3, n_hid 64, [1] (512), 1 ConvLSTM, 2+10 frames",
+    "bair_h1": "gin/ablations/table2_hierarchy_1.gin: BAIR 64x64x3, n_hid 64, [1] (512), "
+               "6 ConvLSTMs, 2+10 frames",
+    "bair_h1_d1": "gin/ablations/table1_decoder_1convlstm.gin: BAIR 64x64x3, n_hid 64, [1] "
+                  "(512), 1 ConvLSTM, 2+10 frames",
 }
 
 
@@ -79,10 +70,25 @@ def default_batch_size(name: str) -> int:
   return {"tiny": 2, "micro": 2, "smmnist_quick": 8}.get(name, 1)
 
 
+@functools.cache
+def gin_model_config(gin_file: str) -> ModelConfig:
+  """The ModelConfig a gin file of gin/ binds (its other bindings are not
+  read). Clears gin's bindings: call before parsing any."""
+  gin.clear_config()
+  try:
+    checkpointing.parse_gin([gin_file], skip_unknown=True)
+    return ModelConfig()
+  finally:
+    gin.clear_config()
+
+
 def model_config(name: str, **overrides) -> ModelConfig:
+  """The named config of CONFIGS, with `overrides`."""
   if name not in CONFIGS:
     raise ValueError(f"Unknown config {name!r}; known: {sorted(CONFIGS)}")
-  return ModelConfig(**{**CONFIGS[name], **overrides})
+  gin_file, changes = CONFIGS[name]
+  return dataclasses.replace(gin_model_config(gin_file),
+                             **{**changes, **overrides})
 
 
 def config_record(name: str, config: ModelConfig) -> dict:
@@ -102,26 +108,6 @@ def make_trainer(config: ModelConfig, batch_size: int, seed: int = 0,
   return Trainer(config, TrainConfig(
       num_steps=1, batch_size=batch_size, seed=seed, precision=precision,
       jit_compile=jit_compile))
-
-
-def sample_function(model):
-  """The Python function behind model.sample (to wrap in another tf.function)."""
-  fn = getattr(model, "_sample", None)
-  return fn if fn is not None else model.sample.python_function
-
-
-def model_noise(model, seed, batch_size, num_steps):
-  """The model's per-level standard-normal noise (public `noise` or older `_noise`)."""
-  fn = getattr(model, "noise", None) or getattr(model, "_noise")
-  return fn(seed, batch_size, num_steps)
-
-
-def fold_in(seed, data):
-  """The model's per-step seed derivation (hvrnn_tf.model.fold_in when present)."""
-  from hvrnn_tf import model as model_lib  # pylint: disable=g-import-not-at-top
-  if hasattr(model_lib, "fold_in"):
-    return model_lib.fold_in(seed, data)
-  return tf.random.experimental.stateless_fold_in(seed, data)
 
 
 def num_parameters(variables) -> int:

@@ -27,6 +27,7 @@ import time
 import tensorflow as tf
 
 from bench import common
+from hvrnn_tf import model as model_lib
 from hvrnn_tf.model import HierarchicalVRNN
 
 DEFAULT_PROTOCOL = "smmnist_quick:100,bair_h1_d1:4"
@@ -58,7 +59,7 @@ def make_naive_sampler(model: HierarchicalVRNN):
     def step(k, states, logits):
       del logits
       inputs = {r: f[:, k][:, None] for r, f in previous.items()}
-      noise = common.model_noise(model, common.fold_in(seed, k), rows, 1)
+      noise = model.noise(model_lib.fold_in(seed, k), rows, 1)
       hidden, prior_states = model.latents.recur("prior", inputs, states["prior"])
       _, samples = model.latents.sample("prior", hidden, noise)
       logits, decoder_states = model.decoder(
@@ -132,7 +133,7 @@ def protocol_case(name: str, num_samples: int, future: int, sequences: int,
     add("per_sample", n, lambda: [model.sample(context, num_future, 1, seed + i)
                                   for i in range(n)])
   if xla:
-    xla_sample = tf.function(common.sample_function(model), jit_compile=True)
+    xla_sample = tf.function(model.sample.python_function, jit_compile=True)
     add("xla", num_samples, lambda: xla_sample(context, future, num_samples, seed))
     if results[-1]["status"] == "ok":  # same seed: XLA should draw the same frames
       plain = model.sample(context, num_future, num_samples, seed)
