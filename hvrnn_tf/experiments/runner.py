@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from hvrnn_tf import atomic_write
 from hvrnn_tf import eval as eval_lib
+from hvrnn_tf import losses
 from hvrnn_tf import train as train_lib
 from hvrnn_tf.data import digits as digits_lib
 from hvrnn_tf.data import inputs
@@ -87,7 +88,8 @@ def training_elbo(model, num_sequences: int) -> dict:
     kl.append(batch_kl.numpy())
   nll = np.concatenate(nll)[:num_sequences]
   kl = np.concatenate(kl)[:num_sequences]
-  return {"neg_elbo": float(np.mean(nll + kl)), "nll": float(np.mean(nll)),
+  return {"neg_elbo": float(np.mean(losses.negative_elbo(nll, kl))),
+          "nll": float(np.mean(nll)),
           "kl": float(np.mean(kl))}
 
 
