@@ -8,30 +8,33 @@ import socket
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
+from bench import common
 from hvrnn_tf import distribute
+from hvrnn_tf.data import shard_writer
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 # Logical devices must be set up before TensorFlow initialises, hence a fresh
 # process. It prints the largest difference between a 2-replica Mirrored step
-# and a single-device step on the same global batch from the same weights.
+# and a single-device step on the same global batch from the same weights, of
+# bench's "micro" model (each step's tracing is most of the cost).
 MIRRORED_VS_SINGLE = """
 import numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from hvrnn_tf.config import ModelConfig
+from bench import common
 from hvrnn_tf.train_config import TrainConfig
 from hvrnn_tf.trainer import Trainer
-config = ModelConfig(image_size=16, channels=1, context_frames=2,
-                     future_frames=3, n_hid=4, channel_multipliers=(1, 2, 2, 2),
-                     latent_resolutions=(1, 4, 8), latent_channels=(2, 3, 2),
-                     decoder_convlstm_layers=4)
-video = tf.random.stateless_uniform([4, 5, 16, 16, 1], seed=[0, 1])
+config = common.model_config("micro")
+video = tf.random.stateless_uniform(
+    [4, config.sequence_length, config.image_size, config.image_size, 1],
+    seed=[0, 1])
 mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 recipe = TrainConfig(num_steps=1, batch_size=4, steps_per_epoch=10,
                      learning_rate=2.5e-4, lr_reference_batch=4,
@@ -87,17 +90,37 @@ TINY = ["--gin_file=gin/tiny.gin", "--gin_param=train.log_every = 1",
         "--gin_param=train.checkpoint_every = 2"]
 
 
+def micro_on_records(data_dir):
+  """Gin flags for bench's "micro" model (gin/tiny.gin at 8x8: too small for
+  SM-MNIST's digits) on TFRecord shards of random frames in `data_dir`."""
+  config = common.model_config("micro")
+  frames = np.random.default_rng(0).integers(
+      0, 256, (8, config.sequence_length, config.image_size, config.image_size,
+               1), dtype=np.uint8)
+  shard_writer.write_shards([{"frames": f} for f in frames], str(data_dir),
+                            "train", 4)
+  bindings = [f"model.ModelConfig.{k} = {v!r}"
+              for k, v in common.CONFIGS["micro"][1].items()]
+  bindings += ["data.make_dataset.source = 'tfrecord'",
+               f"data.make_dataset.file_pattern = '{data_dir}/{{split}}-*'",
+               "train.image_summary_every = 0"]
+  return [f"--gin_param={b}" for b in bindings]
+
+
 def test_two_workers_finish_with_identical_weights(tmp_path):
   cluster = {"worker": [f"127.0.0.1:{free_port()}" for _ in range(2)]}
+  micro = micro_on_records(tmp_path / "data")
+  workdir = tmp_path / "run"
   workers = []
   try:
     for index in range(2):
       tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
-      args = TINY + ["--gin_param=train.num_steps = 3",
-                     "--gin_param=train.strategy = @distribute.multi_worker_strategy"]
+      args = TINY + micro + [
+          "--gin_param=train.num_steps = 3",
+          "--gin_param=train.strategy = @distribute.multi_worker_strategy"]
       workers.append(subprocess.Popen(
           [sys.executable, "-m", "hvrnn_tf.train",
-           f"--workdir={tmp_path}", *args],
+           f"--workdir={workdir}", *args],
           cwd=REPO_ROOT, env={**ENV, "TF_CONFIG": json.dumps(tf_config)},
           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     logs = [w.communicate(timeout=360)[0] for w in workers]
@@ -110,8 +133,8 @@ def test_two_workers_finish_with_identical_weights(tmp_path):
   assert fingerprints[0] and fingerprints[0] == fingerprints[1]
   assert all("2 replica(s)" in log for log in logs)
   # Only the chief's checkpoints remain; the other worker's scratch is gone.
-  assert tf.train.latest_checkpoint(tmp_path / "checkpoints").endswith("ckpt-3")
-  assert not list(tmp_path.glob(".worker_*"))
+  assert tf.train.latest_checkpoint(workdir / "checkpoints").endswith("ckpt-3")
+  assert not list(workdir.glob(".worker_*"))
 
 
 def test_strategy_names():
