@@ -11,5 +11,7 @@ the medians of several runs after warm-up:
   bench.memory          peak resident memory per config and batch; largest batch in a budget
   bench.op_profile      where a train step's time goes (TF profiler op times by kind and model part)
   bench.optimizations   the model's optimisations vs the old paths (and proposals): numerics, speed-up
-  bench.run_all         runs all of them, each in its own process
+  bench.run_all         runs all of the above, each in its own process
+  bench.peer            the authors' PyTorch model vs ours, interleaved (bench/peer_torch_driver.py)
+  bench.gpu             one GPU: batch-16 train step fp32 / mixed bf16 / XLA, sampling, memory, MFU
 """
