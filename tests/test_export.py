@@ -9,22 +9,31 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hvrnn_tf import export
-
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 CLI = str(pathlib.Path(sys.executable).parent / "saved_model_cli")
 
 
+def _export_binary(workdir, export_dir):
+  return subprocess.run(
+      [sys.executable, "-m", "hvrnn_tf.export", f"--workdir={workdir}",
+       f"--export_dir={export_dir}"], cwd=REPO_ROOT,
+      env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True,
+      text=True, timeout=300)
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, make_workdir):
+  """(model, path): make_workdir's model (step 7) exported by the binary, once
+  for all the tests (each export traces both signatures' samplers)."""
   workdir = tmp_path_factory.mktemp("workdir")
   model = make_workdir(workdir)
-  return model, export.export(model, str(workdir / "export"), 7)
+  result = _export_binary(workdir, workdir / "export")
+  assert result.returncode == 0, result.stderr[-2000:]
+  return model, str(workdir / "export" / "7")
 
 
 def test_reloaded_savedmodel_samples_like_the_model(exported):
   model, path = exported
-  assert path.endswith(os.path.join("export", "7"))
   loaded = tf.saved_model.load(path)
   context = tf.random.stateless_uniform([2, 2, 16, 16, 1], seed=[0, 0])
   args = dict(num_future=tf.constant(5), num_samples=tf.constant(3),
@@ -40,41 +49,48 @@ def test_reloaded_savedmodel_samples_like_the_model(exported):
   np.testing.assert_allclose(frames_uint8["frames"], expected, atol=1e-6)
 
 
-def test_saved_model_cli_shows_and_runs_it(exported):
+def test_saved_model_cli_shows_and_runs_it(exported, tmp_path):
   _, path = exported
-  shown = subprocess.run([CLI, "show", "--all", "--dir", path],
-                         capture_output=True, text=True, timeout=120)
-  assert shown.returncode == 0, shown.stderr
-  for text in ("serving_default", "serving_uint8", "num_future",
-               "num_samples", "seed", "frames"):
-    assert text in shown.stdout
-  # Both signatures' context: [B, c, S, S, C], not of unknown rank.
-  assert shown.stdout.count("shape: (-1, 2, 16, 16, 1)") == 2
   inputs = dict(context=np.zeros([1, 2, 16, 16, 1], np.float32),
                 num_future=np.int32(3), num_samples=np.int32(2),
                 seed=np.array([1, 2], np.int32))
-  ran = _cli_run(path, "serving_default", inputs)
-  assert ran.returncode == 0, ran.stderr[-2000:]
-  frames = np.load(pathlib.Path(path).parent / "outputs" / "frames.npy")
+  # Three CLI processes at once: each spends most of its time importing
+  # TensorFlow.
+  shown = subprocess.Popen([CLI, "show", "--all", "--dir", path],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+  ran = _cli_run(path, "serving_default", inputs, tmp_path / "float32")
+  bad = _cli_run(path, "serving_uint8", {
+      **inputs, "context": np.zeros([1, 2, 32, 32, 1], np.uint8)},
+                 tmp_path / "uint8")
+  (shown_out, shown_err), (_, ran_err), (_, bad_err) = [
+      p.communicate(timeout=120) for p in (shown, ran, bad)]
+  assert shown.returncode == 0, shown_err
+  for text in ("serving_default", "serving_uint8", "num_future",
+               "num_samples", "seed", "frames"):
+    assert text in shown_out
+  # Both signatures' context: [B, c, S, S, C], not of unknown rank.
+  assert shown_out.count("shape: (-1, 2, 16, 16, 1)") == 2
+  assert ran.returncode == 0, ran_err[-2000:]
+  frames = np.load(tmp_path / "float32" / "outputs" / "frames.npy")
   assert frames.shape == (1, 2, 3, 16, 16, 1)
   assert np.all((frames >= 0) & (frames <= 1))
-  inputs["context"] = np.zeros([1, 2, 32, 32, 1], np.uint8)
-  ran = _cli_run(path, "serving_uint8", inputs)
-  assert ran.returncode != 0
-  assert "for Tensor serving_uint8_context:0" in ran.stderr
+  assert bad.returncode != 0
+  assert "for Tensor serving_uint8_context:0" in bad_err
 
 
-def _cli_run(path, signature, inputs):
-  """`saved_model_cli run` of `signature` on `inputs`, written as .npy files."""
-  folder = pathlib.Path(path).parent
+def _cli_run(path, signature, inputs, folder):
+  """Starts `saved_model_cli run` of `signature` on `inputs`, written as .npy
+  files in `folder`; its outputs go to folder/outputs."""
+  folder.mkdir()
   for name, value in inputs.items():
     np.save(folder / f"{name}.npy", value)
-  return subprocess.run(
+  return subprocess.Popen(
       [CLI, "run", "--dir", path, "--tag_set", "serve", "--signature_def",
        signature, "--inputs",
        ";".join(f"{name}={folder / name}.npy" for name in inputs),
        "--outdir", str(folder / "outputs")],
-      capture_output=True, text=True, timeout=120)
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_signatures_declare_the_context_shape(exported):
@@ -107,18 +123,12 @@ def test_bad_inputs_are_clear_errors(exported):
           **{**good, "num_future": tf.constant(0)})
 
 
-def test_binary_writes_a_version_and_never_overwrites(tmp_path, make_workdir):
-  make_workdir(tmp_path)
-  command = [sys.executable, "-m", "hvrnn_tf.export", f"--workdir={tmp_path}",
-             f"--export_dir={tmp_path / 'out'}"]
-  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-  first = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True,
-                         text=True, timeout=300)
-  assert first.returncode == 0, first.stderr[-2000:]
-  assert (tmp_path / "out" / "7" / "saved_model.pb").exists()
-  again = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True,
-                         text=True, timeout=300)
+def test_binary_writes_a_version_and_never_overwrites(exported):
+  _, path = exported
+  export_dir = pathlib.Path(path).parent
+  assert (export_dir / "7" / "saved_model.pb").exists()
+  again = _export_binary(export_dir.parent, export_dir)
   assert again.returncode != 0
   assert "hvrnn_tf.export: error:" in again.stderr
   assert "already exists" in again.stderr
-  assert [p.name for p in (tmp_path / "out").iterdir()] == ["7"]
+  assert [p.name for p in export_dir.iterdir()] == ["7"]
