@@ -7,14 +7,23 @@ import tensorflow as tf
 from hvrnn_tf import checkpointing
 
 
-def test_restore_gives_the_same_model(tmp_path, make_workdir):
-  saved = make_workdir(tmp_path)
-  restored, step = checkpointing.restore_model(str(tmp_path))
-  assert step == 7 and restored.config == saved.config
-  for a, b in zip(saved.trainable_variables, restored.trainable_variables):
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, make_workdir):
+  """(model, workdir): one make_workdir for the file's tests, in
+  <base>/runs/a (test_relative_workdir_restores_from_any_directory)."""
+  workdir = tmp_path_factory.mktemp("base") / "runs" / "a"
+  workdir.mkdir(parents=True)
+  return make_workdir(workdir), workdir
+
+
+def test_restore_gives_the_same_model(saved):
+  model, workdir = saved
+  restored, step = checkpointing.restore_model(str(workdir))
+  assert step == 7 and restored.config == model.config
+  for a, b in zip(model.trainable_variables, restored.trainable_variables):
     np.testing.assert_array_equal(a.numpy(), b.numpy())
   context = tf.random.stateless_uniform([1, 2, 16, 16, 1], seed=[0, 0])
-  np.testing.assert_allclose(saved.sample(context, 2, 1, tf.constant([1, 1])),
+  np.testing.assert_allclose(model.sample(context, 2, 1, tf.constant([1, 1])),
                              restored.sample(context, 2, 1, tf.constant([1, 1])),
                              atol=1e-6)
 
@@ -27,18 +36,16 @@ def test_missing_pieces_are_clear_errors(tmp_path):
     checkpointing.restore_model(str(tmp_path))
 
 
-def test_checkpoint_of_another_architecture_is_rejected(tmp_path, make_workdir):
-  make_workdir(tmp_path)
+def test_checkpoint_of_another_architecture_is_rejected(saved):
   with pytest.raises(ValueError, match="does not match the configured model"):
     checkpointing.restore_model(
-        str(tmp_path), gin_params=["model.ModelConfig.n_hid = 8"])
+        str(saved[1]), gin_params=["model.ModelConfig.n_hid = 8"])
 
 
-def test_bad_override_names_the_binding(tmp_path, make_workdir):
-  make_workdir(tmp_path)
+def test_bad_override_names_the_binding(saved):
   with pytest.raises(ValueError) as error:
     checkpointing.restore_model(
-        str(tmp_path), gin_params=["model.ModelConfig.n_hidd = 8"])
+        str(saved[1]), gin_params=["model.ModelConfig.n_hidd = 8"])
   assert str(error.value) == (
       "unknown gin parameter 'n_hidd' of 'model.ModelConfig' in binding "
       "model.ModelConfig.n_hidd = 8")
@@ -75,15 +82,12 @@ def test_bad_gin_file_line_is_named(tmp_path):
     checkpointing.parse_gin(["no_such.gin"])
 
 
-def test_relative_workdir_restores_from_any_directory(tmp_path, make_workdir,
-                                                      monkeypatch):
-  (tmp_path / "runs" / "a").mkdir(parents=True)
-  make_workdir(tmp_path / "runs" / "a")
-  monkeypatch.chdir(tmp_path)
+def test_relative_workdir_restores_from_any_directory(saved, monkeypatch):
+  monkeypatch.chdir(saved[1].parents[1])
   directory = "runs/a/checkpoints"
   [path] = checkpointing.registered_checkpoints(directory)
   assert path == "runs/a/checkpoints/ckpt-1"
   _, step = checkpointing.restore_model("runs/a")
   assert step == 7
-  monkeypatch.chdir(tmp_path / "runs")
+  monkeypatch.chdir(saved[1].parent)
   assert checkpointing.restore_model("a")[1] == 7
