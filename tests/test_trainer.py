@@ -4,10 +4,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from bench import common
+from hvrnn_tf import model as model_lib
 from hvrnn_tf import schedules
 from hvrnn_tf.train_config import TrainConfig
-from hvrnn_tf import model as model_lib
 from hvrnn_tf.trainer import Trainer
+
+
+# bench's "micro" model (8x8, one latent level, one ConvLSTM, 2 + 1 frames):
+# tracing the train step is most of each test's cost.
+MICRO = common.model_config("micro")
+MICRO_VIDEO = tf.random.stateless_uniform([2, 3, 8, 8, 1], seed=[0, 1])
 
 
 def tiny_recipe(**overrides):
@@ -20,12 +27,10 @@ def tiny_recipe(**overrides):
 
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_losses_stay_finite(tiny_config, precision):
-  config = tiny_config()
-  trainer = Trainer(config, tiny_recipe(precision=precision))
-  video = tf.random.stateless_uniform([2, 5, 16, 16, 1], seed=[0, 1])
+def test_mixed_precision_losses_stay_finite(precision):
+  trainer = Trainer(MICRO, tiny_recipe(precision=precision))
   for _ in range(3):
-    metrics, reconstruction = trainer.train_step(video)
+    metrics, reconstruction = trainer.train_step(MICRO_VIDEO)
     assert all(np.isfinite(float(v)) for v in metrics.values())
   assert reconstruction.dtype == tf.float32
   conv = trainer.model.encoder.stem
@@ -35,23 +40,18 @@ def test_mixed_precision_losses_stay_finite(tiny_config, precision):
   assert tf.keras.mixed_precision.global_policy().name == "float32"
 
 
-def test_xla_compiled_step_matches_the_plain_step(tiny_config):
-  # One latent level and one decoder ConvLSTM: XLA's compile time on CPU
-  # grows faster than linearly with the variables (tiny_config()'s 291
-  # take ~4 min and 7 GB; these 145, ~1 min).
-  config = tiny_config(latent_resolutions=(1,), latent_channels=(2,),
-                       decoder_convlstm_layers=1)
-  video = tf.random.stateless_uniform([2, 5, 16, 16, 1], seed=[0, 1])
-  trainers = [Trainer(config, tiny_recipe(jit_compile=jit))
+@pytest.mark.slow  # XLA compiles even the micro model for minutes on CPU
+def test_xla_compiled_step_matches_the_plain_step():
+  trainers = [Trainer(MICRO, tiny_recipe(jit_compile=jit))
               for jit in (False, True)]
   for a, b in zip(*[t.model.trainable_variables for t in trainers]):
     b.assign(a)
-  plain, compiled = [t.train_step(video)[0]["loss"] for t in trainers]
+  plain, compiled = [t.train_step(MICRO_VIDEO)[0]["loss"] for t in trainers]
   np.testing.assert_allclose(plain, compiled, rtol=1e-4)
 
 
-def test_trainer_uses_the_papers_optimizer_and_schedules(tiny_config):
-  trainer = Trainer(tiny_config(), tiny_recipe(
+def test_trainer_uses_the_papers_optimizer_and_schedules():
+  trainer = Trainer(MICRO, tiny_recipe(
       learning_rate=2e-5, lr_reference_batch=1, lr_warmup_epochs=5,
       beta_warmup_epochs=20, precision="mixed_float16"))
   optimizer = trainer.optimizer.inner_optimizer  # inside the loss scaling
@@ -69,14 +69,12 @@ def test_trainer_uses_the_papers_optimizer_and_schedules(tiny_config):
       [0.0, 0.5, 1.0, 1.0], rtol=1e-6)
 
 
-def test_step_loss_is_the_models_negative_elbo_and_updates_the_weights(
-    tiny_config):
-  trainer = Trainer(tiny_config(), tiny_recipe())
-  video = tf.random.stateless_uniform([2, 5, 16, 16, 1], seed=[0, 2])
-  noise = trainer.model.noise(model_lib.fold_in([0, 0], trainer.step), 2, 3)
-  expected = trainer.model.elbo(video, beta=1.0, noise=noise)
+def test_step_loss_is_the_models_negative_elbo_and_updates_the_weights():
+  trainer = Trainer(MICRO, tiny_recipe())
+  noise = trainer.model.noise(model_lib.fold_in([0, 0], trainer.step), 2, 1)
+  expected = trainer.model.elbo(MICRO_VIDEO, beta=1.0, noise=noise)
   before = [v.numpy() for v in trainer.model.trainable_variables]
-  metrics, _ = trainer.train_step(video)
+  metrics, _ = trainer.train_step(MICRO_VIDEO)
   np.testing.assert_allclose(metrics["loss"], expected.loss, rtol=1e-5)
   np.testing.assert_allclose(metrics["nll"] + metrics["kl"], expected.loss,
                              rtol=1e-5)
@@ -85,10 +83,10 @@ def test_step_loss_is_the_models_negative_elbo_and_updates_the_weights(
              zip(before, trainer.model.trainable_variables))
 
 
-def test_batch_not_divisible_by_replicas_is_a_clear_error(tiny_config):
+def test_batch_not_divisible_by_replicas_is_a_clear_error():
   class TwoReplicas:
     num_replicas_in_sync = 2
 
   with pytest.raises(ValueError, match=r"train.batch_size=3 must be divisible "
                      r"by the number of replicas \(2\)"):
-    Trainer(tiny_config(), tiny_recipe(batch_size=3), TwoReplicas())
+    Trainer(MICRO, tiny_recipe(batch_size=3), TwoReplicas())
