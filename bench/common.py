@@ -21,15 +21,17 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import gin  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
+import gin  # pylint: disable=g-import-not-at-top
 from hvrnn_tf import atomic_write  # pylint: disable=g-import-not-at-top
 from hvrnn_tf import checkpointing  # pylint: disable=g-import-not-at-top
 from hvrnn_tf.config import ModelConfig  # pylint: disable=g-import-not-at-top
 
-RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+RESULTS_DIR = os.path.join(
+  os.path.dirname(os.path.abspath(__file__)), "results"
+)
 
 # Named model configurations: (gin file, ModelConfig overrides). "bair_*" are
 # the paper's BAIR models (64x64 RGB, 2 context + 10 predicted frames, n_hid
@@ -37,31 +39,47 @@ RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"
 # tiny_config, tests/conftest.py) and "micro" (the smallest valid model: 8x8,
 # one level, one decoder ConvLSTM; smoke tests) shrink gin/tiny.gin.
 CONFIGS = {
-    "tiny": ("tiny.gin", dict(
-        image_size=16, future_frames=3, channel_multipliers=(1, 2, 2, 2),
-        latent_resolutions=(1, 4, 8), latent_channels=(2, 3, 2),
-        decoder_convlstm_layers=4, reconstruction_loss="l1")),
-    "micro": ("tiny.gin", dict(
-        image_size=8, future_frames=1, channel_multipliers=(1, 1, 1),
-        latent_resolutions=(1,), latent_channels=(2,),
-        decoder_convlstm_layers=1, reconstruction_loss="l1")),
-    "smmnist_quick": ("smmnist_quick.gin", {}),
-    "bair_h3": ("bair.gin", {}),
-    "bair_h1": ("ablations/table2_hierarchy_1.gin", {}),
-    "bair_h1_d1": ("ablations/table1_decoder_1convlstm.gin", {}),
+  "tiny": (
+    "tiny.gin",
+    dict(
+      image_size=16,
+      future_frames=3,
+      channel_multipliers=(1, 2, 2, 2),
+      latent_resolutions=(1, 4, 8),
+      latent_channels=(2, 3, 2),
+      decoder_convlstm_layers=4,
+      reconstruction_loss="l1",
+    ),
+  ),
+  "micro": (
+    "tiny.gin",
+    dict(
+      image_size=8,
+      future_frames=1,
+      channel_multipliers=(1, 1, 1),
+      latent_resolutions=(1,),
+      latent_channels=(2,),
+      decoder_convlstm_layers=1,
+      reconstruction_loss="l1",
+    ),
+  ),
+  "smmnist_quick": ("smmnist_quick.gin", {}),
+  "bair_h3": ("bair.gin", {}),
+  "bair_h1": ("ablations/table2_hierarchy_1.gin", {}),
+  "bair_h1_d1": ("ablations/table1_decoder_1convlstm.gin", {}),
 }
 
 DESCRIPTIONS = {
-    "tiny": "gin/tiny.gin at 16x16: levels [1,4,8], 4 ConvLSTMs, 2+3 frames",
-    "micro": "gin/tiny.gin at 8x8: level [1], 1 ConvLSTM, 2+1 frames",
-    "smmnist_quick": "gin/smmnist_quick.gin: 64x64x1, n_hid 8, [1,8] (64,64), 6 ConvLSTMs, "
-                     "2+6 frames",
-    "bair_h3": "gin/bair.gin: BAIR 64x64x3, n_hid 64, [1,8,32] (512,512,128), 6 ConvLSTMs, "
-               "2+10 frames",
-    "bair_h1": "gin/ablations/table2_hierarchy_1.gin: BAIR 64x64x3, n_hid 64, [1] (512), "
-               "6 ConvLSTMs, 2+10 frames",
-    "bair_h1_d1": "gin/ablations/table1_decoder_1convlstm.gin: BAIR 64x64x3, n_hid 64, [1] "
-                  "(512), 1 ConvLSTM, 2+10 frames",
+  "tiny": "gin/tiny.gin at 16x16: levels [1,4,8], 4 ConvLSTMs, 2+3 frames",
+  "micro": "gin/tiny.gin at 8x8: level [1], 1 ConvLSTM, 2+1 frames",
+  "smmnist_quick": "gin/smmnist_quick.gin: 64x64x1, n_hid 8, [1,8] (64,64), 6 ConvLSTMs, "
+  "2+6 frames",
+  "bair_h3": "gin/bair.gin: BAIR 64x64x3, n_hid 64, [1,8,32] (512,512,128), 6 ConvLSTMs, "
+  "2+10 frames",
+  "bair_h1": "gin/ablations/table2_hierarchy_1.gin: BAIR 64x64x3, n_hid 64, [1] (512), "
+  "6 ConvLSTMs, 2+10 frames",
+  "bair_h1_d1": "gin/ablations/table1_decoder_1convlstm.gin: BAIR 64x64x3, n_hid 64, [1] "
+  "(512), 1 ConvLSTM, 2+10 frames",
 }
 
 
@@ -87,17 +105,26 @@ def model_config(name: str, **overrides) -> ModelConfig:
   if name not in CONFIGS:
     raise ValueError(f"Unknown config {name!r}; known: {sorted(CONFIGS)}")
   gin_file, changes = CONFIGS[name]
-  return dataclasses.replace(gin_model_config(gin_file),
-                             **{**changes, **overrides})
+  return dataclasses.replace(
+    gin_model_config(gin_file), **{**changes, **overrides}
+  )
 
 
 def config_record(name: str, config: ModelConfig) -> dict:
-  return {"name": name, "description": DESCRIPTIONS.get(name, ""),
-          **dataclasses.asdict(config)}
+  return {
+    "name": name,
+    "description": DESCRIPTIONS.get(name, ""),
+    **dataclasses.asdict(config),
+  }
 
 
-def make_trainer(config: ModelConfig, batch_size: int, seed: int = 0,
-                 precision: str = "float32", jit_compile: bool = False):
+def make_trainer(
+  config: ModelConfig,
+  batch_size: int,
+  seed: int = 0,
+  precision: str = "float32",
+  jit_compile: bool = False,
+):
   """A Trainer with the paper's optimiser settings (schedules don't affect speed).
 
   precision / jit_compile go to the Trainer; the model's sampler is then
@@ -105,33 +132,45 @@ def make_trainer(config: ModelConfig, batch_size: int, seed: int = 0,
   """
   from hvrnn_tf.train_config import TrainConfig  # pylint: disable=g-import-not-at-top
   from hvrnn_tf.trainer import Trainer  # pylint: disable=g-import-not-at-top
-  return Trainer(config, TrainConfig(
-      num_steps=1, batch_size=batch_size, seed=seed, precision=precision,
-      jit_compile=jit_compile))
+
+  return Trainer(
+    config,
+    TrainConfig(
+      num_steps=1,
+      batch_size=batch_size,
+      seed=seed,
+      precision=precision,
+      jit_compile=jit_compile,
+    ),
+  )
 
 
 def num_parameters(variables) -> int:
   return int(sum(np.prod(v.shape) for v in variables))
 
 
-def synthetic_video(config: ModelConfig, batch_size: int, num_frames=None,
-                    seed: int = 0) -> tf.Tensor:
+def synthetic_video(
+  config: ModelConfig, batch_size: int, num_frames=None, seed: int = 0
+) -> tf.Tensor:
   """Uniform [0, 1) frames [B, T, S, S, C] (speed does not depend on content)."""
   t = config.sequence_length if num_frames is None else num_frames
   return tf.random.stateless_uniform(
-      [batch_size, t, config.image_size, config.image_size, config.channels],
-      seed=[seed, 17])
+    [batch_size, t, config.image_size, config.image_size, config.channels],
+    seed=[seed, 17],
+  )
 
 
 def release_memory():
   """Drops Keras/TF global state between cases run in one process."""
   import keras  # pylint: disable=g-import-not-at-top
+
   keras.backend.clear_session()
   gc.collect()
 
 
 # --------------------------------------------------------------------------
 # Hardware record.
+
 
 def _cpu_model() -> str:
   try:
@@ -145,8 +184,16 @@ def _cpu_model() -> str:
 
 
 def _cpu_flags() -> list:
-  wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16",
-            "amx_tile", "avx_vnni", "fma")
+  wanted = (
+    "avx2",
+    "avx512f",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_bf16",
+    "amx_tile",
+    "avx_vnni",
+    "fma",
+  )
   try:
     with open("/proc/cpuinfo") as f:
       for line in f:
@@ -161,6 +208,7 @@ def _cpu_flags() -> list:
 def _memory_total_bytes():
   try:
     import psutil  # pylint: disable=g-import-not-at-top
+
     return int(psutil.virtual_memory().total)
   except ImportError:
     try:
@@ -176,46 +224,57 @@ def gpu_devices() -> list:
 def hardware_info() -> dict:
   """CPU model, cores, memory, accelerators and library versions."""
   import keras  # pylint: disable=g-import-not-at-top
+
   gpus = []
   for device in gpu_devices():
     try:
       details = tf.config.experimental.get_device_details(device)
     except (ValueError, RuntimeError):
       details = {}
-    gpus.append({"name": device.name,
-                 **{k: (list(v) if isinstance(v, tuple) else v)
-                    for k, v in details.items()}})
+    gpus.append(
+      {
+        "name": device.name,
+        **{
+          k: (list(v) if isinstance(v, tuple) else v)
+          for k, v in details.items()
+        },
+      }
+    )
   try:
     affinity = len(os.sched_getaffinity(0))
   except AttributeError:
     affinity = None
   return {
-      "cpu_model": _cpu_model(),
-      "cpu_flags": _cpu_flags(),
-      "logical_cores": os.cpu_count(),
-      "cores_available": affinity,
-      "memory_total_bytes": _memory_total_bytes(),
-      "physical_devices": [d.name for d in tf.config.list_physical_devices()],
-      "gpus": gpus,
-      "tensorflow": tf.__version__,
-      "keras": keras.__version__,
-      "numpy": np.__version__,
-      "python": platform.python_version(),
-      "platform": platform.platform(),
-      "hostname": platform.node(),
-      "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-      "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-      "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+    "cpu_model": _cpu_model(),
+    "cpu_flags": _cpu_flags(),
+    "logical_cores": os.cpu_count(),
+    "cores_available": affinity,
+    "memory_total_bytes": _memory_total_bytes(),
+    "physical_devices": [d.name for d in tf.config.list_physical_devices()],
+    "gpus": gpus,
+    "tensorflow": tf.__version__,
+    "keras": keras.__version__,
+    "numpy": np.__version__,
+    "python": platform.python_version(),
+    "platform": platform.platform(),
+    "hostname": platform.node(),
+    "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+    "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+    "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
   }
 
 
 def describe_hardware(info: dict) -> str:
-  gpu = ", ".join(g.get("device_name", g["name"]) for g in info["gpus"]) or "none"
+  gpu = (
+    ", ".join(g.get("device_name", g["name"]) for g in info["gpus"]) or "none"
+  )
   mem = info["memory_total_bytes"]
   mem = f"{mem / 2**30:.0f} GiB RAM" if mem else "RAM unknown"
-  return (f"{info['cpu_model']}, {info['cores_available']} cores available "
-          f"({info['logical_cores']} logical), {mem}, GPU: {gpu}; "
-          f"TF {info['tensorflow']}, Keras {info['keras']}")
+  return (
+    f"{info['cpu_model']}, {info['cores_available']} cores available "
+    f"({info['logical_cores']} logical), {mem}, GPU: {gpu}; "
+    f"TF {info['tensorflow']}, Keras {info['keras']}"
+  )
 
 
 def load_average() -> list:
@@ -227,6 +286,7 @@ def load_average() -> list:
 
 # --------------------------------------------------------------------------
 # Timing.
+
 
 def sync(outputs):
   """Waits for `outputs` (any nest of tensors) by fetching one element of each."""
@@ -252,24 +312,44 @@ def time_calls(fn, warmup: int = 1, repeats: int = 3) -> dict:
     start = time.perf_counter()
     sync(fn())
     runs.append(time.perf_counter() - start)
-  return {"median_s": statistics.median(runs), "min_s": min(runs),
-          "max_s": max(runs), "runs_s": runs, "first_s": first,
-          "warmup": warmup, "repeats": repeats}
+  return {
+    "median_s": statistics.median(runs),
+    "min_s": min(runs),
+    "max_s": max(runs),
+    "runs_s": runs,
+    "first_s": first,
+    "warmup": warmup,
+    "repeats": repeats,
+  }
 
 
 # --------------------------------------------------------------------------
 # Command line and output.
 
+
 def base_parser(description: str, name: str) -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
-      prog=f"python -m bench.{name}", description=description,
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-  parser.add_argument("--output", default=os.path.join(RESULTS_DIR, f"{name}.json"),
-                      help="JSON file to write.")
-  parser.add_argument("--warmup", type=int, default=1,
-                      help="Untimed calls before timing (the first one traces/compiles).")
-  parser.add_argument("--repeats", type=int, default=3,
-                      help="Timed calls; the median is reported.")
+    prog=f"python -m bench.{name}",
+    description=description,
+    formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+  )
+  parser.add_argument(
+    "--output",
+    default=os.path.join(RESULTS_DIR, f"{name}.json"),
+    help="JSON file to write.",
+  )
+  parser.add_argument(
+    "--warmup",
+    type=int,
+    default=1,
+    help="Untimed calls before timing (the first one traces/compiles).",
+  )
+  parser.add_argument(
+    "--repeats",
+    type=int,
+    default=3,
+    help="Timed calls; the median is reported.",
+  )
   return parser
 
 
@@ -281,9 +361,10 @@ def int_list(text: str) -> list:
   return [int(x) for x in csv_list(text)]
 
 
-def config_case(item: str, third: str | None = None,
-                optional: bool = False) -> tuple:
-  """"config:N" -> (config, N), N >= 1; unknown configs raise (model_config).
+def config_case(
+  item: str, third: str | None = None, optional: bool = False
+) -> tuple:
+  """ "config:N" -> (config, N), N >= 1; unknown configs raise (model_config).
 
   With `third` (the name of a third field, e.g. "mode"), "config:N:value" ->
   (config, N, value); where `optional`, "config:N" -> (config, N, None).
@@ -291,8 +372,9 @@ def config_case(item: str, third: str | None = None,
   fields = item.split(":")
   counts = (2,) if third is None else (2, 3) if optional else (3,)
   if len(fields) not in counts or not fields[1].isdigit() or int(fields[1]) < 1:
-    form = "config:N" + ("" if third is None else
-                         f"[:{third}]" if optional else f":{third}")
+    form = "config:N" + (
+      "" if third is None else f"[:{third}]" if optional else f":{third}"
+    )
     raise ValueError(f"Case {item!r} is not {form} (N a positive integer)")
   model_config(fields[0])
   if third is None:
@@ -300,8 +382,9 @@ def config_case(item: str, third: str | None = None,
   return fields[0], int(fields[1]), (fields[2] if len(fields) == 3 else None)
 
 
-def config_cases(text: str, third: str | None = None,
-                 optional: bool = False) -> list[tuple]:
+def config_cases(
+  text: str, third: str | None = None, optional: bool = False
+) -> list[tuple]:
   """Comma list of `config_case` items -> [(config, N[, value]), ...]."""
   return [config_case(item, third, optional) for item in csv_list(text)]
 
@@ -309,13 +392,17 @@ def config_cases(text: str, third: str | None = None,
 def start_record(name: str, argv, settings: dict) -> dict:
   argv = sys.argv[1:] if argv is None else list(argv)
   return {
-      "bench": name,
-      "command": " ".join(["python -m", f"bench.{name}"] + [shlex.quote(a) for a in argv]),
-      "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-      "hardware": hardware_info(),
-      "load_before": load_average(),
-      "settings": settings,
-      "results": [],
+    "bench": name,
+    "command": " ".join(
+      ["python -m", f"bench.{name}"] + [shlex.quote(a) for a in argv]
+    ),
+    "date_utc": datetime.datetime.now(datetime.UTC).isoformat(
+      timespec="seconds"
+    ),
+    "hardware": hardware_info(),
+    "load_before": load_average(),
+    "settings": settings,
+    "results": [],
   }
 
 
@@ -355,8 +442,10 @@ def finish_record(record: dict, tables: list) -> dict:
   write_record(record)
   print(f"\n{record['bench']}  {record['date_utc']}")
   print(f"hardware: {describe_hardware(record['hardware'])}")
-  print(f"load average (1/5/15 min) before: {record['load_before']}  "
-        f"after: {record['load_after']}")
+  print(
+    f"load average (1/5/15 min) before: {record['load_before']}  "
+    f"after: {record['load_after']}"
+  )
   for table in tables:
     print()
     print(table)
@@ -379,7 +468,7 @@ def fmt(x, digits: int = 3) -> str:
   if x == 0:
     return "0"
   magnitude = abs(x)
-  if magnitude >= 10 ** digits:
+  if magnitude >= 10**digits:
     return f"{x:,.0f}"
   if magnitude >= 1:
     return f"{x:.{max(digits - len(str(int(magnitude))), 0)}f}"
@@ -388,8 +477,12 @@ def fmt(x, digits: int = 3) -> str:
 
 def markdown_table(headers: list, rows: list) -> str:
   cells = [[fmt(c) for c in row] for row in rows]
-  widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-  line = lambda values: "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths)) + " |"
+  widths = [
+    max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)
+  ]
+  line = lambda values: (
+    "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths)) + " |"
+  )
   out = [line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
   out += [line(r) for r in cells]
   return "\n".join(out)

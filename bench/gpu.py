@@ -45,13 +45,29 @@ from bench import train_step as train_step_bench
 H100_H200_SXM_BF16_FLOPS = 989.4e12
 
 PRESETS = {
-    "paper": dict(config="bair_h3", batch_size=16, modes="function,mixed_bf16,xla",
-                  samples=100, sample_future=28, matmul_size=8192, warmup=1, repeats=5,
-                  budget_s=270),
-    # No XLA mode: compiling even the micro model's step takes minutes on a CPU.
-    "tiny": dict(config="micro", batch_size=2, modes="function,mixed_bf16",
-                 samples=2, sample_future=2, matmul_size=128, warmup=1, repeats=1,
-                 budget_s=600),
+  "paper": dict(
+    config="bair_h3",
+    batch_size=16,
+    modes="function,mixed_bf16,xla",
+    samples=100,
+    sample_future=28,
+    matmul_size=8192,
+    warmup=1,
+    repeats=5,
+    budget_s=270,
+  ),
+  # No XLA mode: compiling even the micro model's step takes minutes on a CPU.
+  "tiny": dict(
+    config="micro",
+    batch_size=2,
+    modes="function,mixed_bf16",
+    samples=2,
+    sample_future=2,
+    matmul_size=128,
+    warmup=1,
+    repeats=1,
+    budget_s=600,
+  ),
 }
 
 
@@ -68,45 +84,82 @@ def peak_memory() -> dict:
   """Peak device memory since the last reset (GPU), else the process's peak RSS."""
   if common.gpu_devices():
     info = tf.config.experimental.get_memory_info("GPU:0")
-    return {"gpu_peak_bytes": int(info["peak"]), "gpu_current_bytes": int(info["current"])}
-  return {"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+    return {
+      "gpu_peak_bytes": int(info["peak"]),
+      "gpu_current_bytes": int(info["current"]),
+    }
+  return {
+    "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+  }
 
 
 def train_case(name, config, batch, mode, warmup, repeats, count_flops) -> dict:
   """One mode: build, warm up, time; peak memory; FLOPs if `count_flops`."""
   precision = train_step_bench.precision_of(mode)
   jit = train_step_bench.jit_of(mode)
-  result = {"section": "train", "config": name, "batch_size": batch, "mode": mode,
-            "precision": precision, "jit_compile": jit, "device": device(),
-            "load_at_start": common.load_average()}
+  result = {
+    "section": "train",
+    "config": name,
+    "batch_size": batch,
+    "mode": mode,
+    "precision": precision,
+    "jit_compile": jit,
+    "device": device(),
+    "load_at_start": common.load_average(),
+  }
   print(f"[gpu] train {name} batch {batch} {mode}", flush=True)
   reset_peak_memory()
-  trainer, result["build_s"] = train_step_bench.build_trainer(config, batch, precision, jit)
-  result["parameters"] = common.num_parameters(trainer.model.trainable_variables)
-  result.update(train_step_bench.run_case(trainer, config, batch, mode, warmup, repeats))
+  trainer, result["build_s"] = train_step_bench.build_trainer(
+    config, batch, precision, jit
+  )
+  result["parameters"] = common.num_parameters(
+    trainer.model.trainable_variables
+  )
+  result.update(
+    train_step_bench.run_case(trainer, config, batch, mode, warmup, repeats)
+  )
   result.update(peak_memory())
   if count_flops:
     start = time.perf_counter()
     video = common.synthetic_video(config, batch)
-    result["flops"] = hlo_flops.function_flops(trainer.train_step.python_function,
-                                               video)["flops"]
+    result["flops"] = hlo_flops.function_flops(
+      trainer.train_step.python_function, video
+    )["flops"]
     result["hlo_seconds"] = time.perf_counter() - start
-  print(f"  {result['status']}: {result['ms_per_step']:.1f} ms/step", flush=True)
+  print(
+    f"  {result['status']}: {result['ms_per_step']:.1f} ms/step", flush=True
+  )
   return result, trainer
 
 
-def sampling_case(name, model, config, samples, future, warmup, repeats) -> dict:
+def sampling_case(
+  name, model, config, samples, future, warmup, repeats
+) -> dict:
   """model.sample: `samples` x `future` frames of one context sequence, one call."""
-  print(f"[gpu] sampling {name}: {samples} samples x {future} frames", flush=True)
+  print(
+    f"[gpu] sampling {name}: {samples} samples x {future} frames", flush=True
+  )
   reset_peak_memory()
   context = common.synthetic_video(config, 1, config.context_frames, seed=1)
   num_future, seed = tf.constant(future), tf.constant([0, 1])
-  timing = common.time_calls(lambda: model.sample(context, num_future, samples, seed),
-                             warmup=warmup, repeats=repeats)
-  return {"section": "sampling", "config": name, "samples": samples, "future_frames": future,
-          "context_frames": config.context_frames, "device": device(), "status": "ok",
-          "timing": timing, "seconds_per_test_sequence": timing["median_s"],
-          "frames_per_s": samples * future / timing["median_s"], **peak_memory()}
+  timing = common.time_calls(
+    lambda: model.sample(context, num_future, samples, seed),
+    warmup=warmup,
+    repeats=repeats,
+  )
+  return {
+    "section": "sampling",
+    "config": name,
+    "samples": samples,
+    "future_frames": future,
+    "context_frames": config.context_frames,
+    "device": device(),
+    "status": "ok",
+    "timing": timing,
+    "seconds_per_test_sequence": timing["median_s"],
+    "frames_per_s": samples * future / timing["median_s"],
+    **peak_memory(),
+  }
 
 
 def peaks(size, warmup, repeats) -> dict:
@@ -128,9 +181,12 @@ def add_mfu(result, record, spec_bf16) -> None:
   achieved = flops / result["timing"]["median_s"]
   key = "bfloat16" if result["precision"].startswith("mixed") else "float32"
   peak = record["peaks"].get(key, {}).get("flops_per_s")
-  result.update(model_flops_per_step=flops, achieved_flops_per_s=achieved,
-                mfu_vs_measured_matmul=achieved / peak if peak else None,
-                measured_peak_used=key)
+  result.update(
+    model_flops_per_step=flops,
+    achieved_flops_per_s=achieved,
+    mfu_vs_measured_matmul=achieved / peak if peak else None,
+    measured_peak_used=key,
+  )
   if key == "bfloat16" and spec_bf16 and common.gpu_devices():
     result["mfu_vs_spec_bf16"] = achieved / spec_bf16
 
@@ -138,35 +194,70 @@ def add_mfu(result, record, spec_bf16) -> None:
 def run(args, argv=None) -> dict:
   config = common.model_config(args.config)
   modes = common.csv_list(args.modes)
-  record = common.start_record("gpu", argv, {k: v for k, v in vars(args).items()
-                                             if k != "output"})
-  record.update(output=args.output, configs={args.config: common.config_record(args.config,
-                                                                                config)})
+  record = common.start_record(
+    "gpu", argv, {k: v for k, v in vars(args).items() if k != "output"}
+  )
+  record.update(
+    output=args.output,
+    configs={args.config: common.config_record(args.config, config)},
+  )
   start = time.perf_counter()
   within_budget = lambda: time.perf_counter() - start < args.budget_s
   record["peaks"] = peaks(args.matmul_size, args.warmup, max(args.repeats, 3))
   sampled = not args.samples
   for mode in modes:
     if not within_budget():
-      record["results"].append({"section": "train", "mode": mode, "status": "skipped (budget)"})
+      record["results"].append(
+        {"section": "train", "mode": mode, "status": "skipped (budget)"}
+      )
       continue
     try:
-      result, trainer = train_case(args.config, config, args.batch_size, mode, args.warmup,
-                                   args.repeats, "model_flops_per_step" not in record)
+      result, trainer = train_case(
+        args.config,
+        config,
+        args.batch_size,
+        mode,
+        args.warmup,
+        args.repeats,
+        "model_flops_per_step" not in record,
+      )
     except Exception as e:  # pylint: disable=broad-except
-      result, trainer = {"section": "train", "mode": mode, "status": "failed",
-                         "error": common.error_text(e)}, None
+      result, trainer = (
+        {
+          "section": "train",
+          "mode": mode,
+          "status": "failed",
+          "error": common.error_text(e),
+        },
+        None,
+      )
     record["results"].append(result)
     if result.get("flops"):
       record["model_flops_per_step"] = result["flops"]
     if trainer is not None and not sampled and result["precision"] == "float32":
-      sampled = True  # the first float32 model samples, before the next mode is built
+      sampled = (
+        True  # the first float32 model samples, before the next mode is built
+      )
       try:
-        record["results"].append(sampling_case(args.config, trainer.model, config, args.samples,
-                                               args.sample_future, args.warmup, 3))
+        record["results"].append(
+          sampling_case(
+            args.config,
+            trainer.model,
+            config,
+            args.samples,
+            args.sample_future,
+            args.warmup,
+            3,
+          )
+        )
       except Exception as e:  # pylint: disable=broad-except
-        record["results"].append({"section": "sampling", "status": "failed",
-                                  "error": common.error_text(e)})
+        record["results"].append(
+          {
+            "section": "sampling",
+            "status": "failed",
+            "error": common.error_text(e),
+          }
+        )
     del trainer
     common.release_memory()
     common.write_partial(record)
@@ -178,43 +269,107 @@ def run(args, argv=None) -> dict:
 
 def tables(record) -> list:
   g = lambda x: None if x is None else x / 1e9
-  gib = lambda r: (r.get("gpu_peak_bytes") or r.get("peak_rss_bytes") or 0) / 2 ** 30 or None
-  peak_rows = [[k, g(p.get("flops_per_s")) or p.get("error")] for k, p in record["peaks"].items()]
+  gib = lambda r: (
+    (r.get("gpu_peak_bytes") or r.get("peak_rss_bytes") or 0) / 2**30 or None
+  )
+  peak_rows = [
+    [k, g(p.get("flops_per_s")) or p.get("error")]
+    for k, p in record["peaks"].items()
+  ]
   train = [r for r in record["results"] if r["section"] == "train"]
-  rows = [[r["mode"], r.get("batch_size"), r.get("ms_per_step"), r.get("sequences_per_s"),
-           r.get("timing", {}).get("first_s"), g(r.get("achieved_flops_per_s")),
-           r.get("mfu_vs_measured_matmul"), r.get("mfu_vs_spec_bf16"), gib(r),
-           r["status"] if r["status"] != "failed" else f"failed: {r['error'][:100]}"]
-          for r in train]
-  out = [common.markdown_table(["matmul peak", "GFLOP/s"], peak_rows),
-         common.markdown_table(
-             ["mode", "batch", "ms/step", "sequences/s", "first call (s)", "model GFLOP/s",
-              "MFU (measured peak)", "MFU (bf16 spec)", "peak memory (GiB)", "status"], rows)]
-  sampling = [[r["samples"], r["future_frames"], r["timing"]["median_s"], r["frames_per_s"],
-               gib(r)] for r in record["results"]
-              if r["section"] == "sampling" and r["status"] == "ok"]
+  rows = [
+    [
+      r["mode"],
+      r.get("batch_size"),
+      r.get("ms_per_step"),
+      r.get("sequences_per_s"),
+      r.get("timing", {}).get("first_s"),
+      g(r.get("achieved_flops_per_s")),
+      r.get("mfu_vs_measured_matmul"),
+      r.get("mfu_vs_spec_bf16"),
+      gib(r),
+      r["status"] if r["status"] != "failed" else f"failed: {r['error'][:100]}",
+    ]
+    for r in train
+  ]
+  out = [
+    common.markdown_table(["matmul peak", "GFLOP/s"], peak_rows),
+    common.markdown_table(
+      [
+        "mode",
+        "batch",
+        "ms/step",
+        "sequences/s",
+        "first call (s)",
+        "model GFLOP/s",
+        "MFU (measured peak)",
+        "MFU (bf16 spec)",
+        "peak memory (GiB)",
+        "status",
+      ],
+      rows,
+    ),
+  ]
+  sampling = [
+    [
+      r["samples"],
+      r["future_frames"],
+      r["timing"]["median_s"],
+      r["frames_per_s"],
+      gib(r),
+    ]
+    for r in record["results"]
+    if r["section"] == "sampling" and r["status"] == "ok"
+  ]
   if sampling:
-    out.append(common.markdown_table(
-        ["samples", "frames", "s per test sequence", "frames/s", "peak memory (GiB)"],
-        sampling))
-  out.append(f"model FLOPs per step (XLA HLO): {g(record.get('model_flops_per_step'))} GFLOP; "
-             f"device memory: {'GPU peak' if common.gpu_devices() else 'process peak RSS'}")
+    out.append(
+      common.markdown_table(
+        [
+          "samples",
+          "frames",
+          "s per test sequence",
+          "frames/s",
+          "peak memory (GiB)",
+        ],
+        sampling,
+      )
+    )
+  out.append(
+    f"model FLOPs per step (XLA HLO): {g(record.get('model_flops_per_step'))} GFLOP; "
+    f"device memory: {'GPU peak' if common.gpu_devices() else 'process peak RSS'}"
+  )
   return out
 
 
 def main(argv=None):
   parser = common.base_parser(__doc__.split("\n")[0], "gpu")
   parser.add_argument("--preset", default="paper", choices=sorted(PRESETS))
-  parser.add_argument("--config", default=None, help=f"One of {sorted(common.CONFIGS)}.")
+  parser.add_argument(
+    "--config", default=None, help=f"One of {sorted(common.CONFIGS)}."
+  )
   parser.add_argument("--batch_size", type=int, default=None)
-  parser.add_argument("--modes", default=None, help=f"Comma list of {train_step_bench.MODES}.")
-  parser.add_argument("--samples", type=int, default=None, help="Samples per sequence (0: skip).")
-  parser.add_argument("--sample_future", type=int, default=None, help="Predicted frames.")
+  parser.add_argument(
+    "--modes", default=None, help=f"Comma list of {train_step_bench.MODES}."
+  )
+  parser.add_argument(
+    "--samples", type=int, default=None, help="Samples per sequence (0: skip)."
+  )
+  parser.add_argument(
+    "--sample_future", type=int, default=None, help="Predicted frames."
+  )
   parser.add_argument("--matmul_size", type=int, default=None)
-  parser.add_argument("--budget_s", type=float, default=None,
-                      help="Sections not started within this many seconds are skipped.")
-  parser.add_argument("--spec_bf16_flops", type=float, default=H100_H200_SXM_BF16_FLOPS,
-                      help="Documented bf16 peak for the second MFU (0: none).")
+  parser.add_argument(
+    "--budget_s",
+    type=float,
+    default=None,
+    help="Sections not started within this many seconds are skipped.",
+  )
+  parser.add_argument(
+    "--spec_bf16_flops",
+    type=float,
+    default=H100_H200_SXM_BF16_FLOPS,
+    help="Documented bf16 peak for the second MFU (0: none).",
+  )
   parser.set_defaults(warmup=None, repeats=None)
   args = parser.parse_args(argv)
   for key, value in PRESETS[args.preset].items():
@@ -223,7 +378,9 @@ def main(argv=None):
   common.model_config(args.config)
   unknown = set(common.csv_list(args.modes)) - set(train_step_bench.MODES)
   if unknown:
-    parser.error(f"--modes: unknown {sorted(unknown)}; known: {train_step_bench.MODES}")
+    parser.error(
+      f"--modes: unknown {sorted(unknown)}; known: {train_step_bench.MODES}"
+    )
   return run(args, argv if argv is not None else sys.argv[1:])
 
 

@@ -33,45 +33,84 @@ def matmul_peak(size: int, dtype, warmup: int, repeats: int) -> dict:
   b = tf.random.stateless_uniform([size, size], seed=[3, 4], dtype=tf.float32)
   a, b = tf.cast(a, dtype), tf.cast(b, dtype)
   matmul = tf.function(lambda a, b: tf.linalg.matmul(a, b))
-  timing = common.time_calls(lambda: matmul(a, b), warmup=max(warmup, 1), repeats=max(repeats, 3))
-  flops = 2 * size ** 3
-  return {"kind": f"matmul {size}x{size}x{size} {tf.as_dtype(dtype).name}",
-          "flops": flops, "timing": timing, "flops_per_s": flops / timing["median_s"]}
+  timing = common.time_calls(
+    lambda: matmul(a, b), warmup=max(warmup, 1), repeats=max(repeats, 3)
+  )
+  flops = 2 * size**3
+  return {
+    "kind": f"matmul {size}x{size}x{size} {tf.as_dtype(dtype).name}",
+    "flops": flops,
+    "timing": timing,
+    "flops_per_s": flops / timing["median_s"],
+  }
 
 
-def conv_peak(batch: int, size: int, channels_in: int, channels_out: int, warmup: int,
-              repeats: int) -> dict:
+def conv_peak(
+  batch: int,
+  size: int,
+  channels_in: int,
+  channels_out: int,
+  warmup: int,
+  repeats: int,
+) -> dict:
   x = tf.random.stateless_uniform([batch, size, size, channels_in], seed=[1, 2])
-  k = tf.random.stateless_uniform([3, 3, channels_in, channels_out], seed=[3, 4])
+  k = tf.random.stateless_uniform(
+    [3, 3, channels_in, channels_out], seed=[3, 4]
+  )
   conv = lambda x, k: tf.nn.conv2d(x, k, 1, "SAME")
   flops = hlo_flops.function_flops(conv, x, k)["flops"]
   compiled = tf.function(conv)
-  timing = common.time_calls(lambda: compiled(x, k), warmup=max(warmup, 1), repeats=max(repeats, 3))
-  return {"kind": f"conv3x3 [{batch},{size},{size},{channels_in}]->{channels_out} float32",
-          "flops": flops, "timing": timing, "flops_per_s": flops / timing["median_s"]}
+  timing = common.time_calls(
+    lambda: compiled(x, k), warmup=max(warmup, 1), repeats=max(repeats, 3)
+  )
+  return {
+    "kind": f"conv3x3 [{batch},{size},{size},{channels_in}]->{channels_out} float32",
+    "flops": flops,
+    "timing": timing,
+    "flops_per_s": flops / timing["median_s"],
+  }
 
 
-def flops_case(name: str, batch: int, mode: str, warmup: int, repeats: int) -> dict:
+def flops_case(
+  name: str, batch: int, mode: str, warmup: int, repeats: int
+) -> dict:
   config = common.model_config(name)
-  result = {"config": name, "batch_size": batch, "mode": mode,
-            "device": "GPU" if common.gpu_devices() else "CPU",
-            "load_at_start": common.load_average()}
+  result = {
+    "config": name,
+    "batch_size": batch,
+    "mode": mode,
+    "device": "GPU" if common.gpu_devices() else "CPU",
+    "load_at_start": common.load_average(),
+  }
   print(f"[hardware] {name} batch {batch}: building", flush=True)
   trainer = common.make_trainer(config, batch)
-  result["parameters"] = common.num_parameters(trainer.model.trainable_variables)
+  result["parameters"] = common.num_parameters(
+    trainer.model.trainable_variables
+  )
   video = common.synthetic_video(config, batch)
   try:
     print("  lowering the train step to HLO and counting FLOPs", flush=True)
     start = time.perf_counter()
-    result.update(hlo_flops.function_flops(trainer.train_step.python_function, video))
+    result.update(
+      hlo_flops.function_flops(trainer.train_step.python_function, video)
+    )
     result["hlo_seconds"] = time.perf_counter() - start
-    print(f"  {result['flops'] / 1e9:.2f} GFLOP per step; timing mode {mode}", flush=True)
+    print(
+      f"  {result['flops'] / 1e9:.2f} GFLOP per step; timing mode {mode}",
+      flush=True,
+    )
     fn = train_step_bench.step_function(trainer, mode)
-    timing = common.time_calls(lambda: fn(video)[0]["loss"], warmup=warmup, repeats=repeats)
-    result.update(status="ok", timing=timing, ms_per_step=1e3 * timing["median_s"],
-                  achieved_flops_per_s=result["flops"] / timing["median_s"],
-                  flops_per_sequence=result["flops"] / batch,
-                  flops_per_parameter=result["flops"] / result["parameters"])
+    timing = common.time_calls(
+      lambda: fn(video)[0]["loss"], warmup=warmup, repeats=repeats
+    )
+    result.update(
+      status="ok",
+      timing=timing,
+      ms_per_step=1e3 * timing["median_s"],
+      achieved_flops_per_s=result["flops"] / timing["median_s"],
+      flops_per_sequence=result["flops"] / batch,
+      flops_per_parameter=result["flops"] / result["parameters"],
+    )
   except Exception as e:  # pylint: disable=broad-except
     result.update(status="failed", error=common.error_text(e))
   del trainer
@@ -79,71 +118,162 @@ def flops_case(name: str, batch: int, mode: str, warmup: int, repeats: int) -> d
   return result
 
 
-def run(cases, mode, matmul_size, conv_shape, warmup, repeats, output, argv=None):
-  record = common.start_record("hardware", argv, {
-      "cases": [list(c) for c in cases], "mode": mode, "matmul_size": matmul_size,
-      "conv_shape": conv_shape, "warmup": warmup, "repeats": repeats})
+def run(
+  cases, mode, matmul_size, conv_shape, warmup, repeats, output, argv=None
+):
+  record = common.start_record(
+    "hardware",
+    argv,
+    {
+      "cases": [list(c) for c in cases],
+      "mode": mode,
+      "matmul_size": matmul_size,
+      "conv_shape": conv_shape,
+      "warmup": warmup,
+      "repeats": repeats,
+    },
+  )
   record["output"] = output
   print("[hardware] peak: float32 matmul", flush=True)
-  peaks = {"matmul_float32_start": matmul_peak(matmul_size, tf.float32, warmup, repeats)}
+  peaks = {
+    "matmul_float32_start": matmul_peak(
+      matmul_size, tf.float32, warmup, repeats
+    )
+  }
   try:
-    peaks["matmul_bfloat16"] = matmul_peak(matmul_size, tf.bfloat16, warmup, repeats)
+    peaks["matmul_bfloat16"] = matmul_peak(
+      matmul_size, tf.bfloat16, warmup, repeats
+    )
   except Exception as e:  # pylint: disable=broad-except
     peaks["matmul_bfloat16"] = {"error": common.error_text(e)}
   peaks["conv3x3_float32"] = conv_peak(*conv_shape, warmup, repeats)
   for name, batch in cases:
     record["results"].append(flops_case(name, batch, mode, warmup, repeats))
-    record.setdefault("configs", {})[name] = common.config_record(name, common.model_config(name))
+    record.setdefault("configs", {})[name] = common.config_record(
+      name, common.model_config(name)
+    )
   print("[hardware] peak: float32 matmul again", flush=True)
-  peaks["matmul_float32_end"] = matmul_peak(matmul_size, tf.float32, warmup, repeats)
-  peak = max(peaks["matmul_float32_start"]["flops_per_s"], peaks["matmul_float32_end"]["flops_per_s"])
+  peaks["matmul_float32_end"] = matmul_peak(
+    matmul_size, tf.float32, warmup, repeats
+  )
+  peak = max(
+    peaks["matmul_float32_start"]["flops_per_s"],
+    peaks["matmul_float32_end"]["flops_per_s"],
+  )
   record["peaks"] = peaks
   record["peak_flops_per_s"] = peak
   for r in record["results"]:
     if r.get("achieved_flops_per_s"):
       r["fraction_of_matmul_peak"] = r["achieved_flops_per_s"] / peak
-      r["fraction_of_conv_reference"] = r["achieved_flops_per_s"] / peaks["conv3x3_float32"]["flops_per_s"]
+      r["fraction_of_conv_reference"] = (
+        r["achieved_flops_per_s"] / peaks["conv3x3_float32"]["flops_per_s"]
+      )
 
   g = lambda x: None if x is None else x / 1e9
-  peak_rows = [[p.get("kind", key), g(p.get("flops")), p.get("timing", {}).get("median_s"),
-                g(p.get("flops_per_s")) if "flops_per_s" in p else p.get("error")]
-               for key, p in peaks.items()]
-  tables = [common.markdown_table(["peak reference", "GFLOP", "s (median)", "GFLOP/s"], peak_rows)]
-  rows = [[r["config"], r["batch_size"], r["mode"], (r.get("parameters") or 0) / 1e6,
-           g(r.get("flops")), r.get("ms_per_step"), g(r.get("achieved_flops_per_s")),
-           r.get("fraction_of_matmul_peak"), r.get("fraction_of_conv_reference"),
-           r["status"] if r["status"] == "ok" else f"{r['status']}: {r.get('error', '')[:100]}"]
-          for r in record["results"]]
-  tables.append(common.markdown_table(
-      ["config", "batch", "mode", "params (M)", "GFLOP/step", "ms/step", "achieved GFLOP/s",
-       "of matmul peak", "of conv reference", "status"], rows))
+  peak_rows = [
+    [
+      p.get("kind", key),
+      g(p.get("flops")),
+      p.get("timing", {}).get("median_s"),
+      g(p.get("flops_per_s")) if "flops_per_s" in p else p.get("error"),
+    ]
+    for key, p in peaks.items()
+  ]
+  tables = [
+    common.markdown_table(
+      ["peak reference", "GFLOP", "s (median)", "GFLOP/s"], peak_rows
+    )
+  ]
+  rows = [
+    [
+      r["config"],
+      r["batch_size"],
+      r["mode"],
+      (r.get("parameters") or 0) / 1e6,
+      g(r.get("flops")),
+      r.get("ms_per_step"),
+      g(r.get("achieved_flops_per_s")),
+      r.get("fraction_of_matmul_peak"),
+      r.get("fraction_of_conv_reference"),
+      r["status"]
+      if r["status"] == "ok"
+      else f"{r['status']}: {r.get('error', '')[:100]}",
+    ]
+    for r in record["results"]
+  ]
+  tables.append(
+    common.markdown_table(
+      [
+        "config",
+        "batch",
+        "mode",
+        "params (M)",
+        "GFLOP/step",
+        "ms/step",
+        "achieved GFLOP/s",
+        "of matmul peak",
+        "of conv reference",
+        "status",
+      ],
+      rows,
+    )
+  )
   rows = []
   for r in record["results"]:
     if r.get("flops"):
-      parts = {**{f"fwd/bwd {k}": v for k, v in r["flops_by_direction"].items()},
-               **r["flops_by_component"]}
+      parts = {
+        **{f"fwd/bwd {k}": v for k, v in r["flops_by_direction"].items()},
+        **r["flops_by_component"],
+      }
       rows += [[r["config"], k, g(v), v / r["flops"]] for k, v in parts.items()]
-      rows.append([r["config"], "elementwise ops (not in FLOPs)", g(r["elementwise_ops"] + r["transcendental_ops"]),
-                   (r["elementwise_ops"] + r["transcendental_ops"]) / r["flops"]])
+      rows.append(
+        [
+          r["config"],
+          "elementwise ops (not in FLOPs)",
+          g(r["elementwise_ops"] + r["transcendental_ops"]),
+          (r["elementwise_ops"] + r["transcendental_ops"]) / r["flops"],
+        ]
+      )
   if rows:
-    tables.append(common.markdown_table(["config", "part", "GFLOP", "share"], rows))
+    tables.append(
+      common.markdown_table(["config", "part", "GFLOP", "share"], rows)
+    )
   return common.finish_record(record, tables)
 
 
 def main(argv=None):
   parser = common.base_parser(__doc__.split("\n")[0], "hardware")
   parser.add_argument("--cases", default=DEFAULT_CASES, help="config:batch,...")
-  parser.add_argument("--mode", default="function", choices=train_step_bench.MODES,
-                      help="Execution mode timed for achieved FLOP/s.")
-  parser.add_argument("--matmul_size", type=int, default=None,
-                      help="Peak matmul side (default 4096 on CPU, 8192 on GPU).")
-  parser.add_argument("--conv_shape", default="4,64,64,256",
-                      help="batch,size,channels_in,channels_out of the reference 3x3 conv.")
+  parser.add_argument(
+    "--mode",
+    default="function",
+    choices=train_step_bench.MODES,
+    help="Execution mode timed for achieved FLOP/s.",
+  )
+  parser.add_argument(
+    "--matmul_size",
+    type=int,
+    default=None,
+    help="Peak matmul side (default 4096 on CPU, 8192 on GPU).",
+  )
+  parser.add_argument(
+    "--conv_shape",
+    default="4,64,64,256",
+    help="batch,size,channels_in,channels_out of the reference 3x3 conv.",
+  )
   args = parser.parse_args(argv)
   cases = common.config_cases(args.cases)
   size = args.matmul_size or (8192 if common.gpu_devices() else 4096)
-  return run(cases, args.mode, size, common.int_list(args.conv_shape), args.warmup,
-             args.repeats, args.output, argv if argv is not None else sys.argv[1:])
+  return run(
+    cases,
+    args.mode,
+    size,
+    common.int_list(args.conv_shape),
+    args.warmup,
+    args.repeats,
+    args.output,
+    argv if argv is not None else sys.argv[1:],
+  )
 
 
 if __name__ == "__main__":

@@ -23,20 +23,59 @@ import re
 import numpy as np
 
 _INSTRUCTION = re.compile(
-    r"^\s*(?:ROOT\s+)?%?(?P<name>[^\s=]+)\s*=\s*(?P<type>[a-z]+[0-9]*\[[0-9,]*\])(?:\{[^}]*\})?"
-    r"\s+(?P<op>[a-z][a-z0-9\-]*)\((?P<rest>.*)$")
+  r"^\s*(?:ROOT\s+)?%?(?P<name>[^\s=]+)\s*=\s*(?P<type>[a-z]+[0-9]*\[[0-9,]*\])(?:\{[^}]*\})?"
+  r"\s+(?P<op>[a-z][a-z0-9\-]*)\((?P<rest>.*)$"
+)
 _SHAPE = re.compile(r"(?:^|[\s(,])([a-z]+[0-9]*)\[([0-9,]*)\]")
 _COMPUTATION = re.compile(r"^(?:ENTRY\s+)?%?(?P<name>[^\s(]+)\s*\(.*\{\s*$")
-_APPLIED = re.compile(r"(?:to_apply|select|scatter|comparator|reducer)=%?([^\s,}]+)")
+_APPLIED = re.compile(
+  r"(?:to_apply|select|scatter|comparator|reducer)=%?([^\s,}]+)"
+)
 
-ELEMENTWISE = frozenset([
-    "add", "subtract", "multiply", "divide", "maximum", "minimum", "negate",
-    "abs", "compare", "select", "clamp", "remainder", "sign", "floor", "ceil",
-    "round-nearest-afz", "round-nearest-even", "and", "or", "xor", "not"])
-TRANSCENDENTAL = frozenset([
-    "exponential", "exponential-minus-one", "log", "log-plus-one", "logistic",
-    "tanh", "sqrt", "rsqrt", "cbrt", "power", "sine", "cosine", "tan", "erf",
-    "atan2"])
+ELEMENTWISE = frozenset(
+  [
+    "add",
+    "subtract",
+    "multiply",
+    "divide",
+    "maximum",
+    "minimum",
+    "negate",
+    "abs",
+    "compare",
+    "select",
+    "clamp",
+    "remainder",
+    "sign",
+    "floor",
+    "ceil",
+    "round-nearest-afz",
+    "round-nearest-even",
+    "and",
+    "or",
+    "xor",
+    "not",
+  ]
+)
+TRANSCENDENTAL = frozenset(
+  [
+    "exponential",
+    "exponential-minus-one",
+    "log",
+    "log-plus-one",
+    "logistic",
+    "tanh",
+    "sqrt",
+    "rsqrt",
+    "cbrt",
+    "power",
+    "sine",
+    "cosine",
+    "tan",
+    "erf",
+    "atan2",
+  ]
+)
 
 
 def _dims(text: str) -> list:
@@ -52,7 +91,7 @@ def _split_operands(rest: str):
     elif ch in ")]}":
       depth -= 1
       if depth == 0:
-        return rest[:i], rest[i + 1:]
+        return rest[:i], rest[i + 1 :]
   return rest, ""
 
 
@@ -62,7 +101,9 @@ def _operand_shapes(operands: str) -> list:
 
 def _window(attributes: str, num_spatial: int) -> dict:
   match = re.search(r"window=\{([^}]*)\}", attributes)
-  fields = dict(item.split("=", 1) for item in match.group(1).split()) if match else {}
+  fields = (
+    dict(item.split("=", 1) for item in match.group(1).split()) if match else {}
+  )
 
   def per_dim(key, default, parse=int):
     if key not in fields:
@@ -70,26 +111,39 @@ def _window(attributes: str, num_spatial: int) -> dict:
     return [parse(v) for v in fields[key].split("x")]
 
   return {
-      "size": per_dim("size", 1),
-      "stride": per_dim("stride", 1),
-      "pad_low": per_dim("pad", 0, lambda v: int(v.split("_")[0])),
-      "lhs_dilate": per_dim("lhs_dilate", 1),
-      "rhs_dilate": per_dim("rhs_dilate", 1),
+    "size": per_dim("size", 1),
+    "stride": per_dim("stride", 1),
+    "pad_low": per_dim("pad", 0, lambda v: int(v.split("_")[0])),
+    "lhs_dilate": per_dim("lhs_dilate", 1),
+    "rhs_dilate": per_dim("rhs_dilate", 1),
   }
 
 
-def _valid_pairs(out: int, kernel: int, size_in: int, stride: int, pad_low: int,
-                 lhs_dilate: int, rhs_dilate: int) -> int:
+def _valid_pairs(
+  out: int,
+  kernel: int,
+  size_in: int,
+  stride: int,
+  pad_low: int,
+  lhs_dilate: int,
+  rhs_dilate: int,
+) -> int:
   """Output x kernel positions that land on a real (not padding/hole) input element."""
   o = np.arange(out)[:, None]
   k = np.arange(kernel)[None, :]
   position = o * stride + k * rhs_dilate - pad_low
-  valid = (position >= 0) & (position <= (size_in - 1) * lhs_dilate) & (position % lhs_dilate == 0)
+  valid = (
+    (position >= 0)
+    & (position <= (size_in - 1) * lhs_dilate)
+    & (position % lhs_dilate == 0)
+  )
   return int(valid.sum())
 
 
 def convolution_flops(out_shape, lhs_shape, rhs_shape, attributes: str) -> int:
-  labels = re.search(r"dim_labels=([0-9a-z]+)_([0-9a-z]+)->([0-9a-z]+)", attributes)
+  labels = re.search(
+    r"dim_labels=([0-9a-z]+)_([0-9a-z]+)->([0-9a-z]+)", attributes
+  )
   lhs_labels, rhs_labels, out_labels = labels.groups()
   num_spatial = len(out_labels) - 2
   window = _window(attributes, num_spatial)
@@ -97,15 +151,23 @@ def convolution_flops(out_shape, lhs_shape, rhs_shape, attributes: str) -> int:
   macs *= rhs_shape[rhs_labels.index("i")]
   for d in range(num_spatial):
     label = str(d)
-    macs *= _valid_pairs(out_shape[out_labels.index(label)], rhs_shape[rhs_labels.index(label)],
-                         lhs_shape[lhs_labels.index(label)], window["stride"][d],
-                         window["pad_low"][d], window["lhs_dilate"][d], window["rhs_dilate"][d])
+    macs *= _valid_pairs(
+      out_shape[out_labels.index(label)],
+      rhs_shape[rhs_labels.index(label)],
+      lhs_shape[lhs_labels.index(label)],
+      window["stride"][d],
+      window["pad_low"][d],
+      window["lhs_dilate"][d],
+      window["rhs_dilate"][d],
+    )
   return 2 * macs
 
 
 def dot_flops(out_shape, lhs_shape, attributes: str) -> int:
   match = re.search(r"lhs_contracting_dims=\{([0-9,]*)\}", attributes)
-  contracted = int(np.prod([lhs_shape[d] for d in _dims(match.group(1))])) if match else 1
+  contracted = (
+    int(np.prod([lhs_shape[d] for d in _dims(match.group(1))])) if match else 1
+  )
   return 2 * int(np.prod(out_shape)) * contracted
 
 
@@ -114,9 +176,12 @@ _WRAPPERS = ("StatefulPartitionedCall", "PartitionedCall", "gradient_tape")
 
 def _scopes(op_name: str) -> list:
   """The op's name scopes without function-call wrappers and gradient_tape."""
-  return [s for s in op_name.split("/")
-          if s not in _WRAPPERS and not s.startswith(("StatefulPartitionedCall_",
-                                                      "PartitionedCall_"))]
+  return [
+    s
+    for s in op_name.split("/")
+    if s not in _WRAPPERS
+    and not s.startswith(("StatefulPartitionedCall_", "PartitionedCall_"))
+  ]
 
 
 def is_backward(op_name: str) -> bool:
@@ -133,7 +198,11 @@ def _component(op_name: str) -> str:
     return "decoder"
   if top.startswith("conv_lstm"):
     return "latent ConvLSTMs"
-  if top.startswith("initial_state") or top.startswith("conv2d") or top.startswith("group_norm"):
+  if (
+    top.startswith("initial_state")
+    or top.startswith("conv2d")
+    or top.startswith("group_norm")
+  ):
     return "latent projections/heads/initial states"
   return "other"
 
@@ -185,23 +254,24 @@ def count_hlo_text(hlo: str) -> dict:
         totals["reduce"] += int(np.prod(shapes[0]))
   matmul = totals["convolution"] + totals["dot"]
   return {
-      "flops": matmul,  # convolution + dot: the standard "model FLOPs"
-      "convolution_flops": totals["convolution"],
-      "dot_flops": totals["dot"],
-      "num_convolutions": counts["convolution"],
-      "num_dots": counts["dot"],
-      "elementwise_ops": totals["elementwise"],
-      "transcendental_ops": totals["transcendental"],
-      "reduce_input_elements": totals["reduce"],
-      "flops_by_component": dict(by_component),
-      "flops_by_direction": dict(by_direction),
-      "while_bodies_counted_once": has_while,
+    "flops": matmul,  # convolution + dot: the standard "model FLOPs"
+    "convolution_flops": totals["convolution"],
+    "dot_flops": totals["dot"],
+    "num_convolutions": counts["convolution"],
+    "num_dots": counts["dot"],
+    "elementwise_ops": totals["elementwise"],
+    "transcendental_ops": totals["transcendental"],
+    "reduce_input_elements": totals["reduce"],
+    "flops_by_component": dict(by_component),
+    "flops_by_direction": dict(by_direction),
+    "while_bodies_counted_once": has_while,
   }
 
 
 def hlo_text(fn, *args) -> str:
   """Pre-optimisation HLO of `fn(*args)` (lowered by XLA; nothing runs)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   compiled = tf.function(fn, jit_compile=True)
   return compiled.experimental_get_compiler_ir(*args)(stage="hlo")
 

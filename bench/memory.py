@@ -26,12 +26,13 @@ import time
 
 MARKER = "BENCH_MEMORY_RESULT "
 DEFAULT_CASES = "bair_h1_d1:1,bair_h1_d1:2"
-GIB = 2 ** 30
+GIB = 2**30
 
 
 def _rss_bytes() -> int:
   try:
     import psutil  # pylint: disable=g-import-not-at-top
+
     return int(psutil.Process().memory_info().rss)
   except ImportError:
     with open("/proc/self/statm") as f:
@@ -47,8 +48,10 @@ def child(config_name: str, batch: int, steps: int) -> dict:
   """Runs in the subprocess: one case, measured from a clean process."""
   start = time.perf_counter()
   rss_start = _rss_bytes()
-  from bench import common  # pylint: disable=g-import-not-at-top  (imports TensorFlow)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  from bench import common  # pylint: disable=g-import-not-at-top  (imports TensorFlow)
+
   rss_import = _rss_bytes()
   gpus = common.gpu_devices()
   config = common.model_config(config_name)
@@ -61,12 +64,17 @@ def child(config_name: str, batch: int, steps: int) -> dict:
   for _ in range(steps):
     loss = float(trainer.train_step(video)[0]["loss"])
   result = {
-      "config": config_name, "batch_size": batch, "steps": steps,
-      "parameters": common.num_parameters(trainer.model.trainable_variables),
-      "rss_start_bytes": rss_start, "rss_after_import_bytes": rss_import,
-      "rss_after_build_bytes": rss_build, "rss_end_bytes": _rss_bytes(),
-      "peak_rss_bytes": _peak_rss_bytes(), "loss": loss,
-      "seconds": time.perf_counter() - start,
+    "config": config_name,
+    "batch_size": batch,
+    "steps": steps,
+    "parameters": common.num_parameters(trainer.model.trainable_variables),
+    "rss_start_bytes": rss_start,
+    "rss_after_import_bytes": rss_import,
+    "rss_after_build_bytes": rss_build,
+    "rss_end_bytes": _rss_bytes(),
+    "peak_rss_bytes": _peak_rss_bytes(),
+    "loss": loss,
+    "seconds": time.perf_counter() - start,
   }
   if gpus:
     info = tf.config.experimental.get_memory_info("GPU:0")
@@ -77,37 +85,66 @@ def child(config_name: str, batch: int, steps: int) -> dict:
 
 def measure(config_name: str, batch: int, steps: int, timeout: float) -> dict:
   """Runs `child` in a fresh process; returns its result or the failure."""
-  command = [sys.executable, "-m", "bench.memory", "--child", f"--child_config={config_name}",
-             f"--child_batch={batch}", f"--steps={steps}"]
+  command = [
+    sys.executable,
+    "-m",
+    "bench.memory",
+    "--child",
+    f"--child_config={config_name}",
+    f"--child_batch={batch}",
+    f"--steps={steps}",
+  ]
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   env = dict(os.environ)
-  env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+  env["PYTHONPATH"] = root + (
+    os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+  )
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   print(f"[memory] {config_name} batch {batch}", flush=True)
-  load = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else []
+  load = (
+    [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else []
+  )
   start = time.perf_counter()
   try:
-    proc = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    proc = subprocess.run(
+      command,
+      cwd=root,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=timeout,
+      check=False,
+    )
   except subprocess.TimeoutExpired:
-    return {"config": config_name, "batch_size": batch, "load_at_start": load,
-            "status": f"timeout after {timeout:.0f} s"}
+    return {
+      "config": config_name,
+      "batch_size": batch,
+      "load_at_start": load,
+      "status": f"timeout after {timeout:.0f} s",
+    }
   for line in proc.stdout.splitlines():
     if line.startswith(MARKER):
-      result = json.loads(line[len(MARKER):])
+      result = json.loads(line[len(MARKER) :])
       result["load_at_start"] = load
       result["status"] = "ok"
       result["wall_s"] = time.perf_counter() - start
       print(f"  peak RSS {result['peak_rss_bytes'] / GIB:.2f} GiB", flush=True)
       return result
   if proc.returncode < 0:
-    status = f"killed by signal {-proc.returncode}" + (" (likely out of memory)" if proc.returncode == -9 else "")
+    status = f"killed by signal {-proc.returncode}" + (
+      " (likely out of memory)" if proc.returncode == -9 else ""
+    )
   else:
     status = f"exit code {proc.returncode}"
   tail = (proc.stderr or "").strip().splitlines()[-3:]
   print(f"  failed: {status}", flush=True)
-  return {"config": config_name, "batch_size": batch, "load_at_start": load, "status": status,
-          "stderr_tail": tail}
+  return {
+    "config": config_name,
+    "batch_size": batch,
+    "load_at_start": load,
+    "status": status,
+    "stderr_tail": tail,
+  }
 
 
 def metric(result: dict):
@@ -127,8 +164,14 @@ def linear_fit(points):
   return mean_m - slope * mean_b, slope
 
 
-def search(config_name: str, budget: float, max_batch: int, steps: int, timeout: float,
-           cache: dict) -> dict:
+def search(
+  config_name: str,
+  budget: float,
+  max_batch: int,
+  steps: int,
+  timeout: float,
+  cache: dict,
+) -> dict:
   batch, within, points, stopped = 1, None, [], "max_batch"
   while batch <= max_batch:
     key = (config_name, batch)
@@ -148,45 +191,110 @@ def search(config_name: str, budget: float, max_batch: int, steps: int, timeout:
   predicted = None
   if fit and fit[1] > 0:
     predicted = max(0, math.floor((budget - fit[0]) / fit[1]))
-  return {"config": config_name, "budget_bytes": budget,
-          "largest_measured_batch_within_budget": within, "stopped": stopped,
-          "fit_intercept_bytes": fit[0] if fit else None,
-          "fit_bytes_per_sequence": fit[1] if fit else None,
-          "predicted_largest_batch": predicted, "points": points}
+  return {
+    "config": config_name,
+    "budget_bytes": budget,
+    "largest_measured_batch_within_budget": within,
+    "stopped": stopped,
+    "fit_intercept_bytes": fit[0] if fit else None,
+    "fit_bytes_per_sequence": fit[1] if fit else None,
+    "predicted_largest_batch": predicted,
+    "points": points,
+  }
 
 
-def run(cases, searches, budget_gib, max_batch, steps, timeout, output, argv=None):
+def run(
+  cases, searches, budget_gib, max_batch, steps, timeout, output, argv=None
+):
   from bench import common  # pylint: disable=g-import-not-at-top
-  record = common.start_record("memory", argv, {
-      "cases": [list(c) for c in cases], "search": searches, "budget_gib": budget_gib,
-      "max_batch": max_batch, "steps": steps, "timeout_s": timeout,
-      "metric": "gpu_peak_bytes" if common.gpu_devices() else "peak_rss_bytes"})
+
+  record = common.start_record(
+    "memory",
+    argv,
+    {
+      "cases": [list(c) for c in cases],
+      "search": searches,
+      "budget_gib": budget_gib,
+      "max_batch": max_batch,
+      "steps": steps,
+      "timeout_s": timeout,
+      "metric": "gpu_peak_bytes" if common.gpu_devices() else "peak_rss_bytes",
+    },
+  )
   record["output"] = output
   cache = {}
   for name, batch in cases:
     cache[(name, batch)] = measure(name, batch, steps, timeout)
-  record["searches"] = [search(name, budget_gib * GIB, max_batch, steps, timeout, cache)
-                        for name in searches]
+  record["searches"] = [
+    search(name, budget_gib * GIB, max_batch, steps, timeout, cache)
+    for name in searches
+  ]
   record["results"] = [cache[k] for k in sorted(cache)]
-  record["configs"] = {name: common.config_record(name, common.model_config(name))
-                       for name, _ in cache}
+  record["configs"] = {
+    name: common.config_record(name, common.model_config(name))
+    for name, _ in cache
+  }
 
   g = lambda x: None if x is None else x / GIB
-  rows = [[r["config"], r["batch_size"], (r.get("parameters") or 0) / 1e6 or None,
-           g(r.get("peak_rss_bytes")), g(r.get("gpu_peak_bytes")), g(r.get("rss_after_import_bytes")),
-           g(r.get("rss_after_build_bytes")),
-           g(r["peak_rss_bytes"] - r["rss_after_build_bytes"]) if r["status"] == "ok" else None,
-           r["status"]] for r in record["results"]]
-  tables = [common.markdown_table(
-      ["config", "batch", "params (M)", "peak RSS (GiB)", "GPU peak (GiB)", "RSS after import",
-       "RSS after build", "peak - after build", "status"], rows)]
+  rows = [
+    [
+      r["config"],
+      r["batch_size"],
+      (r.get("parameters") or 0) / 1e6 or None,
+      g(r.get("peak_rss_bytes")),
+      g(r.get("gpu_peak_bytes")),
+      g(r.get("rss_after_import_bytes")),
+      g(r.get("rss_after_build_bytes")),
+      g(r["peak_rss_bytes"] - r["rss_after_build_bytes"])
+      if r["status"] == "ok"
+      else None,
+      r["status"],
+    ]
+    for r in record["results"]
+  ]
+  tables = [
+    common.markdown_table(
+      [
+        "config",
+        "batch",
+        "params (M)",
+        "peak RSS (GiB)",
+        "GPU peak (GiB)",
+        "RSS after import",
+        "RSS after build",
+        "peak - after build",
+        "status",
+      ],
+      rows,
+    )
+  ]
   if record["searches"]:
-    rows = [[s["config"], g(s["budget_bytes"]), s["largest_measured_batch_within_budget"],
-             s["predicted_largest_batch"], g(s["fit_intercept_bytes"]), g(s["fit_bytes_per_sequence"]),
-             s["stopped"]] for s in record["searches"]]
-    tables.append(common.markdown_table(
-        ["config", "budget (GiB)", "largest batch measured within", "linear-fit prediction",
-         "fit: fixed (GiB)", "fit: per sequence (GiB)", "search stopped"], rows))
+    rows = [
+      [
+        s["config"],
+        g(s["budget_bytes"]),
+        s["largest_measured_batch_within_budget"],
+        s["predicted_largest_batch"],
+        g(s["fit_intercept_bytes"]),
+        g(s["fit_bytes_per_sequence"]),
+        s["stopped"],
+      ]
+      for s in record["searches"]
+    ]
+    tables.append(
+      common.markdown_table(
+        [
+          "config",
+          "budget (GiB)",
+          "largest batch measured within",
+          "linear-fit prediction",
+          "fit: fixed (GiB)",
+          "fit: per sequence (GiB)",
+          "search stopped",
+        ],
+        rows,
+      )
+    )
   return common.finish_record(record, tables)
 
 
@@ -194,32 +302,58 @@ def main(argv=None):
   args_list = sys.argv[1:] if argv is None else list(argv)
   if "--child" in args_list:
     import argparse  # pylint: disable=g-import-not-at-top
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--child_config", required=True)
     parser.add_argument("--child_batch", type=int, required=True)
     parser.add_argument("--steps", type=int, default=2)
     args = parser.parse_args(args_list)
-    print(MARKER + json.dumps(child(args.child_config, args.child_batch, args.steps)),
-          flush=True)
+    print(
+      MARKER
+      + json.dumps(child(args.child_config, args.child_batch, args.steps)),
+      flush=True,
+    )
     return None
 
   from bench import common  # pylint: disable=g-import-not-at-top
+
   parser = common.base_parser(__doc__.split("\n")[0], "memory")
-  parser.add_argument("--cases", default=DEFAULT_CASES, help="config:batch,... measured as given.")
-  parser.add_argument("--search", default="smmnist_quick",
-                      help="Configs whose largest batch within the budget is searched ('' for none).")
-  parser.add_argument("--budget_gib", type=float, default=3.0, help="Memory budget of the search.")
-  parser.add_argument("--max_batch", type=int, default=32, help="Largest batch the search tries.")
-  parser.add_argument("--steps", type=int, default=2, help="Train steps per case.")
-  parser.add_argument("--timeout", type=float, default=900, help="Seconds per case.")
+  parser.add_argument(
+    "--cases", default=DEFAULT_CASES, help="config:batch,... measured as given."
+  )
+  parser.add_argument(
+    "--search",
+    default="smmnist_quick",
+    help="Configs whose largest batch within the budget is searched ('' for none).",
+  )
+  parser.add_argument(
+    "--budget_gib", type=float, default=3.0, help="Memory budget of the search."
+  )
+  parser.add_argument(
+    "--max_batch", type=int, default=32, help="Largest batch the search tries."
+  )
+  parser.add_argument(
+    "--steps", type=int, default=2, help="Train steps per case."
+  )
+  parser.add_argument(
+    "--timeout", type=float, default=900, help="Seconds per case."
+  )
   args = parser.parse_args(args_list)
   cases = common.config_cases(args.cases)
   searches = common.csv_list(args.search)
   for name in searches:
     common.model_config(name)
-  return run(cases, searches, args.budget_gib, args.max_batch, args.steps, args.timeout,
-             args.output, args_list)
+  return run(
+    cases,
+    searches,
+    args.budget_gib,
+    args.max_batch,
+    args.steps,
+    args.timeout,
+    args.output,
+    args_list,
+  )
 
 
 if __name__ == "__main__":

@@ -31,7 +31,10 @@ from bench import hlo_flops
 
 def _load_xspace(logdir: str):
   from tensorflow.tsl.profiler.protobuf import xplane_pb2  # pylint: disable=g-import-not-at-top
-  paths = sorted(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True))
+
+  paths = sorted(
+    glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)
+  )
   if not paths:
     raise RuntimeError(f"The profiler wrote no .xplane.pb under {logdir}")
   space = xplane_pb2.XSpace()
@@ -46,14 +49,24 @@ def kind_of(op_name: str, op_type: str) -> str:
     return "conv backward-filter"
   if "conv2dbackpropinput" in op_type.lower():
     # Conv2DTranspose runs as Conv2DBackpropInput in the forward pass too.
-    return "conv backward-input" if hlo_flops.is_backward(op_name) else "conv transpose forward"
+    return (
+      "conv backward-input"
+      if hlo_flops.is_backward(op_name)
+      else "conv transpose forward"
+    )
   if "conv2d" in op_type.lower():
     return "conv forward"
   if "group_normalization" in lowered:
     return "GroupNorm (fwd+bwd)"
-  if "adam" in lowered or "optimizer" in lowered or "assignvariable" in op_type.lower():
+  if (
+    "adam" in lowered
+    or "optimizer" in lowered
+    or "assignvariable" in op_type.lower()
+  ):
     return "optimizer update"
-  return "other: " + op_type.lstrip("_").replace("MklNative", "").replace("Mkl", "")
+  return "other: " + op_type.lstrip("_").replace("MklNative", "").replace(
+    "Mkl", ""
+  )
 
 
 def part_of(op_name: str) -> str:
@@ -63,7 +76,9 @@ def part_of(op_name: str) -> str:
     return "encoder"
   if top.startswith("decoder") or top.startswith("init_"):
     return "decoder"
-  if top.startswith(("conv_lstm", "initial_state", "conv2d", "group_normalization")):
+  if top.startswith(
+    ("conv_lstm", "initial_state", "conv2d", "group_normalization")
+  ):
     return "latent networks"
   if "adam" in op_name.lower() or "optimizer" in op_name.lower():
     return "optimizer"
@@ -81,12 +96,17 @@ def summarize(space) -> dict:
       continue
     metadata = plane.event_metadata
     for line in plane.lines:
-      if not (line.name.startswith("tf_Compute") or line.name.startswith("tf_op") or
-              (device_plane and "stream" in line.name.lower())):
+      if not (
+        line.name.startswith("tf_Compute")
+        or line.name.startswith("tf_op")
+        or (device_plane and "stream" in line.name.lower())
+      ):
         continue
       for event in line.events:
         name = metadata[event.metadata_id].name
-        if ":" not in name or "::" in name:  # ExecutorState::Process etc.: framework events
+        if (
+          ":" not in name or "::" in name
+        ):  # ExecutorState::Process etc.: framework events
           continue
         op_name, op_type = name.rsplit(":", 1)
         if not op_type or " " in op_type:
@@ -96,8 +116,12 @@ def summarize(space) -> dict:
         by_part[part_of(op_name)] += seconds
         count += 1
   total = sum(by_kind.values())
-  return {"op_seconds_total": total, "ops_traced": count,
-          "by_kind_s": dict(by_kind.most_common()), "by_part_s": dict(by_part.most_common())}
+  return {
+    "op_seconds_total": total,
+    "ops_traced": count,
+    "by_kind_s": dict(by_kind.most_common()),
+    "by_part_s": dict(by_part.most_common()),
+  }
 
 
 def profile_steps(step, video, steps: int, logdir=None) -> dict:
@@ -124,18 +148,25 @@ def profile_steps(step, video, steps: int, logdir=None) -> dict:
 
 
 def run(cases, steps, top, output, argv=None):
-  record = common.start_record("op_profile", argv, {"cases": [list(c) for c in cases],
-                                                    "steps": steps})
+  record = common.start_record(
+    "op_profile", argv, {"cases": [list(c) for c in cases], "steps": steps}
+  )
   record["output"] = output
   tables = []
   for name, batch in cases:
     config = common.model_config(name)
     print(f"[op_profile] {name} batch {batch}", flush=True)
-    result = {"config": name, "batch_size": batch, "load_at_start": common.load_average()}
+    result = {
+      "config": name,
+      "batch_size": batch,
+      "load_at_start": common.load_average(),
+    }
     try:
       trainer = common.make_trainer(config, batch)
       video = common.synthetic_video(config, batch)
-      common.sync(trainer.train_step(video)[0]["loss"])  # trace outside the profile
+      common.sync(
+        trainer.train_step(video)[0]["loss"]
+      )  # trace outside the profile
       result.update(profile_steps(trainer.train_step, video, steps))
       result["status"] = "ok"
       del trainer
@@ -145,32 +176,64 @@ def run(cases, steps, top, output, argv=None):
     record["results"].append(result)
     record.setdefault("configs", {})[name] = common.config_record(name, config)
     if result["status"] != "ok":
-      tables.append(f"{name} batch {batch}: {result['status']} {result.get('error', '')}")
+      tables.append(
+        f"{name} batch {batch}: {result['status']} {result.get('error', '')}"
+      )
       continue
     total = result["op_seconds_total"]
     kinds = list(result["by_kind_s"].items())
     shown, rest = kinds[:top], kinds[top:]
     rows = [[f"{name} b{batch}", k, v / steps, v / total] for k, v in shown]
     if rest:
-      rows.append([f"{name} b{batch}", f"{len(rest)} other op types", sum(v for _, v in rest) / steps,
-                   sum(v for _, v in rest) / total])
-    rows += [[f"{name} b{batch}", f"part: {k}", v / steps, v / total]
-             for k, v in result["by_part_s"].items()]
-    rows.append([f"{name} b{batch}", "wall time per step", result["wall_seconds"] / steps, None])
-    tables.append(common.markdown_table(["case", "op kind / model part", "op s per step", "share of op time"],
-                                        rows))
+      rows.append(
+        [
+          f"{name} b{batch}",
+          f"{len(rest)} other op types",
+          sum(v for _, v in rest) / steps,
+          sum(v for _, v in rest) / total,
+        ]
+      )
+    rows += [
+      [f"{name} b{batch}", f"part: {k}", v / steps, v / total]
+      for k, v in result["by_part_s"].items()
+    ]
+    rows.append(
+      [
+        f"{name} b{batch}",
+        "wall time per step",
+        result["wall_seconds"] / steps,
+        None,
+      ]
+    )
+    tables.append(
+      common.markdown_table(
+        ["case", "op kind / model part", "op s per step", "share of op time"],
+        rows,
+      )
+    )
   return common.finish_record(record, tables)
 
 
 def main(argv=None):
   parser = common.base_parser(__doc__.split("\n")[0], "op_profile")
-  parser.add_argument("--cases", default="smmnist_quick:8,bair_h1_d1:1", help="config:batch,...")
-  parser.add_argument("--steps", type=int, default=2, help="Profiled train steps per case.")
-  parser.add_argument("--top", type=int, default=12, help="Op kinds listed in the table.")
+  parser.add_argument(
+    "--cases", default="smmnist_quick:8,bair_h1_d1:1", help="config:batch,..."
+  )
+  parser.add_argument(
+    "--steps", type=int, default=2, help="Profiled train steps per case."
+  )
+  parser.add_argument(
+    "--top", type=int, default=12, help="Op kinds listed in the table."
+  )
   args = parser.parse_args(argv)
   cases = common.config_cases(args.cases)
-  return run(cases, args.steps, args.top, args.output,
-             argv if argv is not None else sys.argv[1:])
+  return run(
+    cases,
+    args.steps,
+    args.top,
+    args.output,
+    argv if argv is not None else sys.argv[1:],
+  )
 
 
 if __name__ == "__main__":

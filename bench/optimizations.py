@@ -99,9 +99,14 @@ def _patch(owner, name, replacement):
 
 def _on_1x1_same(layer, input_shape) -> bool:
   """A stride-1 SAME Conv2D with a k > 1 kernel applied to 1x1 feature maps."""
-  return (tuple(input_shape[1:3]) == (1, 1) and layer.padding == "same"
-          and tuple(layer.strides) == (1, 1) and tuple(layer.dilation_rate) == (1, 1)
-          and tuple(layer.kernel_size) != (1, 1) and layer.groups == 1)
+  return (
+    tuple(input_shape[1:3]) == (1, 1)
+    and layer.padding == "same"
+    and tuple(layer.strides) == (1, 1)
+    and tuple(layer.dilation_rate) == (1, 1)
+    and tuple(layer.kernel_size) != (1, 1)
+    and layer.groups == 1
+  )
 
 
 def _full_kernel_1x1():
@@ -110,7 +115,9 @@ def _full_kernel_1x1():
   The plain keras.layers.Conv2D path: the k^2 - 1 taps that see only the
   SAME padding are multiplied too (same output, zero gradient for them).
   """
-  return _patch(layers.Conv2D, "convolution_op", keras.layers.Conv2D.convolution_op)
+  return _patch(
+    layers.Conv2D, "convolution_op", keras.layers.Conv2D.convolution_op
+  )
 
 
 @contextlib.contextmanager
@@ -151,7 +158,11 @@ def dead_kernel_parameters(model, config) -> dict:
   for layer, (height, width) in seen.values():
     size = int(np.prod(layer.kernel.shape))
     total += size
-    if layer.padding != "same" or tuple(layer.strides) != (1, 1) or None in (height, width):
+    if (
+      layer.padding != "same"
+      or tuple(layer.strides) != (1, 1)
+      or None in (height, width)
+    ):
       continue
     live = 1
     for k, n in zip(layer.kernel_size, (height, width)):
@@ -159,20 +170,35 @@ def dead_kernel_parameters(model, config) -> dict:
       live *= sum(1 for i in range(k) if abs(i - low) <= n - 1)
     dead += size - size * live // int(np.prod(layer.kernel_size))
   params = common.num_parameters(model.trainable_variables)
-  return {"dead_kernel_parameters": dead, "conv2d_kernel_parameters": total,
-          "parameters": params, "dead_fraction_of_parameters": dead / params}
+  return {
+    "dead_kernel_parameters": dead,
+    "conv2d_kernel_parameters": total,
+    "parameters": params,
+    "dead_fraction_of_parameters": dead / params,
+  }
 
 
 VARIANTS = {
-    "slice_per_step": lambda: _patch(convlstm.ConvLSTM, "call", _convlstm_call_sliced),
-    "full_kernel_1x1": _full_kernel_1x1,
-    "kernel1_at_1x1": _kernel1_at_1x1,
+  "slice_per_step": lambda: _patch(
+    convlstm.ConvLSTM, "call", _convlstm_call_sliced
+  ),
+  "full_kernel_1x1": _full_kernel_1x1,
+  "kernel1_at_1x1": _kernel1_at_1x1,
 }
-EXACT = {"slice_per_step": True, "full_kernel_1x1": True, "kernel1_at_1x1": False}
+EXACT = {
+  "slice_per_step": True,
+  "full_kernel_1x1": True,
+  "kernel1_at_1x1": False,
+}
 # Reference patches: the optimisation (applied in the model) whose old path each restores.
-REFERENCE_OF = {"slice_per_step": "convlstm_unstack", "full_kernel_1x1": "center_tap_1x1"}
+REFERENCE_OF = {
+  "slice_per_step": "convlstm_unstack",
+  "full_kernel_1x1": "center_tap_1x1",
+}
 # Old names (the optimisations, measured as patches before they were applied) still work.
-ALIASES = {optimisation: variant for variant, optimisation in REFERENCE_OF.items()}
+ALIASES = {
+  optimisation: variant for variant, optimisation in REFERENCE_OF.items()
+}
 
 
 def optimisation(variant: str) -> str:
@@ -187,6 +213,7 @@ def loss_and_gradients(model, video, seed):
 
 def _op_counts(concrete, op_types) -> dict:
   import collections  # pylint: disable=g-import-not-at-top
+
   graph = concrete.graph.as_graph_def()
   counts = collections.Counter(n.op for n in graph.node)
   for function in graph.library.function:
@@ -211,19 +238,27 @@ def compare_numerics(model, video, variant) -> dict:
     squared += float(tf.reduce_sum(tf.square(a)))
   worst = max(relative)
   ops = ("StridedSliceGrad", "Unpack", "AddN", "Conv2D", "Conv2DBackpropFilter")
-  return {"loss_model": float(plain[0]), "loss_abs_diff": float(tf.abs(plain[0] - patched[0])),
-          # max over variables of max|g_patched - g_model| / max|g_model|
-          "max_gradient_relative_diff": worst[0],
-          "worst_variable": {"path": worst[1], "max_abs_gradient": worst[2]},
-          # ||g_patched - g_model|| / ||g_model|| over all gradients
-          "global_gradient_relative_diff": (squared_diff / squared) ** 0.5 if squared else 0.0,
-          "graph_ops_model": _op_counts(model_fn.get_concrete_function(video), ops),
-          "graph_ops_patched": _op_counts(patched_fn.get_concrete_function(video), ops)}
+  return {
+    "loss_model": float(plain[0]),
+    "loss_abs_diff": float(tf.abs(plain[0] - patched[0])),
+    # max over variables of max|g_patched - g_model| / max|g_model|
+    "max_gradient_relative_diff": worst[0],
+    "worst_variable": {"path": worst[1], "max_abs_gradient": worst[2]},
+    # ||g_patched - g_model|| / ||g_model|| over all gradients
+    "global_gradient_relative_diff": (squared_diff / squared) ** 0.5
+    if squared
+    else 0.0,
+    "graph_ops_model": _op_counts(model_fn.get_concrete_function(video), ops),
+    "graph_ops_patched": _op_counts(
+      patched_fn.get_concrete_function(video), ops
+    ),
+  }
 
 
 def time_interleaved(model, patched, warmup: int, repeats: int) -> dict:
   import statistics  # pylint: disable=g-import-not-at-top
   import time  # pylint: disable=g-import-not-at-top
+
   first = {}
   for name, fn in (("model", model), ("patched", patched)):
     for i in range(max(warmup, 1)):
@@ -237,17 +272,30 @@ def time_interleaved(model, patched, warmup: int, repeats: int) -> dict:
       start = time.perf_counter()
       common.sync(fn())
       runs[name].append(time.perf_counter() - start)
-  return {name: {"median_s": statistics.median(r), "min_s": min(r), "runs_s": r,
-                 "first_s": first[name]} for name, r in runs.items()}
+  return {
+    name: {
+      "median_s": statistics.median(r),
+      "min_s": min(r),
+      "runs_s": r,
+      "first_s": first[name],
+    }
+    for name, r in runs.items()
+  }
 
 
-def run_case(name: str, batch: int, variant: str, warmup: int, repeats: int) -> dict:
+def run_case(
+  name: str, batch: int, variant: str, warmup: int, repeats: int
+) -> dict:
   config = common.model_config(name)
   reference = variant in REFERENCE_OF
-  result = {"config": name, "batch_size": batch, "variant": variant,
-            "optimisation": optimisation(variant),
-            "role": "reference" if reference else "proposal",
-            "load_at_start": common.load_average()}
+  result = {
+    "config": name,
+    "batch_size": batch,
+    "variant": variant,
+    "optimisation": optimisation(variant),
+    "role": "reference" if reference else "proposal",
+    "load_at_start": common.load_average(),
+  }
   trainer = common.make_trainer(config, batch)
   video = common.synthetic_video(config, batch)
   try:
@@ -261,43 +309,64 @@ def run_case(name: str, batch: int, variant: str, warmup: int, repeats: int) -> 
     with VARIANTS[variant]():
       patched = common.make_trainer(config, batch)
       common.sync(patched.train_step(video)[0]["loss"])
-    timing = time_interleaved(lambda: trainer.train_step(video)[0]["loss"],
-                              lambda: patched.train_step(video)[0]["loss"], warmup, repeats)
-    result["parameters_model"] = common.num_parameters(trainer.model.trainable_variables)
-    result["parameters_patched"] = common.num_parameters(patched.model.trainable_variables)
-    del patched
+    timing = time_interleaved(
+      lambda: trainer.train_step(video)[0]["loss"],
+      lambda: patched.train_step(video)[0]["loss"],
+      warmup,
+      repeats,
+    )
+    result["parameters_model"] = common.num_parameters(
+      trainer.model.trainable_variables
+    )
+    result["parameters_patched"] = common.num_parameters(
+      patched.model.trainable_variables
+    )
+    patched = None  # frees its variables before the next case
     # The optimisation's speed-up: time without it / time with it.
     without, with_ = ("patched", "model") if reference else ("model", "patched")
     result.update(
-        status="ok", timing=timing,
-        ms_per_step_model=1e3 * timing["model"]["median_s"],
-        ms_per_step_patched=1e3 * timing["patched"]["median_s"],
-        ms_per_step_without=1e3 * timing[without]["median_s"],
-        ms_per_step_with=1e3 * timing[with_]["median_s"],
-        speedup=timing[without]["median_s"] / timing[with_]["median_s"],
-        speedup_of_minima=timing[without]["min_s"] / timing[with_]["min_s"])
+      status="ok",
+      timing=timing,
+      ms_per_step_model=1e3 * timing["model"]["median_s"],
+      ms_per_step_patched=1e3 * timing["patched"]["median_s"],
+      ms_per_step_without=1e3 * timing[without]["median_s"],
+      ms_per_step_with=1e3 * timing[with_]["median_s"],
+      speedup=timing[without]["median_s"] / timing[with_]["median_s"],
+      speedup_of_minima=timing[without]["min_s"] / timing[with_]["min_s"],
+    )
   except Exception as e:  # pylint: disable=broad-except
     result.update(status="failed", error=common.error_text(e))
-  del trainer
+  trainer = None
   common.release_memory()
   return result
 
 
-DEFAULT_CASES = ("smmnist_quick:8:slice_per_step+full_kernel_1x1,"
-                 "bair_h1_d1:1:full_kernel_1x1+kernel1_at_1x1")
+DEFAULT_CASES = (
+  "smmnist_quick:8:slice_per_step+full_kernel_1x1,"
+  "bair_h1_d1:1:full_kernel_1x1+kernel1_at_1x1"
+)
 
 
 def run(cases, variants, warmup, repeats, output, argv=None):
-  record = common.start_record("optimizations", argv, {
-      "cases": [list(c) for c in cases], "variants": variants, "warmup": warmup,
-      "repeats": repeats})
+  record = common.start_record(
+    "optimizations",
+    argv,
+    {
+      "cases": [list(c) for c in cases],
+      "variants": variants,
+      "warmup": warmup,
+      "repeats": repeats,
+    },
+  )
   record["output"] = output
   for name, batch, case_variants in cases:
     config = common.model_config(name)
     if name not in record.get("dead_weights", {}):
       model = HierarchicalVRNN(config)
       model.initialize()
-      record.setdefault("dead_weights", {})[name] = dead_kernel_parameters(model, config)
+      record.setdefault("dead_weights", {})[name] = dead_kernel_parameters(
+        model, config
+      )
       del model
       common.release_memory()
     for variant in case_variants or variants:
@@ -305,48 +374,104 @@ def run(cases, variants, warmup, repeats, output, argv=None):
       record["results"].append(run_case(name, batch, variant, warmup, repeats))
       common.write_partial(record)
     record.setdefault("configs", {})[name] = common.config_record(name, config)
-  rows = [[r["config"], r["batch_size"], r["optimisation"],
-           "yes" if r["role"] == "reference" else "no (proposal)", r["variant"],
-           r.get("ms_per_step_without"), r.get("ms_per_step_with"), r.get("speedup"),
-           r.get("speedup_of_minima"), r.get("loss_abs_diff"),
-           r.get("max_gradient_relative_diff"), r.get("global_gradient_relative_diff"),
-           r["status"] if r["status"] == "ok" else f"{r['status']}: {r.get('error', '')[:100]}"]
-          for r in record["results"]]
+  rows = [
+    [
+      r["config"],
+      r["batch_size"],
+      r["optimisation"],
+      "yes" if r["role"] == "reference" else "no (proposal)",
+      r["variant"],
+      r.get("ms_per_step_without"),
+      r.get("ms_per_step_with"),
+      r.get("speedup"),
+      r.get("speedup_of_minima"),
+      r.get("loss_abs_diff"),
+      r.get("max_gradient_relative_diff"),
+      r.get("global_gradient_relative_diff"),
+      r["status"]
+      if r["status"] == "ok"
+      else f"{r['status']}: {r.get('error', '')[:100]}",
+    ]
+    for r in record["results"]
+  ]
   table = common.markdown_table(
-      ["config", "batch", "optimisation", "in model", "patch", "ms/step without",
-       "ms/step with", "speed-up", "speed-up (minima)", "abs loss diff",
-       "max rel. grad diff (worst variable)", "global rel. grad diff", "status"], rows)
-  rows = [[name, d["parameters"] / 1e6, d["dead_kernel_parameters"] / 1e6,
-           d["dead_fraction_of_parameters"]] for name, d in record.get("dead_weights", {}).items()]
+    [
+      "config",
+      "batch",
+      "optimisation",
+      "in model",
+      "patch",
+      "ms/step without",
+      "ms/step with",
+      "speed-up",
+      "speed-up (minima)",
+      "abs loss diff",
+      "max rel. grad diff (worst variable)",
+      "global rel. grad diff",
+      "status",
+    ],
+    rows,
+  )
+  rows = [
+    [
+      name,
+      d["parameters"] / 1e6,
+      d["dead_kernel_parameters"] / 1e6,
+      d["dead_fraction_of_parameters"],
+    ]
+    for name, d in record.get("dead_weights", {}).items()
+  ]
   dead = common.markdown_table(
-      ["config", "params (M)", "dead kernel taps (M params)", "fraction of params"], rows)
+    [
+      "config",
+      "params (M)",
+      "dead kernel taps (M params)",
+      "fraction of params",
+    ],
+    rows,
+  )
   return common.finish_record(record, [table, dead])
 
 
 def _variant(name: str) -> str:
   name = ALIASES.get(name, name)
   if name not in VARIANTS:
-    raise ValueError(f"Unknown variant {name!r}; known: {list(VARIANTS)} "
-                     f"(or the optimisations {list(ALIASES)}, meaning their reference patches)")
+    raise ValueError(
+      f"Unknown variant {name!r}; known: {list(VARIANTS)} "
+      f"(or the optimisations {list(ALIASES)}, meaning their reference patches)"
+    )
   return name
 
 
 def main(argv=None):
   parser = common.base_parser(__doc__.split("\n")[0], "optimizations")
-  parser.add_argument("--cases", default=DEFAULT_CASES,
-                      help="config:batch[:variant+variant...],... (no variants: --variants).")
-  parser.add_argument("--variants", default=",".join(VARIANTS),
-                      help=f"Comma list of {list(VARIANTS)}; {list(ALIASES)} name the "
-                      "reference patches of those optimisations.")
+  parser.add_argument(
+    "--cases",
+    default=DEFAULT_CASES,
+    help="config:batch[:variant+variant...],... (no variants: --variants).",
+  )
+  parser.add_argument(
+    "--variants",
+    default=",".join(VARIANTS),
+    help=f"Comma list of {list(VARIANTS)}; {list(ALIASES)} name the "
+    "reference patches of those optimisations.",
+  )
   args = parser.parse_args(argv)
   variants = [_variant(v) for v in common.csv_list(args.variants)]
   cases = []
-  for name, batch, named in common.config_cases(args.cases, "variant+variant...",
-                                                optional=True):
+  for name, batch, named in common.config_cases(
+    args.cases, "variant+variant...", optional=True
+  ):
     chosen = None if named is None else [_variant(v) for v in named.split("+")]
     cases.append((name, batch, chosen))
-  return run(cases, variants, args.warmup, args.repeats, args.output,
-             argv if argv is not None else sys.argv[1:])
+  return run(
+    cases,
+    variants,
+    args.warmup,
+    args.repeats,
+    args.output,
+    argv if argv is not None else sys.argv[1:],
+  )
 
 
 if __name__ == "__main__":

@@ -43,10 +43,12 @@ REPLY_MARKER = "PEER_REPLY "
 RELEASE_MODULES = ("models/s2s_big_hier_v4.py", "train_fns.py", "losses.py")
 PRECISIONS = ("fp32", "bf16")
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_RELEASE_DIR = os.environ.get("PEER_RELEASE_DIR",
-                                     os.path.join(_REPO, "runs", "improved_vrnn"))
-DEFAULT_TORCH_PYTHON = os.environ.get("PEER_TORCH_PYTHON",
-                                      os.path.join(_REPO, "runs", "peer_venv", "bin", "python"))
+DEFAULT_RELEASE_DIR = os.environ.get(
+  "PEER_RELEASE_DIR", os.path.join(_REPO, "runs", "improved_vrnn")
+)
+DEFAULT_TORCH_PYTHON = os.environ.get(
+  "PEER_TORCH_PYTHON", os.path.join(_REPO, "runs", "peer_venv", "bin", "python")
+)
 
 
 def rss_bytes() -> int:
@@ -72,26 +74,41 @@ def timed(fn, steps: int, sync=lambda result: None) -> list:
 
 def check_release_dir(release_dir: str) -> None:
   """Raises SystemExit with one line unless `release_dir` holds the release."""
-  missing = [m for m in RELEASE_MODULES
-             if not os.path.isfile(os.path.join(release_dir or "", m))]
+  missing = [
+    m
+    for m in RELEASE_MODULES
+    if not os.path.isfile(os.path.join(release_dir or "", m))
+  ]
   if missing:
     raise SystemExit(
-        f"--release_dir={release_dir!r} is not a checkout of the authors' "
-        f"release (facebookresearch/improved_vrnn): no {missing[0]}")
+      f"--release_dir={release_dir!r} is not a checkout of the authors' "
+      f"release (facebookresearch/improved_vrnn): no {missing[0]}"
+    )
 
 
 def torch_version(torch_python: str) -> str:
   """torch's version under `torch_python`; SystemExit with one line if it has none."""
-  hint = ("give a Python with torch and numpy, e.g. python3 -m venv /tmp/peer_venv && "
-          "/tmp/peer_venv/bin/pip install torch numpy")
+  hint = (
+    "give a Python with torch and numpy, e.g. python3 -m venv /tmp/peer_venv && "
+    "/tmp/peer_venv/bin/pip install torch numpy"
+  )
   try:
-    proc = subprocess.run([torch_python, "-c", "import numpy, torch; print(torch.__version__)"],
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+      [torch_python, "-c", "import numpy, torch; print(torch.__version__)"],
+      capture_output=True,
+      text=True,
+      timeout=300,
+      check=False,
+    )
   except OSError as e:
-    raise SystemExit(f"--torch_python={torch_python!r} cannot be run ({e.strerror}); {hint}")
+    raise SystemExit(
+      f"--torch_python={torch_python!r} cannot be run ({e.strerror}); {hint}"
+    ) from e
   if proc.returncode:
     error = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-    raise SystemExit(f"--torch_python={torch_python!r} cannot import torch ({error}); {hint}")
+    raise SystemExit(
+      f"--torch_python={torch_python!r} cannot import torch ({error}); {hint}"
+    )
   return proc.stdout.strip()
 
 
@@ -136,8 +153,14 @@ class Child:
 
   def __init__(self, name, cwd, command, env):
     self.name = name
-    self.process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, text=True)
+    self.process = subprocess.Popen(
+      command,
+      cwd=cwd,
+      env=env,
+      stdin=subprocess.PIPE,
+      stdout=subprocess.PIPE,
+      text=True,
+    )
 
   def call(self, op, **kwargs) -> dict:
     try:
@@ -147,13 +170,15 @@ class Child:
       pass
     for line in self.process.stdout:
       if line.startswith(REPLY_MARKER):
-        reply = json.loads(line[len(REPLY_MARKER):])
+        reply = json.loads(line[len(REPLY_MARKER) :])
         if "error" in reply:
           raise ChildError(f"{self.name} child, {op}: {reply['error']}")
         return reply
     code = self.process.wait()
     killed = " (killed: out of memory?)" if code == -9 else ""
-    raise ChildError(f"{self.name} child exited with code {code}{killed} during {op}")
+    raise ChildError(
+      f"{self.name} child exited with code {code}{killed} during {op}"
+    )
 
   def close(self):
     if self.process.poll() is None:
@@ -169,24 +194,49 @@ class Child:
 class ReleasePeer:
   """The release's s2s_big_hier_v4, its Adam and its train/sample functions."""
 
-  def __init__(self, release_dir, batch, context_frames, future_frames,
-               n_hid=64, device="cpu", image_size=64, seed=0):
+  def __init__(
+    self,
+    release_dir,
+    batch,
+    context_frames,
+    future_frames,
+    n_hid=64,
+    device="cpu",
+    image_size=64,
+    seed=0,
+  ):
     import torch  # pylint: disable=g-import-not-at-top
+
     check_release_dir(release_dir)
     sys.path.insert(0, os.path.abspath(release_dir))
     from models import s2s_big_hier_v4  # pylint: disable=g-import-not-at-top
     import train_fns  # pylint: disable=g-import-not-at-top
+
     self.torch, self.train_fns, self.device = torch, train_fns, device
     torch.manual_seed(seed)
-    self.model = s2s_big_hier_v4.Model(3, context_frames, n_hid=n_hid).to(device)
+    self.model = s2s_big_hier_v4.Model(3, context_frames, n_hid=n_hid).to(
+      device
+    )
     # main.py's optimizer and the config keys train_step/losses read.
-    self.optimizer = torch.optim.Adam(self.model.parameters(), lr=2e-5,
-                                      weight_decay=1e-4)
-    self.config = {"n_ctx": context_frames, "n_steps": future_frames,
-                   "rec_loss": "l1", "beta": 1.0, "apex": False,
-                   "device": device}
-    self.frames = torch.rand(batch, context_frames + future_frames, 3,
-                             image_size, image_size, device=device)
+    self.optimizer = torch.optim.Adam(
+      self.model.parameters(), lr=2e-5, weight_decay=1e-4
+    )
+    self.config = {
+      "n_ctx": context_frames,
+      "n_steps": future_frames,
+      "rec_loss": "l1",
+      "beta": 1.0,
+      "apex": False,
+      "device": device,
+    }
+    self.frames = torch.rand(
+      batch,
+      context_frames + future_frames,
+      3,
+      image_size,
+      image_size,
+      device=device,
+    )
     self.image_size = image_size
 
   def _timed(self, fn, steps):
@@ -196,8 +246,11 @@ class ReleasePeer:
   def _autocast(self, precision):
     if precision not in PRECISIONS:
       raise ValueError(f"precision {precision!r}; expected one of {PRECISIONS}")
-    return self.torch.autocast(self.device.split(":")[0], dtype=self.torch.bfloat16,
-                               enabled=precision == "bf16")
+    return self.torch.autocast(
+      self.device.split(":")[0],
+      dtype=self.torch.bfloat16,
+      enabled=precision == "bf16",
+    )
 
   def train(self, steps=1, precision="fp32"):
     """`steps` release train steps; seconds of each."""
@@ -206,20 +259,26 @@ class ReleasePeer:
 
     def step():
       with self._autocast(precision):
-        outputs = self.train_fns.train_step(self.model, self.config, self.frames,
-                                            self.optimizer, 0)
+        outputs = self.train_fns.train_step(
+          self.model, self.config, self.frames, self.optimizer, 0
+        )
       loss.append(float(outputs[6].detach()))
 
     return {"runs_s": self._timed(step, steps), "loss": loss[-1]}
 
-  def sample(self, batch=1, future=28, iterations=None, steps=1, precision="fp32"):
+  def sample(
+    self, batch=1, future=28, iterations=None, steps=1, precision="fp32"
+  ):
     """The release's sampler over c + `future` frames, `iterations` of its passes."""
     iterations = future if iterations is None else iterations
     if not 1 <= iterations <= future:
-      raise ValueError(f"iterations={iterations}: must be in [1, future={future}]")
+      raise ValueError(
+        f"iterations={iterations}: must be in [1, future={future}]"
+      )
     torch, c = self.torch, self.config["n_ctx"]
-    inputs = torch.zeros(batch, c + future, 3, self.image_size, self.image_size,
-                         device=self.device)
+    inputs = torch.zeros(
+      batch, c + future, 3, self.image_size, self.image_size, device=self.device
+    )
     inputs[:, :c] = self.frames[:1, :c]  # sample_step zeroes the future frames
     self.model.eval()
 
@@ -228,18 +287,27 @@ class ReleasePeer:
         self.train_fns.sample_pass(inputs, self.model, self.config, iterations)
 
     runs = self._timed(call, steps)
-    return {"runs_s": runs, "iterations": iterations, "future": future,
-            "batch": batch, "extrapolation_factor": future / iterations}
+    return {
+      "runs_s": runs,
+      "iterations": iterations,
+      "future": future,
+      "batch": batch,
+      "extrapolation_factor": future / iterations,
+    }
 
   def flops(self, precision="fp32"):
     """FLOPs of one train step by torch's flop counter (runs the step)."""
     from torch.utils.flop_counter import FlopCounterMode  # pylint: disable=g-import-not-at-top
+
     counter = FlopCounterMode(display=False)
     start = time.perf_counter()
     with counter:
       loss = self.train(1, precision)["loss"]
-    return {"flops": int(counter.get_total_flops()), "loss": loss,
-            "seconds": time.perf_counter() - start}
+    return {
+      "flops": int(counter.get_total_flops()),
+      "loss": loss,
+      "seconds": time.perf_counter() - start,
+    }
 
   def matmul(self, size=2048, precision="fp32", steps=3):
     """FLOP/s of a size^3 matmul (median of `steps` after one warm-up)."""
@@ -247,31 +315,46 @@ class ReleasePeer:
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     a = torch.rand(size, size, device=self.device).to(dtype)
     runs = self._timed(lambda: a @ a, steps + 1)[1:]
-    flops = 2 * size ** 3
-    return {"kind": f"torch matmul {size}^3 {precision}", "flops": flops,
-            "runs_s": runs, "flops_per_s": flops / statistics.median(runs)}
+    flops = 2 * size**3
+    return {
+      "kind": f"torch matmul {size}^3 {precision}",
+      "flops": flops,
+      "runs_s": runs,
+      "flops_per_s": flops / statistics.median(runs),
+    }
 
   def info(self):
     """Parameter counts (all / given a gradient by the last step), memory, setup."""
     torch = self.torch
     params = list(self.model.parameters())
     result = {
-        "parameters": sum(p.numel() for p in params),
-        "parameters_with_gradient": sum(p.numel() for p in params if p.grad is not None),
-        "modules_without_gradient": sorted({n.split(".")[0] for n, p in
-                                            self.model.named_parameters() if p.grad is None}),
-        "peak_rss_bytes": peak_rss_bytes(), "rss_bytes": rss_bytes(),
-        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
-        "device": self.device,
+      "parameters": sum(p.numel() for p in params),
+      "parameters_with_gradient": sum(
+        p.numel() for p in params if p.grad is not None
+      ),
+      "modules_without_gradient": sorted(
+        {
+          n.split(".")[0]
+          for n, p in self.model.named_parameters()
+          if p.grad is None
+        }
+      ),
+      "peak_rss_bytes": peak_rss_bytes(),
+      "rss_bytes": rss_bytes(),
+      "torch": torch.__version__,
+      "torch_threads": torch.get_num_threads(),
+      "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+      "device": self.device,
     }
     if self.device.startswith("cuda"):
-      result.update(device_name=torch.cuda.get_device_name(),
-                    cuda=torch.version.cuda,
-                    gpu_peak_allocated_bytes=torch.cuda.max_memory_allocated(),
-                    gpu_peak_reserved_bytes=torch.cuda.max_memory_reserved(),
-                    tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
-                    tf32_cudnn=torch.backends.cudnn.allow_tf32)
+      result.update(
+        device_name=torch.cuda.get_device_name(),
+        cuda=torch.version.cuda,
+        gpu_peak_allocated_bytes=torch.cuda.max_memory_allocated(),
+        gpu_peak_reserved_bytes=torch.cuda.max_memory_reserved(),
+        tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+        tf32_cudnn=torch.backends.cudnn.allow_tf32,
+      )
     return result
 
   def reset_peak_memory(self):
@@ -280,105 +363,206 @@ class ReleasePeer:
     return {}
 
   def handlers(self) -> dict:
-    return {"train": self.train, "sample": self.sample, "flops": self.flops,
-            "matmul": self.matmul, "info": self.info,
-            "reset_peak_memory": self.reset_peak_memory}
+    return {
+      "train": self.train,
+      "sample": self.sample,
+      "flops": self.flops,
+      "matmul": self.matmul,
+      "info": self.info,
+      "reset_peak_memory": self.reset_peak_memory,
+    }
 
 
 def _median_entry(task, precision, reply, warmup, extra=None):
   runs = reply["runs_s"]
-  return {"task": task, "precision": precision, **(extra or {}),
-          "median_s": statistics.median(runs), "min_s": min(runs), "runs_s": runs,
-          "warmup": warmup, "load_average": list(os.getloadavg())}
+  return {
+    "task": task,
+    "precision": precision,
+    **(extra or {}),
+    "median_s": statistics.median(runs),
+    "min_s": min(runs),
+    "runs_s": runs,
+    "warmup": warmup,
+    "load_average": list(os.getloadavg()),
+  }
 
 
 def standalone(args) -> dict:
   """Times --tasks x --precisions in this process; returns the record."""
-  peer = ReleasePeer(args.release_dir, args.batch, args.context_frames,
-                     args.future_frames, args.n_hid, args.device)
+  peer = ReleasePeer(
+    args.release_dir,
+    args.batch,
+    args.context_frames,
+    args.future_frames,
+    args.n_hid,
+    args.device,
+  )
   results = []
   for precision in args.precisions.split(","):
     peer.reset_peak_memory()
     if "train" in args.tasks:
       peer.train(args.warmup, precision)
-      entry = _median_entry("train", precision, peer.train(args.repeats, precision),
-                            args.warmup, {"batch": args.batch})
+      entry = _median_entry(
+        "train",
+        precision,
+        peer.train(args.repeats, precision),
+        args.warmup,
+        {"batch": args.batch},
+      )
       entry["sequences_per_s"] = args.batch / entry["median_s"]
       results.append({**entry, "memory": peer.info()})
       peer.reset_peak_memory()
     if "sample" in args.tasks:
       results.append(_sample_entry(peer, args, precision))
-  return {"driver": "bench/peer_torch_driver.py",
-          "command": " ".join(shlex.quote(a) for a in sys.argv),
-          "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-          "host": {"cpu": platform.processor() or platform.machine(),
-                   "cores": os.cpu_count(), "python": platform.python_version()},
-          "settings": vars(args), "info": peer.info(),
-          "matmul_peak": [peer.matmul(args.matmul_size, p) for p in args.precisions.split(",")],
-          "results": results}
+  return {
+    "driver": "bench/peer_torch_driver.py",
+    "command": " ".join(shlex.quote(a) for a in sys.argv),
+    "date_utc": datetime.datetime.now(datetime.UTC).isoformat(
+      timespec="seconds"
+    ),
+    "host": {
+      "cpu": platform.processor() or platform.machine(),
+      "cores": os.cpu_count(),
+      "python": platform.python_version(),
+    },
+    "settings": vars(args),
+    "info": peer.info(),
+    "matmul_peak": [
+      peer.matmul(args.matmul_size, p) for p in args.precisions.split(",")
+    ],
+    "results": results,
+  }
 
 
 def _sample_entry(peer, args, precision):
-  kwargs = dict(batch=args.sample_batch, future=args.sample_future,
-                iterations=args.sample_iterations, precision=precision)
+  kwargs = dict(
+    batch=args.sample_batch,
+    future=args.sample_future,
+    iterations=args.sample_iterations,
+    precision=precision,
+  )
   peer.sample(steps=args.warmup, **kwargs)
   reply = peer.sample(steps=args.repeats, **kwargs)
-  entry = _median_entry("sample", precision, reply, args.warmup, {
-      "batch": args.sample_batch, "future": args.sample_future,
-      "iterations_timed": reply["iterations"]})
+  entry = _median_entry(
+    "sample",
+    precision,
+    reply,
+    args.warmup,
+    {
+      "batch": args.sample_batch,
+      "future": args.sample_future,
+      "iterations_timed": reply["iterations"],
+    },
+  )
   per_call = entry["median_s"] * reply["extrapolation_factor"]
-  entry.update(seconds_per_call_extrapolated=per_call,
-               protocol_samples=args.protocol_samples,
-               seconds_per_test_sequence=per_call * args.protocol_samples / args.sample_batch,
-               memory=peer.info())
+  entry.update(
+    seconds_per_call_extrapolated=per_call,
+    protocol_samples=args.protocol_samples,
+    seconds_per_test_sequence=per_call
+    * args.protocol_samples
+    / args.sample_batch,
+    memory=peer.info(),
+  )
   peer.reset_peak_memory()
   return entry
 
 
 def parse_args(argv=None):
   parser = argparse.ArgumentParser(
-      description=__doc__.split("\n")[0],
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-  parser.add_argument("--release_dir", default=DEFAULT_RELEASE_DIR,
-                      help="Checkout of facebookresearch/improved_vrnn ($PEER_RELEASE_DIR).")
-  parser.add_argument("--serve", action="store_true",
-                      help="Answer bench.peer's commands on stdin instead.")
+    description=__doc__.split("\n")[0],
+    formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+  )
+  parser.add_argument(
+    "--release_dir",
+    default=DEFAULT_RELEASE_DIR,
+    help="Checkout of facebookresearch/improved_vrnn ($PEER_RELEASE_DIR).",
+  )
+  parser.add_argument(
+    "--serve",
+    action="store_true",
+    help="Answer bench.peer's commands on stdin instead.",
+  )
   parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N.")
-  parser.add_argument("--threads", type=int, default=None,
-                      help="torch.set_num_threads (default: the cores available).")
+  parser.add_argument(
+    "--threads",
+    type=int,
+    default=None,
+    help="torch.set_num_threads (default: the cores available).",
+  )
   parser.add_argument("--batch", type=int, default=16, help="Train-step batch.")
   parser.add_argument("--context_frames", type=int, default=2)
-  parser.add_argument("--future_frames", type=int, default=10,
-                      help="Predicted frames per training sequence.")
-  parser.add_argument("--n_hid", type=int, default=64,
-                      help="Base width (64: the paper's BAIR model; 16: a tiny test model).")
-  parser.add_argument("--precisions", default="fp32", help="Comma list of fp32, bf16.")
-  parser.add_argument("--tasks", default="train,sample", help="Comma list of train, sample.")
+  parser.add_argument(
+    "--future_frames",
+    type=int,
+    default=10,
+    help="Predicted frames per training sequence.",
+  )
+  parser.add_argument(
+    "--n_hid",
+    type=int,
+    default=64,
+    help="Base width (64: the paper's BAIR model; 16: a tiny test model).",
+  )
+  parser.add_argument(
+    "--precisions", default="fp32", help="Comma list of fp32, bf16."
+  )
+  parser.add_argument(
+    "--tasks", default="train,sample", help="Comma list of train, sample."
+  )
   parser.add_argument("--warmup", type=int, default=1)
   parser.add_argument("--repeats", type=int, default=5)
-  parser.add_argument("--sample_batch", type=int, default=1,
-                      help="Samples per sampler call (the release's sample.py: 1).")
-  parser.add_argument("--sample_future", type=int, default=28, help="Predicted frames F.")
-  parser.add_argument("--sample_iterations", type=int, default=None,
-                      help="Passes timed of the F per call (default F: no extrapolation).")
-  parser.add_argument("--protocol_samples", type=int, default=100,
-                      help="Samples per test sequence (BAIR protocol: 100).")
-  parser.add_argument("--matmul_size", type=int, default=None,
-                      help="Side of the peak matmul (default 2048 on CPU, 8192 on a GPU).")
-  parser.add_argument("--out", default=None, help="JSON file to write (standalone).")
+  parser.add_argument(
+    "--sample_batch",
+    type=int,
+    default=1,
+    help="Samples per sampler call (the release's sample.py: 1).",
+  )
+  parser.add_argument(
+    "--sample_future", type=int, default=28, help="Predicted frames F."
+  )
+  parser.add_argument(
+    "--sample_iterations",
+    type=int,
+    default=None,
+    help="Passes timed of the F per call (default F: no extrapolation).",
+  )
+  parser.add_argument(
+    "--protocol_samples",
+    type=int,
+    default=100,
+    help="Samples per test sequence (BAIR protocol: 100).",
+  )
+  parser.add_argument(
+    "--matmul_size",
+    type=int,
+    default=None,
+    help="Side of the peak matmul (default 2048 on CPU, 8192 on a GPU).",
+  )
+  parser.add_argument(
+    "--out", default=None, help="JSON file to write (standalone)."
+  )
   args = parser.parse_args(argv)
   check_release_dir(args.release_dir)
-  args.matmul_size = args.matmul_size or (8192 if args.device.startswith("cuda") else 2048)
+  args.matmul_size = args.matmul_size or (
+    8192 if args.device.startswith("cuda") else 2048
+  )
   return args
 
 
 def main(argv=None):
   args = parse_args(argv)
   import torch  # pylint: disable=g-import-not-at-top
+
   torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
   if args.serve:
-    peer = ReleasePeer(args.release_dir, args.batch, args.context_frames,
-                       args.future_frames, args.n_hid, args.device)
+    peer = ReleasePeer(
+      args.release_dir,
+      args.batch,
+      args.context_frames,
+      args.future_frames,
+      args.n_hid,
+      args.device,
+    )
     serve(peer.handlers())
     return None
   record = standalone(args)

@@ -40,14 +40,20 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # gin/tiny.gin (the model of the tests) with schedules that keep moving.
 TINY_GIN = os.path.join(REPO_ROOT, "gin", "tiny.gin")
 SCHEDULES = [
-    "train.learning_rate = 2.5e-4", "train.lr_reference_batch = 1",
-    "train.steps_per_epoch = 50",
-    "train.lr_warmup_epochs = 4", "train.beta_warmup_epochs = 2",
-    "train.image_summary_every = 0",
+  "train.learning_rate = 2.5e-4",
+  "train.lr_reference_batch = 1",
+  "train.steps_per_epoch = 50",
+  "train.lr_warmup_epochs = 4",
+  "train.beta_warmup_epochs = 2",
+  "train.image_summary_every = 0",
 ]
 STOPS = ("sigkill", "sigkill_in_checkpoint_write", "sigint")
-SIGNALS = {"sigkill": signal.SIGKILL, "sigkill_in_checkpoint_write": signal.SIGKILL,
-           "sigint": signal.SIGINT, "sigterm": signal.SIGTERM}
+SIGNALS = {
+  "sigkill": signal.SIGKILL,
+  "sigkill_in_checkpoint_write": signal.SIGKILL,
+  "sigint": signal.SIGINT,
+  "sigterm": signal.SIGTERM,
+}
 
 
 class Run:
@@ -55,21 +61,29 @@ class Run:
 
   def __init__(self, args, workdir, index):
     params = [] if args.gin_file else list(SCHEDULES)
-    params += ["train.num_steps = 100000000", "train.log_every = 1",
-               "train.summary_every = 1",
-               f"train.checkpoint_every = {args.checkpoint_every}",
-               f"train.checkpoint_every_secs = {args.checkpoint_secs}",
-               *args.gin_param]
+    params += [
+      "train.num_steps = 100000000",
+      "train.log_every = 1",
+      "train.summary_every = 1",
+      f"train.checkpoint_every = {args.checkpoint_every}",
+      f"train.checkpoint_every_secs = {args.checkpoint_secs}",
+      *args.gin_param,
+    ]
     command = [sys.executable, "-m", "hvrnn_tf.train", f"--workdir={workdir}"]
     command += [f"--gin_file={f}" for f in args.gin_file or [TINY_GIN]]
     command += [f"--gin_param={p}" for p in params]
     self.process = subprocess.Popen(
-        command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"})
+      command,
+      cwd=REPO_ROOT,
+      stdout=subprocess.DEVNULL,
+      stderr=subprocess.PIPE,
+      text=True,
+      env={**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     os.makedirs(os.path.join(workdir, "soak_logs"), exist_ok=True)
-    self.log_file = open(os.path.join(workdir, "soak_logs", f"run_{index}.log"),
-                         "w")
+    self.log_file = open(  # noqa: SIM115 -- open for the process's lifetime, closed in stop()
+      os.path.join(workdir, "soak_logs", f"run_{index}.log"), "w"
+    )
     self.lines, self.log = queue.Queue(), []
     self.last_step, self.resumed_at = None, None
     self.write_started, self.write_seconds = None, []
@@ -137,7 +151,9 @@ class Run:
 def check_latest(checkpoint_dir):
   """(step of the latest checkpoint or None, problem or None)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   from hvrnn_tf import checkpointing  # pylint: disable=g-import-not-at-top
+
   latest = tf.train.latest_checkpoint(checkpoint_dir)
   if latest is None:
     return None, None
@@ -168,46 +184,69 @@ def listdir(directory):
 
 def leftovers(checkpoint_dir):
   from hvrnn_tf import checkpointing  # pylint: disable=g-import-not-at-top
-  registered = {os.path.basename(p) for p in
-                checkpointing.registered_checkpoints(checkpoint_dir)}
-  return sorted(n for n in os.listdir(checkpoint_dir)
-                if n != "checkpoint" and n.split(".")[0] not in registered)
+
+  registered = {
+    os.path.basename(p)
+    for p in checkpointing.registered_checkpoints(checkpoint_dir)
+  }
+  return sorted(
+    n
+    for n in os.listdir(checkpoint_dir)
+    if n != "checkpoint" and n.split(".")[0] not in registered
+  )
 
 
 def final_checks(workdir, final_step):
   """Problems with the trained model and the loss curve (empty: none)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   from hvrnn_tf import checkpointing  # pylint: disable=g-import-not-at-top
+
   problems, report = [], {}
   model, step = checkpointing.restore_model(workdir)
   if step != final_step:
     problems.append(f"restore_model gave step {step}, expected {final_step}")
   c = model.config.context_frames
   context = tf.random.stateless_uniform(
-      [1, c, model.config.image_size, model.config.image_size,
-       model.config.channels], seed=[0, 0])
-  samples = model.sample(context, model.config.future_frames, 2,
-                         tf.constant([0, 1]))
+    [
+      1,
+      c,
+      model.config.image_size,
+      model.config.image_size,
+      model.config.channels,
+    ],
+    seed=[0, 0],
+  )
+  samples = model.sample(
+    context, model.config.future_frames, 2, tf.constant([0, 1])
+  )
   if not np.isfinite(samples.numpy()).all():
     problems.append("samples of the final model are not finite")
   # TensorBoard's reader drops the events a kill made obsolete (a resumed
   # run writes the lost steps again).
   accumulator = event_accumulator.EventAccumulator(
-      os.path.join(workdir, "train"), size_guidance={"tensors": 0}).Reload()
-  losses = {e.step: float(tf.make_ndarray(e.tensor_proto))
-            for e in accumulator.Tensors("loss")}
+    os.path.join(workdir, "train"), size_guidance={"tensors": 0}
+  ).Reload()
+  losses = {
+    e.step: float(tf.make_ndarray(e.tensor_proto))
+    for e in accumulator.Tensors("loss")
+  }
   missing = sorted(set(range(1, final_step + 1)) - set(losses))
   if missing:
-    problems.append(f"loss curve misses {len(missing)} steps, e.g. {missing[:5]}")
+    problems.append(
+      f"loss curve misses {len(missing)} steps, e.g. {missing[:5]}"
+    )
   if not all(np.isfinite(v) for v in losses.values()):
     problems.append("non-finite losses in the curve")
   first = [losses[s] for s in sorted(losses)[:20]]
   last = [losses[s] for s in sorted(losses)[-20:]]
-  report.update(loss_first_20_mean=float(np.mean(first)),
-                loss_last_20_mean=float(np.mean(last)),
-                loss_curve_steps=len(losses))
+  report.update(
+    loss_first_20_mean=float(np.mean(first)),
+    loss_last_20_mean=float(np.mean(last)),
+    loss_curve_steps=len(losses),
+  )
   return problems, report
 
 
@@ -220,8 +259,9 @@ def soak(args):
   start = time.time()
   deadline = start + args.minutes * 60
   # Stops at random moments, not too close to each other or the end.
-  kill_times = sorted(rng.uniform(0.1, 0.9) * args.minutes * 60 + start
-                      for _ in range(args.kills))
+  kill_times = sorted(
+    rng.uniform(0.1, 0.9) * args.minutes * 60 + start for _ in range(args.kills)
+  )
   stops, problems = [], []
   run = Run(args, workdir, 0)
   expected_resume = 0
@@ -233,13 +273,16 @@ def soak(args):
       problems.append(f"run {index} never trained:\n{run.tail()}")
       break
     if run.resumed_at != (expected_resume or None):
-      problems.append(f"run {index} resumed at {run.resumed_at}, expected "
-                      f"{expected_resume}")
+      problems.append(
+        f"run {index} resumed at {run.resumed_at}, expected {expected_resume}"
+      )
     while time.time() < kill_time and run.process.poll() is None:
       time.sleep(0.2)
     if run.process.poll() is not None:
-      problems.append(f"run {index} exited on its own with status "
-                      f"{run.process.returncode}:\n{run.tail()}")
+      problems.append(
+        f"run {index} exited on its own with status "
+        f"{run.process.returncode}:\n{run.tail()}"
+      )
     if kind == "sigkill_in_checkpoint_write":
       # Once the next write has put files on disk (its temporary folder or
       # its not yet registered files); a random moment of it otherwise.
@@ -258,8 +301,10 @@ def soak(args):
     returncode, exit_seconds = run.stop(SIGNALS[kind], args.exit_timeout)
     step_at_stop = run.last_step or 0
     if graceful and exit_seconds is None:
-      problems.append(f"run {index} had not exited {args.exit_timeout} s "
-                      f"after {kind}:\n{run.tail()}")
+      problems.append(
+        f"run {index} had not exited {args.exit_timeout} s "
+        f"after {kind}:\n{run.tail()}"
+      )
     elif graceful and returncode != 128 + SIGNALS[kind]:
       problems.append(f"{kind} gave exit status {returncode}:\n{run.tail()}")
     saved_step, problem = check_latest(checkpoint_dir)
@@ -268,31 +313,43 @@ def soak(args):
     partial = leftovers(checkpoint_dir) if os.path.isdir(checkpoint_dir) else []
     if graceful and saved_step != step_at_stop:
       problems.append(f"{kind} at step {step_at_stop} saved step {saved_step}")
-    stops.append(dict(kind=kind, seconds=round(time.time() - start),
-                      step=step_at_stop, checkpoint_step=saved_step,
-                      steps_lost=step_at_stop - (saved_step or 0),
-                      partial_files=partial, exit_status=returncode,
-                      exit_seconds=exit_seconds and round(exit_seconds, 1)))
+    stops.append(
+      dict(
+        kind=kind,
+        seconds=round(time.time() - start),
+        step=step_at_stop,
+        checkpoint_step=saved_step,
+        steps_lost=step_at_stop - (saved_step or 0),
+        partial_files=partial,
+        exit_status=returncode,
+        exit_seconds=exit_seconds and round(exit_seconds, 1),
+      )
+    )
     print(json.dumps(stops[-1]), flush=True)
     expected_resume = saved_step or 0
     if final:
       break
     run = Run(args, workdir, index + 1)
 
-  result = dict(minutes=args.minutes, seed=args.seed, workdir=workdir,
-                stops=stops,
-                kills_inside_checkpoint_writes=sum(
-                    bool(s["partial_files"]) for s in stops),
-                max_steps_lost=max((s["steps_lost"] for s in stops), default=0))
+  result = dict(
+    minutes=args.minutes,
+    seed=args.seed,
+    workdir=workdir,
+    stops=stops,
+    kills_inside_checkpoint_writes=sum(bool(s["partial_files"]) for s in stops),
+    max_steps_lost=max((s["steps_lost"] for s in stops), default=0),
+  )
   if not problems and stops:
     if leftovers(checkpoint_dir):
       problems.append(f"leftover files: {leftovers(checkpoint_dir)}")
-    final_problems, report = final_checks(workdir,
-                                          stops[-1]["checkpoint_step"])
+    final_problems, report = final_checks(workdir, stops[-1]["checkpoint_step"])
     problems += final_problems
     result.update(report, final_step=stops[-1]["checkpoint_step"])
-  result.update(problems=problems, ok=not problems,
-                wall_minutes=round((time.time() - start) / 60, 1))
+  result.update(
+    problems=problems,
+    ok=not problems,
+    wall_minutes=round((time.time() - start) / 60, 1),
+  )
   return result
 
 
@@ -300,15 +357,24 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--minutes", type=float, default=20)
   parser.add_argument("--kills", type=int, default=5)
-  parser.add_argument("--checkpoint_every", type=int, default=100000,
-                      help="steps (the time-based interval usually decides)")
+  parser.add_argument(
+    "--checkpoint_every",
+    type=int,
+    default=100000,
+    help="steps (the time-based interval usually decides)",
+  )
   parser.add_argument("--checkpoint_secs", type=float, default=60)
   parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--exit_timeout", type=float, default=120,
-                      help="seconds a run may take to exit after SIGINT/TERM")
+  parser.add_argument(
+    "--exit_timeout",
+    type=float,
+    default=120,
+    help="seconds a run may take to exit after SIGINT/TERM",
+  )
   parser.add_argument("--workdir", default=None)
-  parser.add_argument("--fresh", action="store_true",
-                      help="delete --workdir first")
+  parser.add_argument(
+    "--fresh", action="store_true", help="delete --workdir first"
+  )
   parser.add_argument("--gin_file", action="append", default=[])
   parser.add_argument("--gin_param", action="append", default=[])
   parser.add_argument("--output", default=None, help="JSON summary file")

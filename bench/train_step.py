@@ -24,8 +24,10 @@ import tensorflow as tf
 from bench import common
 
 MODES = ("eager", "function", "xla", "mixed_bf16", "mixed_bf16_xla")
-DEFAULT_CASES = ("smmnist_quick:8:eager,smmnist_quick:8:function,smmnist_quick:8:xla,"
-                 "smmnist_quick:8:mixed_bf16,bair_h1_d1:1:function")
+DEFAULT_CASES = (
+  "smmnist_quick:8:eager,smmnist_quick:8:function,smmnist_quick:8:xla,"
+  "smmnist_quick:8:mixed_bf16,bair_h1_d1:1:function"
+)
 
 
 def parse_cases(args) -> list:
@@ -33,8 +35,11 @@ def parse_cases(args) -> list:
   if args.configs or args.modes or args.batch_size:
     configs = common.csv_list(args.configs or "smmnist_quick")
     modes = common.csv_list(args.modes or "function")
-    cases = [(c, args.batch_size or common.default_batch_size(c), m)
-             for c in configs for m in modes]
+    cases = [
+      (c, args.batch_size or common.default_batch_size(c), m)
+      for c in configs
+      for m in modes
+    ]
   else:
     cases = common.config_cases(args.cases, third="mode")
   for config, _, mode in cases:
@@ -55,12 +60,14 @@ def jit_of(mode: str) -> bool:
 def step_function(trainer, mode: str):
   """The callable timed for `mode`, from a Trainer built for that mode."""
   if mode == "eager":
+
     def eager_step(video):
       tf.config.run_functions_eagerly(True)
       try:
         return trainer.train_step(video)
       finally:
         tf.config.run_functions_eagerly(False)
+
     return eager_step
   return trainer.train_step
 
@@ -68,13 +75,15 @@ def step_function(trainer, mode: str):
 def build_trainer(config, batch_size: int, precision: str, jit_compile: bool):
   """(trainer, seconds to build)."""
   start = time.perf_counter()
-  trainer = common.make_trainer(config, batch_size, precision=precision,
-                                jit_compile=jit_compile)
+  trainer = common.make_trainer(
+    config, batch_size, precision=precision, jit_compile=jit_compile
+  )
   return trainer, time.perf_counter() - start
 
 
-def run_case(trainer, config, batch_size: int, mode: str, warmup: int,
-             repeats: int) -> dict:
+def run_case(
+  trainer, config, batch_size: int, mode: str, warmup: int, repeats: int
+) -> dict:
   video = common.synthetic_video(config, batch_size)
   step = step_function(trainer, mode)
   last = {}
@@ -88,85 +97,158 @@ def run_case(trainer, config, batch_size: int, mode: str, warmup: int,
   loss = float(last["loss"])
   seconds = timing["median_s"]
   return {
-      "status": "ok" if math.isfinite(loss) else "non-finite loss",
-      "loss": loss,
-      "ms_per_step": 1e3 * seconds,
-      "sequences_per_s": batch_size / seconds,
-      "predicted_frames_per_s": batch_size * config.future_frames / seconds,
-      "timing": timing,
+    "status": "ok" if math.isfinite(loss) else "non-finite loss",
+    "loss": loss,
+    "ms_per_step": 1e3 * seconds,
+    "sequences_per_s": batch_size / seconds,
+    "predicted_frames_per_s": batch_size * config.future_frames / seconds,
+    "timing": timing,
   }
 
 
 def run(cases, warmup: int, repeats: int, output, argv=None) -> dict:
-  record = common.start_record("train_step", argv, {
-      "cases": [list(c) for c in cases], "warmup": warmup, "repeats": repeats,
-      "input": "synthetic uniform frames, fixed batch (no input pipeline)"})
+  record = common.start_record(
+    "train_step",
+    argv,
+    {
+      "cases": [list(c) for c in cases],
+      "warmup": warmup,
+      "repeats": repeats,
+      "input": "synthetic uniform frames, fixed batch (no input pipeline)",
+    },
+  )
   record["output"] = output
   groups = {}  # modes sharing one Trainer
   for config_name, batch, mode in cases:
-    groups.setdefault((config_name, batch, precision_of(mode), jit_of(mode)), []).append(mode)
+    groups.setdefault(
+      (config_name, batch, precision_of(mode), jit_of(mode)), []
+    ).append(mode)
 
   for (config_name, batch, precision, jit), modes in groups.items():
     config = common.model_config(config_name)
-    base = {"config": config_name, "batch_size": batch, "precision": precision,
-            "jit_compile": jit, "device": "GPU" if common.gpu_devices() else "CPU"}
-    print(f"[train_step] {config_name} batch {batch} {precision}"
-          f"{' XLA' if jit else ''}: building", flush=True)
+    base = {
+      "config": config_name,
+      "batch_size": batch,
+      "precision": precision,
+      "jit_compile": jit,
+      "device": "GPU" if common.gpu_devices() else "CPU",
+    }
+    print(
+      f"[train_step] {config_name} batch {batch} {precision}"
+      f"{' XLA' if jit else ''}: building",
+      flush=True,
+    )
     try:
       trainer, build_s = build_trainer(config, batch, precision, jit)
     except Exception as e:  # pylint: disable=broad-except
       for mode in modes:
-        record["results"].append({**base, "mode": mode, "status": "failed at build",
-                                  "error": common.error_text(e)})
+        record["results"].append(
+          {
+            **base,
+            "mode": mode,
+            "status": "failed at build",
+            "error": common.error_text(e),
+          }
+        )
       print(f"  build failed: {common.error_text(e)}", flush=True)
       continue
     params = common.num_parameters(trainer.model.trainable_variables)
     for mode in modes:
       print(f"  mode {mode} ...", flush=True)
-      result = {**base, "mode": mode, "parameters": params, "build_s": build_s,
-                "load_at_start": common.load_average()}
+      result = {
+        **base,
+        "mode": mode,
+        "parameters": params,
+        "build_s": build_s,
+        "load_at_start": common.load_average(),
+      }
       try:
         result.update(run_case(trainer, config, batch, mode, warmup, repeats))
       except Exception as e:  # pylint: disable=broad-except
         result.update(status="failed", error=common.error_text(e))
-      print(f"    {result.get('status')}: {common.fmt(result.get('ms_per_step'))} ms/step",
-            flush=True)
+      print(
+        f"    {result.get('status')}: {common.fmt(result.get('ms_per_step'))} ms/step",
+        flush=True,
+      )
       record["results"].append(result)
       common.write_partial(record)
-    record.setdefault("configs", {})[config_name] = common.config_record(config_name, config)
+    record.setdefault("configs", {})[config_name] = common.config_record(
+      config_name, config
+    )
     del trainer
     common.release_memory()
 
   # Speed-up of each mode over the plain tf.function of the same config/batch.
-  reference = {(r["config"], r["batch_size"]): r.get("ms_per_step")
-               for r in record["results"] if r["mode"] == "function" and r.get("ms_per_step")}
+  reference = {
+    (r["config"], r["batch_size"]): r.get("ms_per_step")
+    for r in record["results"]
+    if r["mode"] == "function" and r.get("ms_per_step")
+  }
   for r in record["results"]:
     ref = reference.get((r["config"], r["batch_size"]))
     if ref and r.get("ms_per_step"):
       r["speedup_vs_function"] = ref / r["ms_per_step"]
 
-  rows = [[r["config"], r["batch_size"], r["mode"], r.get("parameters", 0) / 1e6 if r.get("parameters") else None,
-           r.get("ms_per_step"), r.get("sequences_per_s"), r.get("speedup_vs_function"),
-           r.get("timing", {}).get("first_s"), r.get("build_s"),
-           r["status"] if r["status"] == "ok" else f"{r['status']}: {r.get('error', '')[:120]}"]
-          for r in record["results"]]
+  rows = [
+    [
+      r["config"],
+      r["batch_size"],
+      r["mode"],
+      r.get("parameters", 0) / 1e6 if r.get("parameters") else None,
+      r.get("ms_per_step"),
+      r.get("sequences_per_s"),
+      r.get("speedup_vs_function"),
+      r.get("timing", {}).get("first_s"),
+      r.get("build_s"),
+      r["status"]
+      if r["status"] == "ok"
+      else f"{r['status']}: {r.get('error', '')[:120]}",
+    ]
+    for r in record["results"]
+  ]
   table = common.markdown_table(
-      ["config", "batch", "mode", "params (M)", "ms/step (median)", "sequences/s",
-       "x vs function", "first call (s)", "build (s)", "status"], rows)
+    [
+      "config",
+      "batch",
+      "mode",
+      "params (M)",
+      "ms/step (median)",
+      "sequences/s",
+      "x vs function",
+      "first call (s)",
+      "build (s)",
+      "status",
+    ],
+    rows,
+  )
   return common.finish_record(record, [table])
 
 
 def main(argv=None):
   parser = common.base_parser(__doc__.split("\n")[0], "train_step")
-  parser.add_argument("--cases", default=DEFAULT_CASES,
-                      help="config:batch:mode,... (ignored when --configs/--modes/--batch_size are given).")
-  parser.add_argument("--configs", default=None, help=f"Comma list of {sorted(common.CONFIGS)}.")
+  parser.add_argument(
+    "--cases",
+    default=DEFAULT_CASES,
+    help="config:batch:mode,... (ignored when --configs/--modes/--batch_size are given).",
+  )
+  parser.add_argument(
+    "--configs", default=None, help=f"Comma list of {sorted(common.CONFIGS)}."
+  )
   parser.add_argument("--modes", default=None, help=f"Comma list of {MODES}.")
-  parser.add_argument("--batch_size", type=int, default=None,
-                      help="Batch for every config (default: per config, 8 for smmnist_quick, 1 for BAIR).")
+  parser.add_argument(
+    "--batch_size",
+    type=int,
+    default=None,
+    help="Batch for every config (default: per config, 8 for smmnist_quick, 1 for BAIR).",
+  )
   args = parser.parse_args(argv)
-  return run(parse_cases(args), args.warmup, args.repeats, args.output,
-             argv if argv is not None else sys.argv[1:])
+  return run(
+    parse_cases(args),
+    args.warmup,
+    args.repeats,
+    args.output,
+    argv if argv is not None else sys.argv[1:],
+  )
 
 
 if __name__ == "__main__":

@@ -15,16 +15,16 @@ file names) as the test set and leaves them out of train.
 """
 
 import collections.abc
+from collections.abc import Callable, Iterator
 import os
 import re
 import threading
-from typing import Callable, Iterator
 
-import numpy as np
-import tensorflow as tf
 from absl import app
 from absl import flags
 from google.protobuf import message
+import numpy as np
+import tensorflow as tf
 
 from data_prep import shard_flags
 

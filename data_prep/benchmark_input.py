@@ -10,9 +10,9 @@ Prints sequences/s of `make_dataset(split="train", source="tfrecord")`.
 import tempfile
 import time
 
-import numpy as np
 from absl import app
 from absl import flags
+import numpy as np
 
 from hvrnn_tf.data import inputs
 from hvrnn_tf.data import shard_writer

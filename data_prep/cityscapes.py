@@ -20,13 +20,13 @@ import io
 import os
 import re
 
-import numpy as np
-import tensorflow as tf
 from absl import app
 from absl import flags
 from absl import logging
+import numpy as np
 from PIL import Image
 from PIL import UnidentifiedImageError
+import tensorflow as tf
 
 from data_prep import shard_flags
 from hvrnn_tf.data import shard_writer

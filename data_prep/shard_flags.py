@@ -1,12 +1,13 @@
 """Flags, shard writing and error reporting shared by the data_prep binaries."""
 
+from collections.abc import Iterator, Mapping, Sequence
 import contextlib
 import re
 import sys
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
-import tensorflow as tf
 from absl import flags
+import tensorflow as tf
 
 from hvrnn_tf.data import shard_writer
 

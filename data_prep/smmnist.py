@@ -29,7 +29,10 @@ SPLIT_TEST_FILE_AT = flags.DEFINE_integer(
   lower_bound=1,
 )
 STYLE = flags.DEFINE_enum(
-  "smmnist_style", "svg", list(smmnist.STYLES), "Digit layout (svg: 32x32 digits)."
+  "smmnist_style",
+  "svg",
+  list(smmnist.STYLES),
+  "Digit layout (svg: 32x32 digits).",
 )
 NUM_TRAIN = flags.DEFINE_integer(
   "smmnist_num_train", 0, "Train sequences to write (0: none).", lower_bound=0

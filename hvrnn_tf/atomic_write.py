@@ -3,8 +3,9 @@
 Paths go through `tf.io.gfile`, so every filesystem TensorFlow supports works.
 """
 
+from collections.abc import Callable
 import os
-from typing import Any, Callable
+from typing import Any
 
 import tensorflow as tf
 

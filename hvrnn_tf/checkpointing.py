@@ -11,6 +11,7 @@ the interrupted write, which `remove_partial_checkpoints` deletes.
 one cannot be read (e.g. a disk error truncated it).
 """
 
+import contextlib
 import logging as logging_lib
 import os
 import re
@@ -18,11 +19,11 @@ import shutil
 import tokenize
 
 from absl import logging
-import gin
 import keras
 import tensorflow as tf
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
+import gin
 from hvrnn_tf import paths
 from hvrnn_tf.config import ModelConfig
 from hvrnn_tf.model import HierarchicalVRNN
@@ -35,10 +36,12 @@ CHECKPOINT_PREFIX = "ckpt"  # tf.train.CheckpointManager's default name
 STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
 
 
-def checkpoint(model: HierarchicalVRNN,
-               optimizer: keras.optimizers.Optimizer | None = None,
-               step: tf.Variable | None = None,
-               **extra) -> tf.train.Checkpoint:
+def checkpoint(
+  model: HierarchicalVRNN,
+  optimizer: keras.optimizers.Optimizer | None = None,
+  step: tf.Variable | None = None,
+  **extra,
+) -> tf.train.Checkpoint:
   """The tf.train.Checkpoint layout shared by training, eval and export.
 
   `extra`: further trackables saved by training only (e.g. `data`, the input
@@ -46,7 +49,8 @@ def checkpoint(model: HierarchicalVRNN,
   """
   objects = dict(model=model, optimizer=optimizer, step=step, **extra)
   return tf.train.Checkpoint(
-      **{k: v for k, v in objects.items() if v is not None})
+    **{k: v for k, v in objects.items() if v is not None}
+  )
 
 
 class CheckpointWriteError(OSError):
@@ -67,7 +71,8 @@ def saved_objects(path: str) -> set[str]:
   """
   graph = trackable_object_graph_pb2.TrackableObjectGraph()
   graph.ParseFromString(
-      tf.train.load_checkpoint(path).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    tf.train.load_checkpoint(path).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH")
+  )
   return {child.local_name for child in graph.nodes[0].children}
 
 
@@ -85,7 +90,8 @@ def registered_checkpoints(directory: str) -> list[str]:
 
 # The files of checkpoint N, of its interrupted write, and the temporary state file.
 _CHECKPOINT_FILE = re.compile(
-    rf"^{CHECKPOINT_PREFIX}-(\d+)(\.index|\.data-\d+-of-\d+|_temp.*)$")
+  rf"^{CHECKPOINT_PREFIX}-(\d+)(\.index|\.data-\d+-of-\d+|_temp.*)$"
+)
 _STATE_TEMP_FILE = re.compile(r"^checkpoint\.tmp[0-9a-f]*$")
 
 
@@ -93,10 +99,8 @@ def _remove(path: str) -> None:
   if os.path.isdir(path):
     shutil.rmtree(path, ignore_errors=True)
   else:
-    try:
+    with contextlib.suppress(FileNotFoundError):
       os.remove(path)
-    except FileNotFoundError:
-      pass
 
 
 def remove_partial_checkpoints(directory: str, numbers=None) -> list[str]:
@@ -158,17 +162,24 @@ def save(manager: tf.train.CheckpointManager, step: int) -> str:
       previous = tf.train.latest_checkpoint(manager.directory)
     except (tf.errors.OpError, OSError):
       previous = None
-    kept = (f"the previous checkpoint {previous} is intact" if previous
-            else "there is no earlier checkpoint")
+    kept = (
+      f"the previous checkpoint {previous} is intact"
+      if previous
+      else "there is no earlier checkpoint"
+    )
     raise CheckpointWriteError(
-        f"cannot write checkpoint {CHECKPOINT_PREFIX}-{step} in "
-        f"{manager.directory}: {message}; {kept}. Free disk space or "
-        "fix the directory's permissions, then re-run to resume.") from e
+      f"cannot write checkpoint {CHECKPOINT_PREFIX}-{step} in "
+      f"{manager.directory}: {message}; {kept}. Free disk space or "
+      "fix the directory's permissions, then re-run to resume."
+    ) from e
 
 
-def restore_training_state(objects: dict, directory: str,
-                           required=("model", "optimizer", "step"),
-                           optional=("data",)):
+def restore_training_state(
+  objects: dict,
+  directory: str,
+  required=("model", "optimizer", "step"),
+  optional=("data",),
+):
   """Restores `objects` from the newest readable checkpoint in `directory`.
 
   Objects other than `required` that a checkpoint lacks (e.g. the data
@@ -191,10 +202,14 @@ def restore_training_state(objects: dict, directory: str,
     # No state file (killed while registering the first checkpoint, or
     # deleted): the complete checkpoints are the ones that restore.
     candidates = sorted(
-        (os.path.join(directory, name[:-len(".index")])
-         for name in os.listdir(directory)
-         if _CHECKPOINT_FILE.match(name) and name.endswith(".index")),
-        key=checkpoint_number, reverse=True)
+      (
+        os.path.join(directory, name[: -len(".index")])
+        for name in os.listdir(directory)
+        if _CHECKPOINT_FILE.match(name) and name.endswith(".index")
+      ),
+      key=checkpoint_number,
+      reverse=True,
+    )
   problems = []
   for path in candidates:
     try:
@@ -202,46 +217,61 @@ def restore_training_state(objects: dict, directory: str,
       missing = [name for name in required if name not in names]
       if missing:
         raise ValueError(f"it has no {missing}")
-      present = {k: v for k, v in objects.items()
-                 if k in names and k not in optional}
+      present = {
+        k: v for k, v in objects.items() if k in names and k not in optional
+      }
       tf.train.Checkpoint(**present).restore(
-          path).expect_partial().assert_existing_objects_matched()
+        path
+      ).expect_partial().assert_existing_objects_matched()
     except (tf.errors.OpError, IndexError, EOFError) as e:
       message = error_message(e)
-      logging.error("Checkpoint %s is unreadable (%s); trying the previous one.",
-                    path, message)
+      logging.error(
+        "Checkpoint %s is unreadable (%s); trying the previous one.",
+        path,
+        message,
+      )
       problems.append(f"{path}: {message}")
       continue
     except (AssertionError, ValueError) as e:
       _release_failed_restore()
       raise ValueError(
-          f"Checkpoint {path} does not match the configured model/optimizer "
-          "(was the run started with other settings, or written by an "
-          f"hvrnn_tf with another architecture?): {error_message(e)}") from e
+        f"Checkpoint {path} does not match the configured model/optimizer "
+        "(was the run started with other settings, or written by an "
+        f"hvrnn_tf with another architecture?): {error_message(e)}"
+      ) from e
     if problems:
-      logging.warning("Resumed from %s; newer checkpoints were unreadable: %s",
-                      path, problems)
+      logging.warning(
+        "Resumed from %s; newer checkpoints were unreadable: %s", path, problems
+      )
     restored = set(present)
     for name in optional:
       if name in objects and name in names:
         try:
           tf.train.Checkpoint(**{name: objects[name]}).restore(
-              path).expect_partial().assert_existing_objects_matched()
+            path
+          ).expect_partial().assert_existing_objects_matched()
           restored.add(name)
         except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
-          logging.warning("The %s state in %s does not fit (changed settings?)"
-                          " and is not restored: %s", name, path,
-                          error_message(e))
+          logging.warning(
+            "The %s state in %s does not fit (changed settings?)"
+            " and is not restored: %s",
+            name,
+            path,
+            error_message(e),
+          )
     return path, restored
   if candidates:
-    raise ValueError(f"No readable checkpoint in {directory}: "
-                     + "; ".join(problems))
+    raise ValueError(
+      f"No readable checkpoint in {directory}: " + "; ".join(problems)
+    )
   return None, set()
 
 
 def _drop_unmatched_value_warnings(record) -> bool:
-  return "could not be found in the restored object" not in record.getMessage() \
-      and "being deleted with unrestored values" not in record.getMessage()
+  return (
+    "could not be found in the restored object" not in record.getMessage()
+    and "being deleted with unrestored values" not in record.getMessage()
+  )
 
 
 def _release_failed_restore() -> None:
@@ -269,8 +299,9 @@ def parse_gin(gin_files=(), gin_params=(), skip_unknown=False) -> None:
   """
   paths.register_gin_search_paths()
   sources = [(gin.parse_config_file, f, f"gin file {f}") for f in gin_files]
-  sources += [(gin.parse_config, b, f"binding {' '.join(b.split())}")
-              for b in gin_params]
+  sources += [
+    (gin.parse_config, b, f"binding {' '.join(b.split())}") for b in gin_params
+  ]
   for parse, text, name in sources:
     try:
       parse(text, skip_unknown)
@@ -280,21 +311,34 @@ def parse_gin(gin_files=(), gin_params=(), skip_unknown=False) -> None:
 
 
 # What gin raises for bad files and bindings (ImportError: `import x` lines).
-_GIN_ERRORS = (ValueError, OSError, TypeError, SyntaxError, ImportError,
-               tokenize.TokenError)
+_GIN_ERRORS = (
+  ValueError,
+  OSError,
+  TypeError,
+  SyntaxError,
+  ImportError,
+  tokenize.TokenError,
+)
 # gin's messages, reworded.
 _GIN_MESSAGES = (
-    (r"Configurable '(.+)' doesn't have a parameter named '(.+)'\.",
-     r"unknown gin parameter '\2' of '\1'"),
-    (r"No configurable matching reference '(.+)'\.",
-     r"unknown gin configurable reference '\1'"),
-    (r"No configurable matching '(.+)'\.", r"unknown gin configurable '\1'"),
-    (r"Unable to open file: (.+)\. Searched config paths: \['', (.*)\]\.",
-     r"gin file '\1' not found (searched: the current directory, \2)"),
+  (
+    r"Configurable '(.+)' doesn't have a parameter named '(.+)'\.",
+    r"unknown gin parameter '\2' of '\1'",
+  ),
+  (
+    r"No configurable matching reference '(.+)'\.",
+    r"unknown gin configurable reference '\1'",
+  ),
+  (r"No configurable matching '(.+)'\.", r"unknown gin configurable '\1'"),
+  (
+    r"Unable to open file: (.+)\. Searched config paths: \['', (.*)\]\.",
+    r"gin file '\1' not found (searched: the current directory, \2)",
+  ),
 )
 # Where gin says an error is: the file (none for bindings), line and text.
 _GIN_LOCATION = re.compile(
-    r'\n  In (?:file "(.*)",|bindings string) line (\d+)\n    (.*)')
+  r'\n  In (?:file "(.*)",|bindings string) line (\d+)\n    (.*)'
+)
 
 
 def _gin_error_message(error: Exception, source: str) -> str:
@@ -311,8 +355,9 @@ def _gin_error_message(error: Exception, source: str) -> str:
 def _gin_problem(error: Exception) -> str:
   """What is wrong, in gin's words (reworded where _GIN_MESSAGES has them)."""
   if isinstance(error, SyntaxError):  # The message's last line says what.
-    return ("gin syntax error: "
-            + error.msg.strip().splitlines()[-1].strip().rstrip("."))
+    return "gin syntax error: " + error.msg.strip().splitlines()[
+      -1
+    ].strip().rstrip(".")
   if isinstance(error, tokenize.TokenError):  # E.g. an unclosed bracket.
     return f"gin syntax error: {error.args[0]} (unclosed bracket or quote?)"
   problem = str(error).split("\n", 1)[0].strip()
@@ -332,8 +377,9 @@ def _gin_place(error: Exception) -> str | None:
     file, line, text = match.groups() if match else (None, None, None)
   if not text:
     return None
-  return (f"{file} line {line}: {text.strip()}" if file
-          else f"binding {text.strip()}")
+  return (
+    f"{file} line {line}: {text.strip()}" if file else f"binding {text.strip()}"
+  )
 
 
 def restore_model(workdir: str, gin_files=(), gin_params=()):
@@ -353,7 +399,8 @@ def restore_model(workdir: str, gin_files=(), gin_params=()):
   config_path = os.path.join(workdir, OPERATIVE_CONFIG)
   if not os.path.exists(config_path):
     raise FileNotFoundError(
-        f"{config_path} not found: is {workdir!r} a training workdir?")
+      f"{config_path} not found: is {workdir!r} a training workdir?"
+    )
   gin.clear_config()
   # Bindings of binaries not imported here (e.g. train.*) are skipped.
   parse_gin([config_path], skip_unknown=True)
@@ -364,6 +411,7 @@ def restore_model(workdir: str, gin_files=(), gin_params=()):
   model = HierarchicalVRNN(ModelConfig())
   model.initialize()
   # The newest readable checkpoint (an unreadable newer one is logged).
-  path, _ = restore_training_state(dict(model=model), directory,
-                                   required=("model",))
+  path, _ = restore_training_state(
+    dict(model=model), directory, required=("model",)
+  )
   return model, int(tf.train.load_variable(path, STEP_KEY))

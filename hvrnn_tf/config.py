@@ -3,7 +3,6 @@
 import dataclasses
 
 import gin
-
 from hvrnn_tf import encoder
 
 RECONSTRUCTION_LOSSES = ("l1", "l2", "bernoulli")
@@ -41,6 +40,7 @@ class ModelConfig:
     reconstruction_loss: "l1" (authors' default), "l2" or "bernoulli".
     kernel_size: ConvLSTM kernel size.
   """
+
   image_size: int = 64
   channels: int = 3
   context_frames: int = 2
@@ -57,7 +57,11 @@ class ModelConfig:
 
   def __post_init__(self):
     # Gin passes lists for tuple-valued bindings; store tuples (hashable, frozen).
-    for name in ("channel_multipliers", "latent_resolutions", "latent_channels"):
+    for name in (
+      "channel_multipliers",
+      "latent_resolutions",
+      "latent_channels",
+    ):
       object.__setattr__(self, name, tuple(getattr(self, name)))
     self._validate()
 
@@ -72,33 +76,51 @@ class ModelConfig:
 
   def _validate(self):
     def fail(name, message):
-      raise ConfigError(f"ModelConfig.{name}: {message} "
-                        f"(got {getattr(self, name)!r})")
+      raise ConfigError(
+        f"ModelConfig.{name}: {message} (got {getattr(self, name)!r})"
+      )
 
     size = self.image_size
     if size < 8 or size & (size - 1):
       fail("image_size", "must be a power of two >= 8")
-    for name in ("channels", "context_frames", "future_frames", "n_hid",
-                 "kernel_size"):
+    for name in (
+      "channels",
+      "context_frames",
+      "future_frames",
+      "n_hid",
+      "kernel_size",
+    ):
       if getattr(self, name) < 1:
         fail(name, "must be >= 1")
     if len(self.channel_multipliers) != len(self.resolutions):
-      fail("channel_multipliers",
-           f"needs one entry per encoder resolution {self.resolutions}")
+      fail(
+        "channel_multipliers",
+        f"needs one entry per encoder resolution {self.resolutions}",
+      )
     if not self.latent_resolutions:
       fail("latent_resolutions", "needs at least one latent level")
     if len(self.latent_channels) != len(self.latent_resolutions):
-      fail("latent_channels", "needs one entry per latent level "
-           f"(latent_resolutions={self.latent_resolutions})")
+      fail(
+        "latent_channels",
+        "needs one entry per latent level "
+        f"(latent_resolutions={self.latent_resolutions})",
+      )
     unknown = set(self.latent_resolutions) - set(self.resolutions)
     if unknown:
-      fail("latent_resolutions", f"{sorted(unknown)} not produced by the "
-           f"encoder, which has resolutions {self.resolutions}")
+      fail(
+        "latent_resolutions",
+        f"{sorted(unknown)} not produced by the "
+        f"encoder, which has resolutions {self.resolutions}",
+      )
     if list(self.latent_resolutions) != sorted(set(self.latent_resolutions)):
-      fail("latent_resolutions", "must be strictly increasing (top level first)")
+      fail(
+        "latent_resolutions", "must be strictly increasing (top level first)"
+      )
     if not 1 <= self.decoder_convlstm_layers <= len(self.resolutions):
-      fail("decoder_convlstm_layers",
-           f"must be in [1, {len(self.resolutions)}] for image_size {size}")
+      fail(
+        "decoder_convlstm_layers",
+        f"must be in [1, {len(self.resolutions)}] for image_size {size}",
+      )
     if self.decoder_width_multiplier <= 0:
       fail("decoder_width_multiplier", "must be > 0")
     if self.reconstruction_loss not in RECONSTRUCTION_LOSSES:

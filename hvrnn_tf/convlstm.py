@@ -32,14 +32,16 @@ class ConvLSTM(layers.Layer):
   State: (h, c), each [B, H, W, filters].
   """
 
-  def __init__(self, filters: int, kernel_size: int = 3,
-               normalized: bool = False, **kwargs):
+  def __init__(
+    self, filters: int, kernel_size: int = 3, normalized: bool = False, **kwargs
+  ):
     super().__init__(**kwargs)
     self.filters = filters
     self.normalized = normalized
     self.input_conv = layers.Conv2D(4 * filters, kernel_size, padding="same")
-    self.hidden_conv = layers.Conv2D(4 * filters, kernel_size, padding="same",
-                                     use_bias=normalized)
+    self.hidden_conv = layers.Conv2D(
+      4 * filters, kernel_size, padding="same", use_bias=normalized
+    )
     if normalized:
       self.input_norm = layers.group_norm(4 * filters, 16)
       self.hidden_norm = layers.group_norm(4 * filters, 16)

@@ -26,21 +26,30 @@ class Decoder(layers.Layer):
   4x4, as in the release).
   """
 
-  def __init__(self, config: ModelConfig, feature_channels: dict[int, int],
-               **kwargs):
+  def __init__(
+    self, config: ModelConfig, feature_channels: dict[int, int], **kwargs
+  ):
     super().__init__(**kwargs)
     self.resolutions = tuple(reversed(config.resolutions))
-    widths = [max(1, round(feature_channels[r] * config.decoder_width_multiplier))
-              for r in self.resolutions]
+    widths = [
+      max(1, round(feature_channels[r] * config.decoder_width_multiplier))
+      for r in self.resolutions
+    ]
     self.num_recurrent = config.decoder_convlstm_layers
-    self.stages = [self._stage(i, r, w, config.kernel_size)
-                   for i, (r, w) in enumerate(zip(self.resolutions, widths))]
+    self.stages = [
+      self._stage(i, r, w, config.kernel_size)
+      for i, (r, w) in enumerate(zip(self.resolutions, widths))
+    ]
     self.initial_states = [
-        layers.InitialState(w, kernel_size=3 if r == 4 else 1,
-                            name=f"init_{r}x{r}")
-        for r, w in zip(self.resolutions[:self.num_recurrent], widths)]
-    self.upsamplers = [layers.DcUpConv(w, name=f"up_{r}x{r}")
-                       for r, w in zip(self.resolutions[1:], widths[1:])]
+      layers.InitialState(
+        w, kernel_size=3 if r == 4 else 1, name=f"init_{r}x{r}"
+      )
+      for r, w in zip(self.resolutions[: self.num_recurrent], widths)
+    ]
+    self.upsamplers = [
+      layers.DcUpConv(w, name=f"up_{r}x{r}")
+      for r, w in zip(self.resolutions[1:], widths[1:])
+    ]
     self.out_block = layers.DcConv(widths[-1], 3)
     self.out_conv = keras.layers.Conv2D(config.channels, 3, padding="same")
 
@@ -48,13 +57,16 @@ class Decoder(layers.Layer):
     name = f"{resolution}x{resolution}"
     if index >= self.num_recurrent:
       return layers.DcConv(width, 3, name=f"conv_{name}")
-    return convlstm.ConvLSTM(width, kernel_size, normalized=resolution != 1,
-                             name=f"convlstm_{name}")
+    return convlstm.ConvLSTM(
+      width, kernel_size, normalized=resolution != 1, name=f"convlstm_{name}"
+    )
 
   def initial_state(self, context_features):
     """context_features {r: [B, c, r, r, C_r]} -> states of the ConvLSTM stages."""
-    return [net(context_features[r])
-            for net, r in zip(self.initial_states, self.resolutions)]
+    return [
+      net(context_features[r])
+      for net, r in zip(self.initial_states, self.resolutions)
+    ]
 
   def call(self, top_features, latents, states):
     """Decodes a sequence (T = 1 is one generation step).
@@ -79,5 +91,6 @@ class Decoder(layers.Layer):
       else:
         x = layers.time_distributed(stage, x)
     logits = layers.time_distributed(
-        lambda h: self.out_conv(self.out_block(h)), x)
+      lambda h: self.out_conv(self.out_block(h)), x
+    )
     return tf.cast(logits, tf.float32), new_states

@@ -3,8 +3,9 @@
 import json
 import os
 
-import gin
 import tensorflow as tf
+
+import gin
 
 
 @gin.configurable(module="distribute")
@@ -23,8 +24,10 @@ def mirrored_strategy() -> tf.distribute.Strategy:
 def multi_worker_strategy() -> tf.distribute.Strategy:
   """MultiWorkerMirroredStrategy configured by the TF_CONFIG variable."""
   if "TF_CONFIG" not in os.environ:
-    raise ValueError("strategy 'multi_worker' needs the TF_CONFIG environment "
-                     "variable (cluster and task of this worker)")
+    raise ValueError(
+      "strategy 'multi_worker' needs the TF_CONFIG environment "
+      "variable (cluster and task of this worker)"
+    )
   return tf.distribute.MultiWorkerMirroredStrategy()
 
 
@@ -37,16 +40,20 @@ def one_device_strategy() -> tf.distribute.Strategy:
 
 # The factories by name, for code that picks one from a string (bench, tests);
 # gin configs refer to them as @distribute.<name>_strategy.
-STRATEGIES = {"default": default_strategy, "mirrored": mirrored_strategy,
-              "multi_worker": multi_worker_strategy,
-              "one_device": one_device_strategy}
+STRATEGIES = {
+  "default": default_strategy,
+  "mirrored": mirrored_strategy,
+  "multi_worker": multi_worker_strategy,
+  "one_device": one_device_strategy,
+}
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
   """The strategy called `name`, one of STRATEGIES."""
   if name not in STRATEGIES:
-    raise ValueError(f"Unknown strategy {name!r}; expected one of "
-                     f"{tuple(STRATEGIES)}")
+    raise ValueError(
+      f"Unknown strategy {name!r}; expected one of {tuple(STRATEGIES)}"
+    )
   return STRATEGIES[name]()
 
 
@@ -81,5 +88,8 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
   if resolver.task_type == "chief":
     return True
   cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
-  return resolver.task_type == "worker" and task_id(strategy) == 0 and (
-      "chief" not in cluster)
+  return (
+    resolver.task_type == "worker"
+    and task_id(strategy) == 0
+    and ("chief" not in cluster)
+  )

@@ -43,16 +43,22 @@ class FrameEncoder(layers.Layer):
   output of each resolution's last block.
   """
 
-  def __init__(self, image_size: int, n_hid: int,
-               channel_multipliers: tuple[int, ...], **kwargs):
+  def __init__(
+    self,
+    image_size: int,
+    n_hid: int,
+    channel_multipliers: tuple[int, ...],
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.resolutions = pyramid_resolutions(image_size)
     widths = [n_hid * m for m in channel_multipliers]
     self.channels = dict(zip(self.resolutions, widths))
     self.stem = keras.layers.Conv2D(widths[0], 1)
     self.stages = [
-        [layers.ResBlock(w, groups=1 if r == 1 else 4) for w in stage]
-        for r, stage in zip(self.resolutions, block_widths(widths))]
+      [layers.ResBlock(w, groups=1 if r == 1 else 4) for w in stage]
+      for r, stage in zip(self.resolutions, block_widths(widths))
+    ]
 
   def call(self, frames):
     """frames [N, S, S, C] -> {resolution: features [N, r, r, channels[r]]}."""

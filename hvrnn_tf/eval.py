@@ -50,48 +50,83 @@ from hvrnn_tf.metrics import kl
 from hvrnn_tf.metrics import lpips
 
 FLAGS = flags.FLAGS
-STAND_IN_WARNING = ("evaluated on the offline stand-in digits (scikit-learn's "
-                    "8x8 digits upsampled), not MNIST: these numbers are not "
-                    "comparable with MNIST ones")
+STAND_IN_WARNING = (
+  "evaluated on the offline stand-in digits (scikit-learn's "
+  "8x8 digits upsampled), not MNIST: these numbers are not "
+  "comparable with MNIST ones"
+)
 
 
 def define_flags():
   """Defines the command-line flags (only when run as a binary, so that other
   binaries' flags of the same name can be imported alongside)."""
-  flags.DEFINE_string("workdir", None, "Training workdir (checkpoints, "
-                      "operative_config.gin).")
-  flags.DEFINE_multi_string("gin_file", [], "Gin files parsed after the run's "
-                            "operative config (e.g. evaluation data).")
-  flags.DEFINE_multi_string("gin_param", [], "Gin bindings, e.g. "
-                            "data.make_dataset.file_pattern='...'.")
-  flags.DEFINE_string("output_dir", None,
-                      "Where to write; default WORKDIR/eval.")
+  flags.DEFINE_string(
+    "workdir", None, "Training workdir (checkpoints, operative_config.gin)."
+  )
+  flags.DEFINE_multi_string(
+    "gin_file",
+    [],
+    "Gin files parsed after the run's operative config (e.g. evaluation data).",
+  )
+  flags.DEFINE_multi_string(
+    "gin_param", [], "Gin bindings, e.g. data.make_dataset.file_pattern='...'."
+  )
+  flags.DEFINE_string(
+    "output_dir", None, "Where to write; default WORKDIR/eval."
+  )
   flags.DEFINE_string("split", "test", "Dataset split to evaluate.")
-  flags.DEFINE_integer("num_samples", 100,
-                       "Samples N per sequence (best of N).")
-  flags.DEFINE_integer("future_frames", None, "Predicted frames; default the "
-                       "model's training value (BAIR protocol: 28).")
-  flags.DEFINE_integer("max_sequences", None, "Evaluate only the first N "
-                       "sequences (required for an infinite dataset).")
+  flags.DEFINE_integer(
+    "num_samples", 100, "Samples N per sequence (best of N)."
+  )
+  flags.DEFINE_integer(
+    "future_frames",
+    None,
+    "Predicted frames; default the model's training value (BAIR protocol: 28).",
+  )
+  flags.DEFINE_integer(
+    "max_sequences",
+    None,
+    "Evaluate only the first N sequences (required for an infinite dataset).",
+  )
   flags.DEFINE_integer("batch_size", 8, "Sequences per model call.")
   flags.DEFINE_integer("seed", 0, "Seed of the samples and random picks.")
-  flags.DEFINE_string("i3d_handle", fvd.I3D_HANDLE, "TF-Hub handle or local "
-                      "SavedModel dir of I3D; empty to skip FVD.")
-  flags.DEFINE_integer("i3d_batch_size", fvd.I3D_BATCH_SIZE, "Videos per I3D "
-                       "call.")
+  flags.DEFINE_string(
+    "i3d_handle",
+    fvd.I3D_HANDLE,
+    "TF-Hub handle or local SavedModel dir of I3D; empty to skip FVD.",
+  )
+  flags.DEFINE_integer(
+    "i3d_batch_size", fvd.I3D_BATCH_SIZE, "Videos per I3D call."
+  )
   flags.DEFINE_integer("fvd_repeats", 5, "FVD repeats (mean and std reported).")
-  flags.DEFINE_enum("lpips_net", "alex", list(lpips.NETS), "LPIPS v0.1 "
-                    "backbone: alex (SAVP's and the paper's comparisons) or "
-                    "vgg.")
-  flags.DEFINE_string("lpips_weights", None, "LPIPS v0.1 calibration weights "
-                      "of --lpips_net (path or URL, .pth or .npz); default the "
-                      "official release; empty to skip LPIPS.")
-  flags.DEFINE_string("lpips_backbone_weights", None, "torchvision weights of "
-                      "the backbone LPIPS was calibrated on (path or URL); "
-                      "default the official ones.")
-  flags.DEFINE_enum("baseline", None, list(baselines.BASELINES), "Score this "
-                    "trivial predictor instead of the checkpoint (same data "
-                    "and metrics; no ELBO).")
+  flags.DEFINE_enum(
+    "lpips_net",
+    "alex",
+    list(lpips.NETS),
+    "LPIPS v0.1 backbone: alex (SAVP's and the paper's comparisons) or vgg.",
+  )
+  flags.DEFINE_string(
+    "lpips_weights",
+    None,
+    "LPIPS v0.1 calibration weights "
+    "of --lpips_net (path or URL, .pth or .npz); default the "
+    "official release; empty to skip LPIPS.",
+  )
+  flags.DEFINE_string(
+    "lpips_backbone_weights",
+    None,
+    "torchvision weights of "
+    "the backbone LPIPS was calibrated on (path or URL); "
+    "default the official ones.",
+  )
+  flags.DEFINE_enum(
+    "baseline",
+    None,
+    list(baselines.BASELINES),
+    "Score this "
+    "trivial predictor instead of the checkpoint (same data "
+    "and metrics; no ELBO).",
+  )
   flags.DEFINE_integer("num_visualized", 8, "Sequences written as GIF / PNG.")
   flags.DEFINE_float("fps", 4.0, "Frame rate of the GIFs.")
 
@@ -111,14 +146,25 @@ class Evaluation:
       for a baseline).
   """
 
-  def __init__(self, model, num_samples, lpips_metric=None, i3d=None,
-               fvd_repeats=5, num_visualized=8, seed=0, with_elbo=True):
+  def __init__(
+    self,
+    model,
+    num_samples,
+    lpips_metric=None,
+    i3d=None,
+    fvd_repeats=5,
+    num_visualized=8,
+    seed=0,
+    with_elbo=True,
+  ):
     self.model, self.num_samples, self.i3d = model, num_samples, i3d
     self.with_elbo = with_elbo
     self.num_visualized, self.seed = num_visualized, seed
-    self.scorers = {"ssim": image_metrics.ssim_per_frame,
-                    "ssim_svg": image_metrics.ssim_svg_per_frame,
-                    "psnr": image_metrics.psnr_per_frame}
+    self.scorers = {
+      "ssim": image_metrics.ssim_per_frame,
+      "ssim_svg": image_metrics.ssim_svg_per_frame,
+      "psnr": image_metrics.psnr_per_frame,
+    }
     if lpips_metric is not None:
       self.scorers["lpips"] = lpips_metric.per_frame
     self.curves = {name: [] for name in self.scorers}
@@ -140,68 +186,104 @@ class Evaluation:
     c = self.model.config.context_frames
     video = tf.convert_to_tensor(video, tf.float32)
     if video.shape.rank != 5 or video.shape[1] <= c:
-      raise ValueError(f"test batches must be [B, T > {c}, H, W, C], got "
-                       f"{video.shape}")
+      raise ValueError(
+        f"test batches must be [B, T > {c}, H, W, C], got {video.shape}"
+      )
     context, truth = video[:, :c], video[:, c:]
-    samples = self.model.sample(context, truth.shape[1], self.num_samples,
-                                tf.constant([self.seed, 2 * batch_index]))
+    samples = self.model.sample(
+      context,
+      truth.shape[1],
+      self.num_samples,
+      tf.constant([self.seed, 2 * batch_index]),
+    )
     best = {}
     for name, score in self.scorers.items():
-      best[name] = best_of_n.best_of_n(score(truth, samples).numpy(),
-                                       best_of_n.HIGHER_IS_BETTER[name])
+      best[name] = best_of_n.best_of_n(
+        score(truth, samples).numpy(), best_of_n.HIGHER_IS_BETTER[name]
+      )
       self.curves[name].append(best[name].per_timestep)
     if self.with_elbo:
       nll, kl_total, kl_per_level = self._elbo(
-          video, tf.constant([self.seed, 2 * batch_index + 1]))
+        video, tf.constant([self.seed, 2 * batch_index + 1])
+      )
       self.nll.append(nll.numpy())
       self.kl.append(kl_total.numpy())
       self.kl_channels.update([k.numpy() for k in kl_per_level])
     # One random sample per sequence and repeat: for FVD and for display.
     picks = self._rng.integers(
-        self.num_samples, size=(len(self.generated_features), video.shape[0]))
+      self.num_samples, size=(len(self.generated_features), video.shape[0])
+    )
     if self.i3d is not None:
       self.real_features.append(self.i3d(video))
       generated = tf.concat(
-          [tf.concat([context, tf.gather(samples, p, batch_dims=1)], 1)
-           for p in picks], axis=0)
+        [
+          tf.concat([context, tf.gather(samples, p, batch_dims=1)], 1)
+          for p in picks
+        ],
+        axis=0,
+      )
       for repeat, features in enumerate(
-          np.split(self.i3d(generated), len(picks))):
+        np.split(self.i3d(generated), len(picks))
+      ):
         self.generated_features[repeat].append(features)
-    for b in range(min(self.num_visualized - len(self.visuals),
-                       video.shape[0])):
-      self.visuals.append((video[b].numpy(),
-                           samples[b, best["ssim"].index[b]].numpy(),
-                           samples[b, picks[0, b]].numpy()))
+    for b in range(
+      min(self.num_visualized - len(self.visuals), video.shape[0])
+    ):
+      self.visuals.append(
+        (
+          video[b].numpy(),
+          samples[b, best["ssim"].index[b]].numpy(),
+          samples[b, picks[0, b]].numpy(),
+        )
+      )
 
   def metrics(self) -> dict:
     """JSON-ready results: a key per metric (see the module docstring)."""
     if not self.curves["ssim"]:
       raise ValueError("the dataset yielded no sequences")
-    metrics = {name: best_of_n.summarize(np.concatenate(per_sequence))
-               for name, per_sequence in self.curves.items()}
+    metrics = {
+      name: best_of_n.summarize(np.concatenate(per_sequence))
+      for name, per_sequence in self.curves.items()
+    }
     if self.with_elbo:
       metrics.update(self._elbo_metrics())
     if self.i3d is not None:
       real = np.concatenate(self.real_features)
-      repeats = [fvd.fvd(real, np.concatenate(g))
-                 for g in self.generated_features]
-      metrics["fvd"] = {"mean": float(np.mean(repeats)),
-                        "std": float(np.std(repeats)), "repeats": repeats}
+      repeats = [
+        fvd.fvd(real, np.concatenate(g)) for g in self.generated_features
+      ]
+      metrics["fvd"] = {
+        "mean": float(np.mean(repeats)),
+        "std": float(np.std(repeats)),
+        "repeats": repeats,
+      }
     return metrics
 
   def _elbo_metrics(self) -> dict:
     nll, kl_total = np.concatenate(self.nll), np.concatenate(self.kl)
-    elbo = {"neg_elbo": float(np.mean(losses.negative_elbo(nll, kl_total))),
-            "nll": float(np.mean(nll)), "kl": float(np.mean(kl_total)),
-            "units": "nats per sequence (lower is better)"}
+    elbo = {
+      "neg_elbo": float(np.mean(losses.negative_elbo(nll, kl_total))),
+      "nll": float(np.mean(nll)),
+      "kl": float(np.mean(kl_total)),
+      "units": "nats per sequence (lower is better)",
+    }
     per_channel = self.kl_channels.result()
-    return {"elbo": elbo,
-            "kl": {"per_channel": [k.tolist() for k in per_channel],
-                   **kl.active_units(per_channel)}}
+    return {
+      "elbo": elbo,
+      "kl": {
+        "per_channel": [k.tolist() for k in per_channel],
+        **kl.active_units(per_channel),
+      },
+    }
 
 
-def load_optional_metrics(lpips_weights, lpips_backbone_weights, i3d_handle,
-                          i3d_batch_size, lpips_net="alex"):
+def load_optional_metrics(
+  lpips_weights,
+  lpips_backbone_weights,
+  i3d_handle,
+  i3d_batch_size,
+  lpips_net="alex",
+):
   """(lpips_metric, i3d, skipped): the metrics that could be loaded, and for
   those that could not (or were disabled with an empty flag) the reason."""
   skipped = {}
@@ -210,21 +292,26 @@ def load_optional_metrics(lpips_weights, lpips_backbone_weights, i3d_handle,
     skipped["lpips"] = "disabled (--lpips_weights is empty)"
   else:
     try:
-      lpips_metric = lpips.load_lpips(lpips_weights, lpips_backbone_weights,
-                                      net=lpips_net)
+      lpips_metric = lpips.load_lpips(
+        lpips_weights, lpips_backbone_weights, net=lpips_net
+      )
     except Exception as e:  # pylint: disable=broad-except  # downloads, files
-      skipped["lpips"] = (f"calibration weights unavailable ("
-                          f"{type(e).__name__}: {e}); LPIPS is not computed "
-                          "without them")
+      skipped["lpips"] = (
+        f"calibration weights unavailable ("
+        f"{type(e).__name__}: {e}); LPIPS is not computed "
+        "without them"
+      )
   if not i3d_handle:
     skipped["fvd"] = "disabled (--i3d_handle is empty)"
   else:
     try:
       i3d = fvd.I3DFeatures(i3d_handle, i3d_batch_size)
     except Exception as e:  # pylint: disable=broad-except
-      skipped["fvd"] = (f"I3D unavailable from {i3d_handle!r} ("
-                        f"{type(e).__name__}: {e}); for offline use pass a "
-                        "local SavedModel dir")
+      skipped["fvd"] = (
+        f"I3D unavailable from {i3d_handle!r} ("
+        f"{type(e).__name__}: {e}); for offline use pass a "
+        "local SavedModel dir"
+      )
   for name, reason in skipped.items():
     logging.warning("%s skipped: %s", name.upper(), reason)
   return lpips_metric, i3d, skipped
@@ -243,39 +330,57 @@ def _write_scalars(output_dir, metrics, step):
       return
     for name in ("neg_elbo", "nll", "kl"):
       tf.summary.scalar(f"elbo/{name}", metrics["elbo"][name])
-    for level, (active, maximal) in enumerate(zip(
-        metrics["kl"]["active"], metrics["kl"]["maximally_active"])):
+    for level, (active, maximal) in enumerate(
+      zip(metrics["kl"]["active"], metrics["kl"]["maximally_active"])
+    ):
       tf.summary.scalar(f"active_units/level_{level + 1}", active)
       tf.summary.scalar(f"maximally_active_units/level_{level + 1}", maximal)
 
 
-def write_outputs(output_dir, metrics, visuals, context_frames,
-                  latent_resolutions, step, fps=4.0):
+def write_outputs(
+  output_dir,
+  metrics,
+  visuals,
+  context_frames,
+  latent_resolutions,
+  step,
+  fps=4.0,
+):
   """Writes metrics.json, TensorBoard scalars, plots, GIFs and PNG strips."""
   os.makedirs(output_dir, exist_ok=True)
-  atomic_write.write_text(os.path.join(output_dir, "metrics.json"),
-                          json.dumps(metrics, indent=2))
+  atomic_write.write_text(
+    os.path.join(output_dir, "metrics.json"), json.dumps(metrics, indent=2)
+  )
 
   _write_scalars(output_dir, metrics, step)
   plots.plot_per_timestep(
-      {name: metrics[name]["per_timestep"]
-       for name in best_of_n.HIGHER_IS_BETTER if name in metrics},
-      context_frames + 1, os.path.join(output_dir, "per_timestep.png"),
-      metrics["protocol"]["num_samples"])
+    {
+      name: metrics[name]["per_timestep"]
+      for name in best_of_n.HIGHER_IS_BETTER
+      if name in metrics
+    },
+    context_frames + 1,
+    os.path.join(output_dir, "per_timestep.png"),
+    metrics["protocol"]["num_samples"],
+  )
   if "kl" in metrics:
     plots.plot_kl_per_channel(
-        [np.array(k) for k in metrics["kl"]["per_channel"]],
-        latent_resolutions, os.path.join(output_dir, "kl_per_channel.png"))
+      [np.array(k) for k in metrics["kl"]["per_channel"]],
+      latent_resolutions,
+      os.path.join(output_dir, "kl_per_channel.png"),
+    )
   c = context_frames
   for i, (video, best, random) in enumerate(visuals):
-    visualize.write_comparison(os.path.join(output_dir, f"sequence_{i}"),
-                               video, [best, random], c, fps)
+    visualize.write_comparison(
+      os.path.join(output_dir, f"sequence_{i}"), video, [best, random], c, fps
+    )
 
 
 def _test_dataset(config, split, batch_size, future_frames, max_sequences):
   """Test batches [B, c + future_frames, S, S, C], the first max_sequences."""
-  dataset = inputs.dataset_for_config(config, split, batch_size,
-                                      future_frames=future_frames)
+  dataset = inputs.dataset_for_config(
+    config, split, batch_size, future_frames=future_frames
+  )
   if max_sequences is None:
     if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
       raise ValueError(f"split {split!r} is infinite: pass max_sequences")
@@ -288,60 +393,95 @@ def _lpips_protocol(args) -> dict | None:
   if args["lpips_weights"] == "":  # pylint: disable=g-explicit-bool-comparison
     return None
   lin, backbone = lpips.weight_files(
-      args["lpips_net"], args["lpips_weights"], args["lpips_backbone_weights"])
-  return {"version": "v0.1", "net": args["lpips_net"], "weights": lin,
-          "backbone_weights": backbone}
+    args["lpips_net"], args["lpips_weights"], args["lpips_backbone_weights"]
+  )
+  return {
+    "version": "v0.1",
+    "net": args["lpips_net"],
+    "weights": lin,
+    "backbone_weights": backbone,
+  }
 
 
 def _protocol(metrics, config, checkpoint_step, args) -> dict:
   """The protocol block of metrics.json: what was evaluated, and how."""
   future_frames = args["future_frames"]
   return {
-      "checkpoint_step": checkpoint_step,
-      "workdir": os.path.abspath(args["workdir"]),
-      "predictor": args["baseline"] or "model",
-      "num_samples": args["num_samples"],
-      "context_frames": config.context_frames,
-      "future_frames": future_frames,
-      "horizon": (f"{future_frames} predicted frames (SVG's SM-MNIST "
-                  "evaluation: 25; the paper does not state its SM-MNIST "
-                  "horizon)"),
-      "best_of_n": best_of_n.SELECTION,
-      "ssim": "tf.image.ssim: Gaussian 11x11, sigma 1.5, max_val 1",
-      "ssim_svg": ("SVG's evaluation (scikit-image 0.14 compare_ssim "
-                   "defaults): uniform 7x7, sample covariance, data_range 2"),
-      "fvd": {"i3d_handle": args["i3d_handle"] or None,
-              "repeats": args["fvd_repeats"],
-              "samples": "one random sample per sequence, context included"},
-      "lpips": _lpips_protocol(args),
-      "seed": args["seed"],
-      "dataset": {"split": args["split"],
-                  "num_sequences": metrics["ssim"]["num_sequences"],
-                  "sequence_length": config.context_frames + future_frames,
-                  "image_size": config.image_size, "channels": config.channels,
-                  "digits": inputs.digits_source(args["split"]),
-                  "gin_files": list(args["gin_files"]),
-                  "gin_params": list(args["gin_params"])},
+    "checkpoint_step": checkpoint_step,
+    "workdir": os.path.abspath(args["workdir"]),
+    "predictor": args["baseline"] or "model",
+    "num_samples": args["num_samples"],
+    "context_frames": config.context_frames,
+    "future_frames": future_frames,
+    "horizon": (
+      f"{future_frames} predicted frames (SVG's SM-MNIST "
+      "evaluation: 25; the paper does not state its SM-MNIST "
+      "horizon)"
+    ),
+    "best_of_n": best_of_n.SELECTION,
+    "ssim": "tf.image.ssim: Gaussian 11x11, sigma 1.5, max_val 1",
+    "ssim_svg": (
+      "SVG's evaluation (scikit-image 0.14 compare_ssim "
+      "defaults): uniform 7x7, sample covariance, data_range 2"
+    ),
+    "fvd": {
+      "i3d_handle": args["i3d_handle"] or None,
+      "repeats": args["fvd_repeats"],
+      "samples": "one random sample per sequence, context included",
+    },
+    "lpips": _lpips_protocol(args),
+    "seed": args["seed"],
+    "dataset": {
+      "split": args["split"],
+      "num_sequences": metrics["ssim"]["num_sequences"],
+      "sequence_length": config.context_frames + future_frames,
+      "image_size": config.image_size,
+      "channels": config.channels,
+      "digits": inputs.digits_source(args["split"]),
+      "gin_files": list(args["gin_files"]),
+      "gin_params": list(args["gin_params"]),
+    },
   }
 
 
-def _check_args(num_samples, batch_size, fvd_repeats, max_sequences,
-                i3d_handle):
-  for name, value in (("num_samples", num_samples), ("batch_size", batch_size),
-                      ("fvd_repeats", fvd_repeats)):
+def _check_args(
+  num_samples, batch_size, fvd_repeats, max_sequences, i3d_handle
+):
+  for name, value in (
+    ("num_samples", num_samples),
+    ("batch_size", batch_size),
+    ("fvd_repeats", fvd_repeats),
+  ):
     if value < 1:
       raise ValueError(f"{name}={value} must be >= 1")
   if max_sequences is not None and max_sequences < (2 if i3d_handle else 1):
-    raise ValueError(f"max_sequences={max_sequences}: FVD needs >= 2 "
-                     "sequences (or skip it with an empty i3d_handle)")
+    raise ValueError(
+      f"max_sequences={max_sequences}: FVD needs >= 2 "
+      "sequences (or skip it with an empty i3d_handle)"
+    )
 
 
-def run(workdir, output_dir=None, gin_files=(), gin_params=(), split="test",
-        num_samples=100, future_frames=None, max_sequences=None, batch_size=8,
-        seed=0, i3d_handle=fvd.I3D_HANDLE, i3d_batch_size=fvd.I3D_BATCH_SIZE,
-        fvd_repeats=5, lpips_net="alex", lpips_weights=None,
-        lpips_backbone_weights=None, num_visualized=8, fps=4.0,
-        baseline=None):
+def run(
+  workdir,
+  output_dir=None,
+  gin_files=(),
+  gin_params=(),
+  split="test",
+  num_samples=100,
+  future_frames=None,
+  max_sequences=None,
+  batch_size=8,
+  seed=0,
+  i3d_handle=fvd.I3D_HANDLE,
+  i3d_batch_size=fvd.I3D_BATCH_SIZE,
+  fvd_repeats=5,
+  lpips_net="alex",
+  lpips_weights=None,
+  lpips_backbone_weights=None,
+  num_visualized=8,
+  fps=4.0,
+  baseline=None,
+):
   """Restores the run in `workdir`, evaluates it and writes the outputs.
 
   With `baseline` (a `baselines.BASELINES` name) that predictor is scored on
@@ -352,32 +492,51 @@ def run(workdir, output_dir=None, gin_files=(), gin_params=(), split="test",
   """
   args = dict(locals())
   _check_args(num_samples, batch_size, fvd_repeats, max_sequences, i3d_handle)
-  model, checkpoint_step = checkpointing.restore_model(workdir, gin_files,
-                                                       gin_params)
+  model, checkpoint_step = checkpointing.restore_model(
+    workdir, gin_files, gin_params
+  )
   config = model.config
   if baseline is not None:
     model, num_samples = baselines.BASELINES[baseline](config), 1
     args["num_samples"] = num_samples
-  args["future_frames"] = future_frames = (future_frames or
-                                           config.future_frames)
-  dataset = _test_dataset(config, split, batch_size, future_frames,
-                          max_sequences)
+  args["future_frames"] = future_frames = future_frames or config.future_frames
+  dataset = _test_dataset(
+    config, split, batch_size, future_frames, max_sequences
+  )
   lpips_metric, i3d, skipped = load_optional_metrics(
-      lpips_weights, lpips_backbone_weights, i3d_handle, i3d_batch_size,
-      lpips_net)
-  logging.info("Evaluating %s (%s) at step %d: %d context -> %d predicted "
-               "frames, best of %d", workdir, baseline or "model",
-               checkpoint_step, config.context_frames, future_frames,
-               num_samples)
-  evaluation = Evaluation(model, num_samples, lpips_metric, i3d, fvd_repeats,
-                          num_visualized, seed, with_elbo=baseline is None)
+    lpips_weights, lpips_backbone_weights, i3d_handle, i3d_batch_size, lpips_net
+  )
+  logging.info(
+    "Evaluating %s (%s) at step %d: %d context -> %d predicted "
+    "frames, best of %d",
+    workdir,
+    baseline or "model",
+    checkpoint_step,
+    config.context_frames,
+    future_frames,
+    num_samples,
+  )
+  evaluation = Evaluation(
+    model,
+    num_samples,
+    lpips_metric,
+    i3d,
+    fvd_repeats,
+    num_visualized,
+    seed,
+    with_elbo=baseline is None,
+  )
   progress = progress_lib.Progress(0, max_sequences, unit="sequences")
   done = 0
   for batch_index, video in enumerate(dataset):
     evaluation.add(video, batch_index)
     done += video.shape[0]
-    logging.info("eval: %d sequences x %d samples, %s", done, num_samples,
-                 progress.report(done))
+    logging.info(
+      "eval: %d sequences x %d samples, %s",
+      done,
+      num_samples,
+      progress.report(done),
+    )
   metrics = evaluation.metrics()
   metrics["skipped"] = skipped
   metrics["protocol"] = _protocol(metrics, config, checkpoint_step, args)
@@ -385,8 +544,15 @@ def run(workdir, output_dir=None, gin_files=(), gin_params=(), split="test",
     metrics["warning"] = STAND_IN_WARNING
     logging.warning(STAND_IN_WARNING)
   output_dir = output_dir or os.path.join(workdir, "eval")
-  write_outputs(output_dir, metrics, evaluation.visuals, config.context_frames,
-                config.latent_resolutions, checkpoint_step, fps)
+  write_outputs(
+    output_dir,
+    metrics,
+    evaluation.visuals,
+    config.context_frames,
+    config.latent_resolutions,
+    checkpoint_step,
+    fps,
+  )
   logging.info("Wrote %s", os.path.join(output_dir, "metrics.json"))
   return metrics
 
@@ -396,21 +562,33 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   try:
     metrics = run(
-        FLAGS.workdir, output_dir=FLAGS.output_dir, gin_files=FLAGS.gin_file,
-        gin_params=FLAGS.gin_param, split=FLAGS.split,
-        num_samples=FLAGS.num_samples, future_frames=FLAGS.future_frames,
-        max_sequences=FLAGS.max_sequences, batch_size=FLAGS.batch_size,
-        seed=FLAGS.seed, i3d_handle=FLAGS.i3d_handle,
-        i3d_batch_size=FLAGS.i3d_batch_size, fvd_repeats=FLAGS.fvd_repeats,
-        lpips_weights=FLAGS.lpips_weights,
-        lpips_net=FLAGS.lpips_net,
-        lpips_backbone_weights=FLAGS.lpips_backbone_weights,
-        num_visualized=FLAGS.num_visualized, fps=FLAGS.fps,
-        baseline=FLAGS.baseline)
+      FLAGS.workdir,
+      output_dir=FLAGS.output_dir,
+      gin_files=FLAGS.gin_file,
+      gin_params=FLAGS.gin_param,
+      split=FLAGS.split,
+      num_samples=FLAGS.num_samples,
+      future_frames=FLAGS.future_frames,
+      max_sequences=FLAGS.max_sequences,
+      batch_size=FLAGS.batch_size,
+      seed=FLAGS.seed,
+      i3d_handle=FLAGS.i3d_handle,
+      i3d_batch_size=FLAGS.i3d_batch_size,
+      fvd_repeats=FLAGS.fvd_repeats,
+      lpips_weights=FLAGS.lpips_weights,
+      lpips_net=FLAGS.lpips_net,
+      lpips_backbone_weights=FLAGS.lpips_backbone_weights,
+      num_visualized=FLAGS.num_visualized,
+      fps=FLAGS.fps,
+      baseline=FLAGS.baseline,
+    )
   except (ValueError, OSError) as e:
     sys.exit(f"hvrnn_tf.eval: error: {e}")
-  summary = {k: v["mean"] for k, v in metrics.items()
-             if isinstance(v, dict) and "mean" in v}
+  summary = {
+    k: v["mean"]
+    for k, v in metrics.items()
+    if isinstance(v, dict) and "mean" in v
+  }
   if "elbo" in metrics:
     summary["neg_elbo"] = metrics["elbo"]["neg_elbo"]
   print(json.dumps(summary))

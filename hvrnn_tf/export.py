@@ -33,24 +33,34 @@ def serving_archive(model: HierarchicalVRNN) -> keras.export.ExportArchive:
   of TF Serving and `saved_model_cli run` need (Keras 3 variable names repeat).
   """
   c = model.config
-  context_shape = [None, c.context_frames, c.image_size, c.image_size,
-                   c.channels]
+  context_shape = [
+    None,
+    c.context_frames,
+    c.image_size,
+    c.image_size,
+    c.channels,
+  ]
 
   def checked(context):
     # Session feeds (saved_model_cli run) are checked against the declared
     # shape, calls of a loaded signature are not: the input is checked as it
     # comes in (before the uint8 conversion), so that the error names it.
-    return tf.ensure_shape(context, context_shape,
-                           name="context_must_be_B_c_S_S_C")
+    return tf.ensure_shape(
+      context, context_shape, name="context_must_be_B_c_S_S_C"
+    )
 
   def sample(context, num_future, num_samples, seed):
     checks = [
-        tf.debugging.assert_positive(num_future,
-                                     message="num_future must be >= 1"),
-        tf.debugging.assert_positive(num_samples,
-                                     message="num_samples must be >= 1"),
-        tf.debugging.assert_positive(tf.shape(context)[0],
-                                     message="context holds no sequence")]
+      tf.debugging.assert_positive(
+        num_future, message="num_future must be >= 1"
+      ),
+      tf.debugging.assert_positive(
+        num_samples, message="num_samples must be >= 1"
+      ),
+      tf.debugging.assert_positive(
+        tf.shape(context)[0], message="context holds no sequence"
+      ),
+    ]
     with tf.control_dependencies(checks):
       return {"frames": model.sample(context, num_future, num_samples, seed)}
 
@@ -58,18 +68,30 @@ def serving_archive(model: HierarchicalVRNN) -> keras.export.ExportArchive:
     return sample(checked(context), num_future, num_samples, seed)
 
   def generate_uint8(context, num_future, num_samples, seed):
-    return sample(tf.cast(checked(context), tf.float32) / 255.0, num_future,
-                  num_samples, seed)
+    return sample(
+      tf.cast(checked(context), tf.float32) / 255.0,
+      num_future,
+      num_samples,
+      seed,
+    )
 
-  controls = [tf.TensorSpec([], tf.int32, "num_future"),
-              tf.TensorSpec([], tf.int32, "num_samples"),
-              tf.TensorSpec([2], tf.int32, "seed")]
+  controls = [
+    tf.TensorSpec([], tf.int32, "num_future"),
+    tf.TensorSpec([], tf.int32, "num_samples"),
+    tf.TensorSpec([2], tf.int32, "seed"),
+  ]
   archive = keras.export.ExportArchive()
   archive.track(model)
-  for name, fn, dtype in (("serving_default", generate, tf.float32),
-                          ("serving_uint8", generate_uint8, tf.uint8)):
-    archive.add_endpoint(name, fn, input_signature=[
-        tf.TensorSpec(context_shape, dtype, "context")] + controls)
+  for name, fn, dtype in (
+    ("serving_default", generate, tf.float32),
+    ("serving_uint8", generate_uint8, tf.uint8),
+  ):
+    archive.add_endpoint(
+      name,
+      fn,
+      input_signature=[tf.TensorSpec(context_shape, dtype, "context")]
+      + controls,
+    )
   return archive
 
 
@@ -80,8 +102,9 @@ def export(model: HierarchicalVRNN, export_dir: str, version: int) -> str:
     raise FileExistsError(f"{target} already exists; choose another --version")
   os.makedirs(export_dir, exist_ok=True)
   archive = serving_archive(model)
-  atomic_write.write_with(target,
-                          lambda tmp: archive.write_out(tmp, verbose=False))
+  atomic_write.write_with(
+    target, lambda tmp: archive.write_out(tmp, verbose=False)
+  )
   return target
 
 
@@ -100,10 +123,12 @@ def define_flags():
 def main(argv):
   del argv
   try:
-    model, step = checkpointing.restore_model(FLAGS.workdir,
-                                              gin_params=FLAGS.gin_param)
-    path = export(model, FLAGS.export_dir,
-                  step if FLAGS.version is None else FLAGS.version)
+    model, step = checkpointing.restore_model(
+      FLAGS.workdir, gin_params=FLAGS.gin_param
+    )
+    path = export(
+      model, FLAGS.export_dir, step if FLAGS.version is None else FLAGS.version
+    )
   except (ValueError, OSError) as e:
     sys.exit(f"hvrnn_tf.export: error: {e}")
   logging.info("Exported step %d to %s", step, path)

@@ -41,8 +41,14 @@ class LatentNetwork(layers.Layer):
   distribution: hidden + conditioning [B, T, r, r, *] -> Normal [B, T, r, r, z].
   """
 
-  def __init__(self, channels: int, latent_channels: int, resolution: int,
-               kernel_size: int, **kwargs):
+  def __init__(
+    self,
+    channels: int,
+    latent_channels: int,
+    resolution: int,
+    kernel_size: int,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     groups = 1 if resolution == 1 else 16
     self.project = keras.layers.Conv2D(channels, 1)
@@ -51,19 +57,23 @@ class LatentNetwork(layers.Layer):
     self.initial_state = layers.InitialState(channels)
     self.head = keras.layers.Conv2D(2 * latent_channels, 1)
     self.head_norm = layers.group_norm(
-        2 * latent_channels, groups, gamma_initializer="zeros",
-        beta_initializer=keras.initializers.RandomNormal(
-            stddev=HEAD_SHIFT_STDDEV))
+      2 * latent_channels,
+      groups,
+      gamma_initializer="zeros",
+      beta_initializer=keras.initializers.RandomNormal(
+        stddev=HEAD_SHIFT_STDDEV
+      ),
+    )
 
   def recur(self, features, state):
     x = layers.time_distributed(lambda f: self.norm(self.project(f)), features)
     return self.lstm(x, state)
 
   def distribution(self, hidden, conditioning):
-    x = tf.concat([hidden] + [tf.cast(z, hidden.dtype) for z in conditioning],
-                  axis=-1)
-    params = layers.time_distributed(
-        lambda h: self.head_norm(self.head(h)), x)
+    x = tf.concat(
+      [hidden] + [tf.cast(z, hidden.dtype) for z in conditioning], axis=-1
+    )
+    params = layers.time_distributed(lambda h: self.head_norm(self.head(h)), x)
     mean, pre_variance = tf.split(tf.cast(params, tf.float32), 2, axis=-1)
     variance = tf.nn.softplus(pre_variance) + MIN_VARIANCE
     return tfd.Normal(mean, tf.sqrt(variance))
@@ -75,25 +85,35 @@ class LatentHierarchy(layers.Layer):
   States are dicts {"prior": [(h, c) per level], "posterior": [...]}.
   """
 
-  def __init__(self, config: ModelConfig, feature_channels: dict[int, int],
-               **kwargs):
+  def __init__(
+    self, config: ModelConfig, feature_channels: dict[int, int], **kwargs
+  ):
     super().__init__(**kwargs)
     self.resolutions = config.latent_resolutions
     self.dense = config.dense
 
     def networks(kind):
-      return [LatentNetwork(feature_channels[r], z, r, config.kernel_size,
-                            name=f"{kind}_{r}x{r}")
-              for r, z in zip(config.latent_resolutions, config.latent_channels)]
+      return [
+        LatentNetwork(
+          feature_channels[r], z, r, config.kernel_size, name=f"{kind}_{r}x{r}"
+        )
+        for r, z in zip(config.latent_resolutions, config.latent_channels)
+      ]
 
-    self.networks = {"prior": networks("prior"),
-                     "posterior": networks("posterior")}
+    self.networks = {
+      "prior": networks("prior"),
+      "posterior": networks("posterior"),
+    }
 
   def initial_states(self, context_features, kinds=("prior", "posterior")):
     """Initial states of the `kinds` ConvLSTMs from {r: [B, c, r, r, C_r]}."""
-    return {kind: [net.initial_state(context_features[r])
-                   for net, r in zip(self.networks[kind], self.resolutions)]
-            for kind in kinds}
+    return {
+      kind: [
+        net.initial_state(context_features[r])
+        for net, r in zip(self.networks[kind], self.resolutions)
+      ]
+      for kind in kinds
+    }
 
   def recur(self, kind, features, states):
     """Runs the `kind` ("prior"/"posterior") ConvLSTMs of every level.
@@ -105,17 +125,22 @@ class LatentHierarchy(layers.Layer):
     Returns:
       (hidden [B, T, r_l, r_l, hidden_l] per level, new states per level).
     """
-    outputs = [net.recur(features[r], state) for net, r, state
-               in zip(self.networks[kind], self.resolutions, states)]
+    outputs = [
+      net.recur(features[r], state)
+      for net, r, state in zip(self.networks[kind], self.resolutions, states)
+    ]
     return [o[0] for o in outputs], [o[1] for o in outputs]
 
   def conditioning(self, level, samples):
     """The samples of the levels above `level` that condition it, upsampled."""
     sources = range(level) if self.dense else range(max(level - 1, 0), level)
     resolution = self.resolutions[level]
-    return [layers.time_distributed(
-        lambda z: layers.upsample_nearest(z, resolution), samples[k])
-            for k in sources]
+    return [
+      layers.time_distributed(
+        lambda z: layers.upsample_nearest(z, resolution), samples[k]
+      )
+      for k in sources
+    ]
 
   def sample(self, kind, hidden, noise):
     """Draws every level top-first, each conditioned on its own kind's samples.
@@ -136,5 +161,7 @@ class LatentHierarchy(layers.Layer):
 
   def prior_given(self, hidden, samples):
     """Prior distributions per level, conditioned on given (posterior) samples."""
-    return [net.distribution(hidden[level], self.conditioning(level, samples))
-            for level, net in enumerate(self.networks["prior"])]
+    return [
+      net.distribution(hidden[level], self.conditioning(level, samples))
+      for level, net in enumerate(self.networks["prior"])
+    ]

@@ -53,8 +53,14 @@ def num_groups(channels: int, groups: int) -> int:
   gets exactly the release's count; reduced-width configs get fewer groups,
   since one channel per group would zero every 1x1 map.
   """
-  return max([1] + [g for g in range(1, groups + 1)
-                    if channels % g == 0 and channels // g >= 4])
+  return max(
+    [1]
+    + [
+      g
+      for g in range(1, groups + 1)
+      if channels % g == 0 and channels // g >= 4
+    ]
+  )
 
 
 def group_norm(channels: int, groups: int, **kwargs):
@@ -64,8 +70,11 @@ def group_norm(channels: int, groups: int, **kwargs):
   lose too much).
   """
   return keras.layers.GroupNormalization(
-      num_groups(channels, groups), epsilon=GROUP_NORM_EPSILON,
-      dtype="float32" if _mixed() else None, **kwargs)
+    num_groups(channels, groups),
+    epsilon=GROUP_NORM_EPSILON,
+    dtype="float32" if _mixed() else None,
+    **kwargs,
+  )
 
 
 def _mixed() -> bool:
@@ -116,17 +125,31 @@ class Conv2D(keras.layers.Conv2D):
   """
 
   def _center_tap_only(self, input_shape) -> bool:
-    spatial = input_shape[1:3] if self.data_format == "channels_last" else input_shape[2:4]
-    return (tuple(spatial) == (1, 1) and self.padding == "same" and self.groups == 1
-            and tuple(self.strides) == (1, 1) and tuple(self.dilation_rate) == (1, 1)
-            and tuple(self.kernel_size) != (1, 1))
+    spatial = (
+      input_shape[1:3]
+      if self.data_format == "channels_last"
+      else input_shape[2:4]
+    )
+    return (
+      tuple(spatial) == (1, 1)
+      and self.padding == "same"
+      and self.groups == 1
+      and tuple(self.strides) == (1, 1)
+      and tuple(self.dilation_rate) == (1, 1)
+      and tuple(self.kernel_size) != (1, 1)
+    )
 
   def convolution_op(self, inputs, kernel):
     if not self._center_tap_only(inputs.shape):
       return super().convolution_op(inputs, kernel)
     ky, kx = [(k - 1) // 2 for k in self.kernel_size]  # SAME's centre tap
-    return keras.ops.conv(inputs, kernel[ky:ky + 1, kx:kx + 1], strides=1,
-                          padding="valid", data_format=self.data_format)
+    return keras.ops.conv(
+      inputs,
+      kernel[ky : ky + 1, kx : kx + 1],
+      strides=1,
+      padding="valid",
+      data_format=self.data_format,
+    )
 
 
 class ResBlock(Layer):
@@ -152,8 +175,11 @@ class ResBlock(Layer):
     self.norm1 = group_norm(hidden, self.groups)
     self.conv2 = Conv2D(self.filters, 3, padding="same", use_bias=False)
     self.norm2 = group_norm(self.filters, self.groups)
-    self.shortcut = (keras.layers.Conv2D(self.filters, 1, use_bias=False)
-                     if in_channels != self.filters else None)
+    self.shortcut = (
+      keras.layers.Conv2D(self.filters, 1, use_bias=False)
+      if in_channels != self.filters
+      else None
+    )
 
   def call(self, x):
     dx = self.norm1(self.conv1(leaky_relu(x)))
@@ -189,8 +215,11 @@ class DcUpConv(Layer):
   def build(self, input_shape):
     one = input_shape[1] == 1
     self.conv = keras.layers.Conv2DTranspose(
-        self.filters, 4, strides=1 if one else 2,
-        padding="valid" if one else "same")
+      self.filters,
+      4,
+      strides=1 if one else 2,
+      padding="valid" if one else "same",
+    )
     self.norm = group_norm(self.filters, self.groups)
 
   def call(self, x):

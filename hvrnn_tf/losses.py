@@ -3,8 +3,9 @@
 import tensorflow as tf
 
 
-def reconstruction_nll(logits: tf.Tensor, targets: tf.Tensor,
-                       kind: str) -> tf.Tensor:
+def reconstruction_nll(
+  logits: tf.Tensor, targets: tf.Tensor, kind: str
+) -> tf.Tensor:
   """Per-sequence reconstruction loss, summed over time and pixels.
 
   Args:
@@ -18,14 +19,17 @@ def reconstruction_nll(logits: tf.Tensor, targets: tf.Tensor,
   """
   if kind == "bernoulli":
     per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(
-        labels=targets, logits=logits)
+      labels=targets, logits=logits
+    )
   elif kind == "l1":
     per_pixel = tf.abs(tf.sigmoid(logits) - targets)
   elif kind == "l2":
     per_pixel = tf.square(tf.sigmoid(logits) - targets)
   else:
-    raise ValueError(f"Unknown reconstruction loss {kind!r}; "
-                     "expected 'l1', 'l2' or 'bernoulli'.")
+    raise ValueError(
+      f"Unknown reconstruction loss {kind!r}; "
+      "expected 'l1', 'l2' or 'bernoulli'."
+    )
   return tf.reduce_sum(per_pixel, axis=[1, 2, 3, 4])
 
 

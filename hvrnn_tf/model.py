@@ -6,7 +6,6 @@ Shapes: videos are float32 [B, T, S, S, C] in [0, 1]; the first
 
 import dataclasses
 
-import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -39,6 +38,7 @@ class ElboOutputs:
   kl_per_level: per level, top first, [B, F, r, r, z] element-wise KL.
   reconstruction: [B, F, S, S, C] posterior reconstruction in [0, 1].
   """
+
   loss: tf.Tensor
   neg_elbo: tf.Tensor
   nll: tf.Tensor
@@ -50,29 +50,37 @@ class ElboOutputs:
 class HierarchicalVRNN(layers.Layer):
   """Encoder + latent hierarchy + decoder (Castrejon et al., ICCV 2019)."""
 
-  def __init__(self, config: ModelConfig, jit_compile_sampling: bool = False,
-               **kwargs):
+  def __init__(
+    self, config: ModelConfig, jit_compile_sampling: bool = False, **kwargs
+  ):
     super().__init__(**kwargs)
     self.config = config
     self.sample = tf.function(self._sample, jit_compile=jit_compile_sampling)
-    self.encoder = FrameEncoder(config.image_size, config.n_hid,
-                                config.channel_multipliers)
+    self.encoder = FrameEncoder(
+      config.image_size, config.n_hid, config.channel_multipliers
+    )
     self.latents = LatentHierarchy(config, self.encoder.channels)
     self.decoder = Decoder(config, self.encoder.channels)
 
   def initialize(self):
     """Creates every variable with a dummy pass (needed before restoring)."""
     c = self.config
-    self.elbo(tf.zeros([1, c.context_frames + 1, c.image_size, c.image_size,
-                        c.channels]), seed=tf.constant([0, 0]))
+    self.elbo(
+      tf.zeros(
+        [1, c.context_frames + 1, c.image_size, c.image_size, c.channels]
+      ),
+      seed=tf.constant([0, 0]),
+    )
     self.built = True
 
   def encode(self, video):
     """video [B, T, S, S, C] -> {resolution: [B, T, r, r, C_r]}."""
     features = self.encoder(layers.merge_time(video))
     batch_size = tf.shape(video)[0]
-    return {r: layers.split_time(f, batch_size, video.shape[1])
-            for r, f in features.items()}
+    return {
+      r: layers.split_time(f, batch_size, video.shape[1])
+      for r, f in features.items()
+    }
 
   def _initial_states(self, context_features, kinds):
     states = self.latents.initial_states(context_features, kinds)
@@ -86,11 +94,16 @@ class HierarchicalVRNN(layers.Layer):
     TensorFlow's kernels for the same seed: generate it outside jit-compiled
     code where the two must agree.
     """
-    return [tf.random.stateless_normal(
-        [batch_size, num_steps, r, r, z], seed=fold_in(seed, level),
-        alg="philox")
-            for level, (r, z) in enumerate(zip(self.config.latent_resolutions,
-                                               self.config.latent_channels))]
+    return [
+      tf.random.stateless_normal(
+        [batch_size, num_steps, r, r, z],
+        seed=fold_in(seed, level),
+        alg="philox",
+      )
+      for level, (r, z) in enumerate(
+        zip(self.config.latent_resolutions, self.config.latent_channels)
+      )
+    ]
 
   def _teacher_forced(self, previous, current, states, noise):
     """Teacher-forced pass over F >= 1 steps, every ConvLSTM over all F at once.
@@ -103,18 +116,26 @@ class HierarchicalVRNN(layers.Layer):
       (logits [B, F, S, S, C], per-level KL [B, F, r, r, z], new states).
     """
     prior_hidden, prior_states = self.latents.recur(
-        "prior", previous, states["prior"])
+      "prior", previous, states["prior"]
+    )
     posterior_hidden, posterior_states = self.latents.recur(
-        "posterior", current, states["posterior"])
+      "posterior", current, states["posterior"]
+    )
     posteriors, samples = self.latents.sample(
-        "posterior", posterior_hidden, noise)
+      "posterior", posterior_hidden, noise
+    )
     priors = self.latents.prior_given(prior_hidden, samples)
     logits, decoder_states = self.decoder(
-        previous[1], dict(zip(self.config.latent_resolutions, samples)),
-        states["decoder"])
+      previous[1],
+      dict(zip(self.config.latent_resolutions, samples)),
+      states["decoder"],
+    )
     kl = [tfd.kl_divergence(q, p) for q, p in zip(posteriors, priors)]
-    new_states = {"prior": prior_states, "posterior": posterior_states,
-                  "decoder": decoder_states}
+    new_states = {
+      "prior": prior_states,
+      "posterior": posterior_states,
+      "decoder": decoder_states,
+    }
     return logits, kl, new_states
 
   def elbo(self, video, seed=None, beta=1.0, stepwise=False, noise=None):
@@ -133,19 +154,22 @@ class HierarchicalVRNN(layers.Layer):
     c = self.config.context_frames
     features = self.encode(video)
     context = {r: f[:, :c] for r, f in features.items()}
-    previous = {r: f[:, c - 1:-1] for r, f in features.items()}
+    previous = {r: f[:, c - 1 : -1] for r, f in features.items()}
     current = {r: f[:, c:] for r, f in features.items()}
     batch_size, num_future = tf.shape(video)[0], video.shape[1] - c
     states = self._initial_states(context, ("prior", "posterior"))
     if noise is None:
       noise = self.noise(seed, batch_size, num_future)
     if stepwise:
-      step = lambda x, t: {r: f[:, t:t + 1] for r, f in x.items()}
+      step = lambda x, t: {r: f[:, t : t + 1] for r, f in x.items()}
       logits, kl = [], []
       for t in range(num_future):
         step_logits, step_kl, states = self._teacher_forced(
-            step(previous, t), step(current, t), states,
-            [n[:, t:t + 1] for n in noise])
+          step(previous, t),
+          step(current, t),
+          states,
+          [n[:, t : t + 1] for n in noise],
+        )
         logits.append(step_logits)
         kl.append(step_kl)
       logits = tf.concat(logits, axis=1)
@@ -153,13 +177,19 @@ class HierarchicalVRNN(layers.Layer):
     else:
       logits, kl, _ = self._teacher_forced(previous, current, states, noise)
 
-    nll = losses.reconstruction_nll(logits, video[:, c:],
-                                    self.config.reconstruction_loss)
+    nll = losses.reconstruction_nll(
+      logits, video[:, c:], self.config.reconstruction_loss
+    )
     kl_total = tf.add_n([tf.reduce_sum(k, axis=[1, 2, 3, 4]) for k in kl])
     neg_elbo = losses.negative_elbo(nll, kl_total, beta)
     return ElboOutputs(
-        loss=tf.reduce_mean(neg_elbo), neg_elbo=neg_elbo, nll=nll, kl=kl_total,
-        kl_per_level=kl, reconstruction=tf.sigmoid(logits))
+      loss=tf.reduce_mean(neg_elbo),
+      neg_elbo=neg_elbo,
+      nll=nll,
+      kl=kl_total,
+      kl_per_level=kl,
+      reconstruction=tf.sigmoid(logits),
+    )
 
   def _sample(self, context, num_future, num_samples, seed):
     """Ancestral sampling from the prior, O(num_future) network evaluations.
@@ -188,19 +218,26 @@ class HierarchicalVRNN(layers.Layer):
     def body(t, previous, states, frames):
       noise = self.noise(fold_in(seed, t), rows, 1)
       hidden, prior_states = self.latents.recur(
-          "prior", previous, states["prior"])
+        "prior", previous, states["prior"]
+      )
       _, samples = self.latents.sample("prior", hidden, noise)
       logits, decoder_states = self.decoder(
-          previous[1], dict(zip(self.config.latent_resolutions, samples)),
-          states["decoder"])
+        previous[1],
+        dict(zip(self.config.latent_resolutions, samples)),
+        states["decoder"],
+      )
       frame = tf.sigmoid(logits)
       states = {"prior": prior_states, "decoder": decoder_states}
       return t + 1, self.encode(frame), states, frames.write(t, frame[:, 0])
 
     frames = tf.TensorArray(tf.float32, size=num_future)
     _, _, _, frames = tf.while_loop(
-        lambda t, *_: t < num_future, body,
-        (tf.constant(0), previous, states, frames))
+      lambda t, *_: t < num_future,
+      body,
+      (tf.constant(0), previous, states, frames),
+    )
     frames = tf.transpose(frames.stack(), [1, 0, 2, 3, 4])
-    return tf.reshape(frames, tf.concat(
-        [[batch_size, num_samples], tf.shape(frames)[1:]], axis=0))
+    return tf.reshape(
+      frames,
+      tf.concat([[batch_size, num_samples], tf.shape(frames)[1:]], axis=0),
+    )

@@ -24,6 +24,7 @@ class ParameterCount:
   rounded, for a row the paper gives no count). exact: the release's count,
   where it reproduces the paper's; counts_unused_module: whether that count
   includes the never-called module."""
+
   millions: float
   exact: int | None = None
   counts_unused_module: bool = False
@@ -32,37 +33,39 @@ class ParameterCount:
 
 # Keyed by the row's config in gin/ablations/.
 PARAMETERS = {
-    "table1_decoder_1convlstm": ParameterCount(62.22),
-    "table1_decoder_3convlstm": ParameterCount(86.64),
-    "table1_decoder_6convlstm": ParameterCount(93.81),
-    "table1_decoder_6convlstm_wider": ParameterCount(194.15),
-    "table2_hierarchy_1": ParameterCount(166.55, 166_548_035, False),
-    "table2_hierarchy_1_8": ParameterCount(220.60, 220_597_827, False),
-    "table2_hierarchy_1_8_32": ParameterCount(230.74, 230_744_387, True),
-    "table2_hierarchy_1_8_16_32": ParameterCount(245.19, 245_186_371, True),
-    # Not in the paper; the release's [1, 8, 32] without dense connectivity.
-    "table2_training_naive": ParameterCount(224.18, 224_181_571, False,
-                                            in_paper=False),
+  "table1_decoder_1convlstm": ParameterCount(62.22),
+  "table1_decoder_3convlstm": ParameterCount(86.64),
+  "table1_decoder_6convlstm": ParameterCount(93.81),
+  "table1_decoder_6convlstm_wider": ParameterCount(194.15),
+  "table2_hierarchy_1": ParameterCount(166.55, 166_548_035, False),
+  "table2_hierarchy_1_8": ParameterCount(220.60, 220_597_827, False),
+  "table2_hierarchy_1_8_32": ParameterCount(230.74, 230_744_387, True),
+  "table2_hierarchy_1_8_16_32": ParameterCount(245.19, 245_186_371, True),
+  # Not in the paper; the release's [1, 8, 32] without dense connectivity.
+  "table2_training_naive": ParameterCount(
+    224.18, 224_181_571, False, in_paper=False
+  ),
 }
 
 # The paper's (train, test) negative ELBO on BAIR (nats per sequence), keyed
 # by the row's config in gin/ablations/.
 NEG_ELBO = {
-    "table1_decoder_1convlstm": (3237, 3826),
-    "table1_decoder_3convlstm": (1948, 2355),
-    "table1_decoder_6convlstm": (1279, 1731),
-    "table1_decoder_6convlstm_wider": (1113, 1590),
-    "table2_hierarchy_1": (1142, 1537),
-    "table2_hierarchy_1_8": (989, 1313),
-    "table2_hierarchy_1_8_32": (883, 1162),
-    "table2_hierarchy_1_8_16_32": (957, 1256),
-    "table2_training_naive": (1127, 1441),
-    "table2_training_beta_warmup": (1101, 1441),
-    "table2_training_dense": (1183, 1547),
+  "table1_decoder_1convlstm": (3237, 3826),
+  "table1_decoder_3convlstm": (1948, 2355),
+  "table1_decoder_6convlstm": (1279, 1731),
+  "table1_decoder_6convlstm_wider": (1113, 1590),
+  "table2_hierarchy_1": (1142, 1537),
+  "table2_hierarchy_1_8": (989, 1313),
+  "table2_hierarchy_1_8_32": (883, 1162),
+  "table2_hierarchy_1_8_16_32": (957, 1256),
+  "table2_training_naive": (1127, 1441),
+  "table2_training_beta_warmup": (1101, 1441),
+  "table2_training_dense": (1183, 1547),
 }
 # The paper's recipe is its [1, 8, 32] model: one row in both halves of Table 2.
 NEG_ELBO["table2_training_beta_warmup_dense"] = NEG_ELBO[
-    "table2_hierarchy_1_8_32"]
+  "table2_hierarchy_1_8_32"
+]
 
 
 def unused_module_parameters(config: ModelConfig) -> int:
@@ -76,5 +79,6 @@ def unused_module_parameters(config: ModelConfig) -> int:
 def release_parameters(ours: int, config: ModelConfig, key: str) -> int:
   """Our count as the paper counts row `key` (with the unused module or not)."""
   count = PARAMETERS[key]
-  return ours + (unused_module_parameters(config)
-                 if count.counts_unused_module else 0)
+  return ours + (
+    unused_module_parameters(config) if count.counts_unused_module else 0
+  )

@@ -17,7 +17,10 @@ GIN_DIR = os.path.join(PROJECT_ROOT, "gin")
 
 # Gin bindings that name files: made absolute before a run records them, so
 # that its operative_config.gin works from any directory (eval, sample).
-PATH_BINDINGS = ("data.make_dataset.file_pattern", "data.make_dataset.mnist_dir")
+PATH_BINDINGS = (
+  "data.make_dataset.file_pattern",
+  "data.make_dataset.mnist_dir",
+)
 
 
 def _not_gin_path_noise(record: logging.LogRecord) -> bool:

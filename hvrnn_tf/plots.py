@@ -13,8 +13,9 @@ from hvrnn_tf.metrics import kl
 _KL_FLOOR = 1e-6
 
 
-def plot_per_timestep(curves: dict, first_frame: int, path: str,
-                      num_samples: int) -> None:
+def plot_per_timestep(
+  curves: dict, first_frame: int, path: str, num_samples: int
+) -> None:
   """One panel per metric: best-of-N score against predicted frame index.
 
   Args:
@@ -26,8 +27,9 @@ def plot_per_timestep(curves: dict, first_frame: int, path: str,
   plot_runs_per_timestep({"": curves}, first_frame, path, num_samples)
 
 
-def plot_runs_per_timestep(runs: dict, first_frame: int, path: str,
-                           num_samples: int) -> None:
+def plot_runs_per_timestep(
+  runs: dict, first_frame: int, path: str, num_samples: int
+) -> None:
   """Like `plot_per_timestep`, one line per run (legend from the run names).
 
   Args:
@@ -52,8 +54,12 @@ def plot_runs_per_timestep(runs: dict, first_frame: int, path: str,
     ax.set_title(f"{name.upper()}, best of {num_samples}")
     ax.grid(alpha=0.3)
   if len(runs) > 1 or "" not in runs:
-    fig.legend(*axes[0].get_legend_handles_labels(),
-               loc="outside lower center", ncols=len(runs), fontsize="small")
+    fig.legend(
+      *axes[0].get_legend_handles_labels(),
+      loc="outside lower center",
+      ncols=len(runs),
+      fontsize="small",
+    )
   fig.savefig(path, dpi=100)
 
 
@@ -68,27 +74,41 @@ def plot_kl_per_channel(kl_per_channel: list, resolutions, path: str) -> None:
     path: PNG file to write.
   """
   if not kl_per_channel or len(kl_per_channel) != len(resolutions):
-    raise ValueError(f"{len(kl_per_channel)} KL levels but resolutions "
-                     f"{list(resolutions)}")
+    raise ValueError(
+      f"{len(kl_per_channel)} KL levels but resolutions {list(resolutions)}"
+    )
   units = kl.active_units(kl_per_channel)
   fig = Figure(figsize=(4 * len(kl_per_channel), 3.5), layout="constrained")
   axes = fig.subplots(1, len(kl_per_channel), squeeze=False)[0]
-  for level, (ax, values, r) in enumerate(zip(axes, kl_per_channel,
-                                              resolutions)):
+  for level, (ax, values, r) in enumerate(
+    zip(axes, kl_per_channel, resolutions)
+  ):
     values = np.sort(np.asarray(values))[::-1]
     ax.bar(np.arange(len(values)), np.maximum(values, _KL_FLOOR), width=0.9)
     ax.set_yscale("log")
     for threshold, style, label in (
-        (kl.ACTIVE_THRESHOLD, "--", "active"),
-        (kl.MAX_ACTIVE_THRESHOLD, ":", "maximally active")):
-      ax.axhline(threshold, color="k", linestyle=style, linewidth=0.8,
-                 label=f"{label} (> {threshold})")
+      (kl.ACTIVE_THRESHOLD, "--", "active"),
+      (kl.MAX_ACTIVE_THRESHOLD, ":", "maximally active"),
+    ):
+      ax.axhline(
+        threshold,
+        color="k",
+        linestyle=style,
+        linewidth=0.8,
+        label=f"{label} (> {threshold})",
+      )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("channel (sorted)")
     ax.set_ylabel("average KL (nats)")
-    ax.set_title(f"level {level + 1} ({r}x{r}): "
-                 f"{units['active'][level]}/{len(values)} active, "
-                 f"{units['maximally_active'][level]} max")
-  fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
-             ncols=2, fontsize="small")
+    ax.set_title(
+      f"level {level + 1} ({r}x{r}): "
+      f"{units['active'][level]}/{len(values)} active, "
+      f"{units['maximally_active'][level]} max"
+    )
+  fig.legend(
+    *axes[0].get_legend_handles_labels(),
+    loc="outside lower center",
+    ncols=2,
+    fontsize="small",
+  )
   fig.savefig(path, dpi=100)

@@ -42,9 +42,11 @@ class SignalWatcher:
 
   def __enter__(self):
     if threading.current_thread() is not threading.main_thread():
-      logging.warning("Not in the main thread: %s will not be turned into a "
-                      "checkpoint-and-stop request.",
-                      [s.name for s in self.signals])
+      logging.warning(
+        "Not in the main thread: %s will not be turned into a "
+        "checkpoint-and-stop request.",
+        [s.name for s in self.signals],
+      )
       return self
     for signum in self.signals:
       self._previous[signum] = signal.signal(signum, self._handle)

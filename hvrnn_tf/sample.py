@@ -1,6 +1,6 @@
 """Draws futures from a trained model and writes them as GIFs and PNG strips.
 
-    python -m hvrnn_tf.sample --workdir=DIR [--num_sequences=4 --num_samples=3]
+python -m hvrnn_tf.sample --workdir=DIR [--num_sequences=4 --num_samples=3]
 """
 
 import os
@@ -31,11 +31,13 @@ def main(argv):
   del argv
   try:
     model, step = checkpointing.restore_model(
-        FLAGS.workdir, FLAGS.gin_file, FLAGS.gin_param)
+      FLAGS.workdir, FLAGS.gin_file, FLAGS.gin_param
+    )
     videos = sampling.test_videos(model.config, FLAGS.num_sequences)
     output_dir = os.path.join(FLAGS.workdir, "samples", f"step_{step}")
-    paths = sampling.write_samples(model, videos, output_dir,
-                                   FLAGS.num_samples, FLAGS.seed)
+    paths = sampling.write_samples(
+      model, videos, output_dir, FLAGS.num_samples, FLAGS.seed
+    )
   except (ValueError, OSError) as e:
     sys.exit(f"hvrnn_tf.sample: error: {e}")
   logging.info("Wrote %d files to %s", len(paths), output_dir)

@@ -18,8 +18,14 @@ def test_videos(config, num_sequences: int) -> tf.Tensor:
   return next(iter(dataset))
 
 
-def write_samples(model, videos, output_dir: str, num_samples: int = 3,
-                  seed: int = 0, fps: float = 4.0) -> list[str]:
+def write_samples(
+  model,
+  videos,
+  output_dir: str,
+  num_samples: int = 3,
+  seed: int = 0,
+  fps: float = 4.0,
+) -> list[str]:
   """Writes `sample_<i>.gif` and `sample_<i>.png` for every video.
 
   Args:
@@ -32,11 +38,13 @@ def write_samples(model, videos, output_dir: str, num_samples: int = 3,
   """
   c = model.config.context_frames
   num_future = videos.shape[1] - c
-  predictions = model.sample(videos[:, :c], num_future, num_samples,
-                             tf.constant([seed, 0])).numpy()
+  predictions = model.sample(
+    videos[:, :c], num_future, num_samples, tf.constant([seed, 0])
+  ).numpy()
   os.makedirs(output_dir, exist_ok=True)
   paths = []
   for i, (truth, futures) in enumerate(zip(videos.numpy(), predictions)):
     paths += visualize.write_comparison(
-        os.path.join(output_dir, f"sample_{i}"), truth, futures, c, fps)
+      os.path.join(output_dir, f"sample_{i}"), truth, futures, c, fps
+    )
   return paths

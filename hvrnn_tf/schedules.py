@@ -7,10 +7,11 @@ up over 5 epochs by Goyal et al.'s gradual warmup with the linear scaling rule
 weight beta warmed up from 0 to 1 over 20 epochs (the release).
 """
 
-import gin
 import keras
 from keras import ops
 import tensorflow as tf
+
+import gin
 
 
 def linear_warmup(step, start: float, end: float, warmup_steps: int):
@@ -21,8 +22,9 @@ def linear_warmup(step, start: float, end: float, warmup_steps: int):
   return start + (end - start) * fraction
 
 
-def scaled_learning_rate(base: float, global_batch_size: int,
-                         reference_batch_size: int = 16) -> float:
+def scaled_learning_rate(
+  base: float, global_batch_size: int, reference_batch_size: int = 16
+) -> float:
   """The learning rate after warmup: base * global_batch / reference_batch."""
   return base * global_batch_size / reference_batch_size
 
@@ -38,18 +40,31 @@ class WarmupLearningRate(keras.optimizers.schedules.LearningRateSchedule):
   nothing to warm up: the rate is base * global / reference from step 0.
   """
 
-  def __init__(self, base: float, warmup_steps: int, global_batch_size: int,
-               reference_batch_size: int = 16):
-    self.config = dict(base=base, warmup_steps=warmup_steps,
-                       global_batch_size=global_batch_size,
-                       reference_batch_size=reference_batch_size)
+  def __init__(
+    self,
+    base: float,
+    warmup_steps: int,
+    global_batch_size: int,
+    reference_batch_size: int = 16,
+  ):
+    self.config = dict(
+      base=base,
+      warmup_steps=warmup_steps,
+      global_batch_size=global_batch_size,
+      reference_batch_size=reference_batch_size,
+    )
     self.scale = global_batch_size / reference_batch_size
-    self.peak = scaled_learning_rate(base, global_batch_size,
-                                     reference_batch_size)
+    self.peak = scaled_learning_rate(
+      base, global_batch_size, reference_batch_size
+    )
 
   def __call__(self, step):
-    return linear_warmup(step, min(self.config["base"], self.peak),
-                         self.peak, self.config["warmup_steps"])
+    return linear_warmup(
+      step,
+      min(self.config["base"], self.peak),
+      self.peak,
+      self.config["warmup_steps"],
+    )
 
   def get_config(self):
     return dict(self.config)
@@ -78,15 +93,29 @@ class TorchAdam(keras.optimizers.Adam):
   and not decayed, as in PyTorch (Keras drops None gradients).
   """
 
-  def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999,
-               epsilon=1e-8, coupled_weight_decay=0.0, **kwargs):
+  def __init__(
+    self,
+    learning_rate=0.001,
+    beta_1=0.9,
+    beta_2=0.999,
+    epsilon=1e-8,
+    coupled_weight_decay=0.0,
+    **kwargs,
+  ):
     if kwargs.get("weight_decay") is not None:
-      raise ValueError("TorchAdam: use coupled_weight_decay (PyTorch's L2), "
-                       "not Keras's decoupled weight_decay")
+      raise ValueError(
+        "TorchAdam: use coupled_weight_decay (PyTorch's L2), "
+        "not Keras's decoupled weight_decay"
+      )
     if kwargs.get("amsgrad"):
       raise ValueError("TorchAdam does not implement amsgrad")
-    super().__init__(learning_rate=learning_rate, beta_1=beta_1,
-                     beta_2=beta_2, epsilon=epsilon, **kwargs)
+    super().__init__(
+      learning_rate=learning_rate,
+      beta_1=beta_1,
+      beta_2=beta_2,
+      epsilon=epsilon,
+      **kwargs,
+    )
     self.coupled_weight_decay = coupled_weight_decay
 
   def update_step(self, gradient, variable, learning_rate):
@@ -94,8 +123,10 @@ class TorchAdam(keras.optimizers.Adam):
     lr = ops.cast(learning_rate, dtype)
     gradient = ops.cast(gradient, dtype)
     if self.coupled_weight_decay:
-      gradient = ops.add(gradient, ops.multiply(
-          ops.cast(self.coupled_weight_decay, dtype), variable))
+      gradient = ops.add(
+        gradient,
+        ops.multiply(ops.cast(self.coupled_weight_decay, dtype), variable),
+      )
     local_step = ops.cast(self.iterations + 1, dtype)
     beta_1 = ops.cast(self.beta_1, dtype)
     beta_2 = ops.cast(self.beta_2, dtype)
@@ -104,13 +135,16 @@ class TorchAdam(keras.optimizers.Adam):
     m = self._momentums[self._get_variable_index(variable)]
     v = self._velocities[self._get_variable_index(variable)]
     self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - beta_1))
-    self.assign_add(v, ops.multiply(
-        ops.subtract(ops.square(gradient), v), 1 - beta_2))
+    self.assign_add(
+      v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - beta_2)
+    )
     denominator = ops.add(
-        ops.divide(ops.sqrt(v), ops.sqrt(bias_correction_2)),
-        ops.cast(self.epsilon, dtype))
-    self.assign_sub(variable, ops.divide(
-        ops.multiply(m, lr / bias_correction_1), denominator))
+      ops.divide(ops.sqrt(v), ops.sqrt(bias_correction_2)),
+      ops.cast(self.epsilon, dtype),
+    )
+    self.assign_sub(
+      variable, ops.divide(ops.multiply(m, lr / bias_correction_1), denominator)
+    )
 
   def get_config(self):
     config = super().get_config()
@@ -119,9 +153,19 @@ class TorchAdam(keras.optimizers.Adam):
 
 
 @gin.configurable(module="schedules")
-def torch_adam(learning_rate, weight_decay: float, beta_1: float = 0.5,
-               beta_2: float = 0.9, epsilon: float = 1e-8) -> TorchAdam:
+def torch_adam(
+  learning_rate,
+  weight_decay: float,
+  beta_1: float = 0.5,
+  beta_2: float = 0.9,
+  epsilon: float = 1e-8,
+) -> TorchAdam:
   """The authors' optimiser: torch.optim.Adam(betas=(0.5, 0.9),
   weight_decay=weight_decay), PyTorch's default epsilon."""
-  return TorchAdam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
-                   epsilon=epsilon, coupled_weight_decay=weight_decay)
+  return TorchAdam(
+    learning_rate=learning_rate,
+    beta_1=beta_1,
+    beta_2=beta_2,
+    epsilon=epsilon,
+    coupled_weight_decay=weight_decay,
+  )

@@ -36,8 +36,10 @@ class SummaryWriter:
     try:
       yield
     except tf.errors.OpError as e:
-      raise OSError(f"cannot write TensorBoard summaries to {self.logdir}: "
-                    f"{checkpointing.error_message(e)}") from e
+      raise OSError(
+        f"cannot write TensorBoard summaries to {self.logdir}: "
+        f"{checkpointing.error_message(e)}"
+      ) from e
 
   @contextlib.contextmanager
   def at(self, step: int):
@@ -57,9 +59,10 @@ class SummaryWriter:
       raise OSError(f"cannot write TensorBoard summaries: {e}") from e
     if size <= self._size:
       raise OSError(
-          f"cannot write TensorBoard summaries to {self.events_file}: it did "
-          "not grow after new summaries were flushed (disk full or file "
-          "system not writable?)")
+        f"cannot write TensorBoard summaries to {self.events_file}: it did "
+        "not grow after new summaries were flushed (disk full or file "
+        "system not writable?)"
+      )
     self._size = size
 
   def __enter__(self):

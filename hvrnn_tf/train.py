@@ -26,7 +26,6 @@ import sys
 from absl import app
 from absl import flags
 from absl import logging
-import gin
 import keras
 import tensorflow as tf
 
@@ -43,18 +42,25 @@ from hvrnn_tf.trainer import Trainer
 from hvrnn_tf.training_hooks import DivergenceError
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs, samples.")
+flags.DEFINE_string(
+  "workdir", None, "Directory for checkpoints, logs, samples."
+)
 flags.DEFINE_multi_string("gin_file", [], "Gin config files.")
-flags.DEFINE_multi_string("gin_param", [], "Gin bindings, e.g. train.num_steps=10.")
+flags.DEFINE_multi_string(
+  "gin_param", [], "Gin bindings, e.g. train.num_steps=10."
+)
 
 
 def define_binary_flags():
   """Flags defined only when run as a binary: data_prep.smmnist, which tests
   import in the same process, has a flag of the same name."""
   flags.DEFINE_string(
-      "mnist_dir", None, "Folder with MNIST IDX files for SM-MNIST "
-      "(shorthand for --gin_param=\"data.make_dataset.mnist_dir='DIR'\"); "
-      "relative to the current directory, also under `bazel run`.")
+    "mnist_dir",
+    None,
+    "Folder with MNIST IDX files for SM-MNIST "
+    "(shorthand for --gin_param=\"data.make_dataset.mnist_dir='DIR'\"); "
+    "relative to the current directory, also under `bazel run`.",
+  )
 
 
 def check_writable(workdir: str) -> None:
@@ -79,6 +85,7 @@ class TrainOutcome:
   resources: what must outlive an interrupted run's return (input pipeline,
     writers): tearing them down can outlast a preemption's grace period.
   """
+
   trainer: Trainer
   interrupted_by: str | None = None
   resources: tuple = ()
@@ -95,14 +102,16 @@ class _Checkpoints:
   directory that is deleted again (`cleanup`).
   """
 
-  def __init__(self, workdir: str, trainer: Trainer, config: TrainConfig,
-               chief: bool):
+  def __init__(
+    self, workdir: str, trainer: Trainer, config: TrainConfig, chief: bool
+  ):
     self.trainer, self.config, self.chief = trainer, config, chief
     self.chief_dir = os.path.join(workdir, checkpointing.CHECKPOINT_DIR)
     self.dir = self.chief_dir
     if not chief:
       self.dir = os.path.join(
-          workdir, f".worker_{distribute.task_id(trainer.strategy)}")
+        workdir, f".worker_{distribute.task_id(trainer.strategy)}"
+      )
 
   def restore(self, iterator):
     """Restores the newest checkpoint; returns (its path or None, iterator).
@@ -112,31 +121,42 @@ class _Checkpoints:
     """
     objects = self.trainer.checkpoint_objects()
     data_position = self.config.data_position
-    if (data_position == "checkpoint" and
-        not isinstance(iterator, tf.__internal__.tracking.Trackable)):
+    if data_position == "checkpoint" and not isinstance(
+      iterator, tf.__internal__.tracking.Trackable
+    ):
       # tf.distribute's DistributedIterator cannot be saved (TF 2.21).
-      logging.warning("The input iterator of this strategy cannot be saved "
-                      "in checkpoints: using data_position='reseed'.")
+      logging.warning(
+        "The input iterator of this strategy cannot be saved "
+        "in checkpoints: using data_position='reseed'."
+      )
       data_position = "reseed"
     if data_position == "checkpoint":
       objects["data"] = iterator
-    latest, restored = checkpointing.restore_training_state(objects,
-                                                            self.chief_dir)
+    latest, restored = checkpointing.restore_training_state(
+      objects, self.chief_dir
+    )
     if self.chief:
       for path in checkpointing.remove_partial_checkpoints(self.dir):
-        logging.warning("Removed %s, left by an interrupted checkpoint write.",
-                        path)
+        logging.warning(
+          "Removed %s, left by an interrupted checkpoint write.", path
+        )
     if latest and "data" not in restored:
       if data_position == "checkpoint":
-        logging.warning("%s holds no usable data position: the input "
-                        "pipeline is re-seeded instead.", latest)
-      iterator = _iterator(self.trainer, _data_seed(self.config.seed,
-                                                    self.trainer.current_step))
+        logging.warning(
+          "%s holds no usable data position: the input "
+          "pipeline is re-seeded instead.",
+          latest,
+        )
+      iterator = _iterator(
+        self.trainer, _data_seed(self.config.seed, self.trainer.current_step)
+      )
       if data_position == "checkpoint":
         objects["data"] = iterator
     self.manager = tf.train.CheckpointManager(
-        checkpointing.checkpoint(**objects), self.dir,
-        max_to_keep=self.config.keep_checkpoints)
+      checkpointing.checkpoint(**objects),
+      self.dir,
+      max_to_keep=self.config.keep_checkpoints,
+    )
     return latest, iterator
 
   def cleanup(self) -> None:
@@ -146,8 +166,9 @@ class _Checkpoints:
 
 def _iterator(trainer: Trainer, seed: int):
   """An iterator over the (distributed) training batches."""
-  dataset = inputs.dataset_for_config(trainer.config, "train",
-                                      trainer.batch_size, seed=seed)
+  dataset = inputs.dataset_for_config(
+    trainer.config, "train", trainer.batch_size, seed=seed
+  )
   return iter(trainer.strategy.experimental_distribute_dataset(dataset))
 
 
@@ -159,23 +180,36 @@ def _data_seed(seed: int, step: int) -> int:
   return int.from_bytes(digest[:7], "little")
 
 
-def _hooks(workdir: str, config: TrainConfig, checkpoints: _Checkpoints,
-           writer: summaries_lib.SummaryWriter, resumed: bool) -> list:
+def _hooks(
+  workdir: str,
+  config: TrainConfig,
+  checkpoints: _Checkpoints,
+  writer: summaries_lib.SummaryWriter,
+  resumed: bool,
+) -> list:
   """The loop's hooks, in the order they run after each step."""
   chief = checkpoints.chief
   saved = checkpoints.trainer.current_step if resumed else None
   hooks = [
-      hooks_lib.DivergenceHook(config.max_consecutive_nonfinite_steps, writer,
-                               checkpoints.chief_dir),
-      chief and hooks_lib.OperativeConfigHook(workdir, writer),
-      hooks_lib.SummaryHook(writer, config.summary_every),
-      chief and hooks_lib.ImageSummaryHook(writer, config.image_summary_every),
-      hooks_lib.LoggingHook(config.log_every),
-      hooks_lib.CheckpointHook(checkpoints.manager, config.checkpoint_every,
-                               config.checkpoint_every_secs, writer, saved),
-      config.handle_signals and hooks_lib.PreemptionHook(checkpoints.chief_dir),
-      chief and hooks_lib.SampleHook(workdir, config.sample_sequences,
-                                     config.samples_per_sequence, config.seed),
+    hooks_lib.DivergenceHook(
+      config.max_consecutive_nonfinite_steps, writer, checkpoints.chief_dir
+    ),
+    chief and hooks_lib.OperativeConfigHook(workdir, writer),
+    hooks_lib.SummaryHook(writer, config.summary_every),
+    chief and hooks_lib.ImageSummaryHook(writer, config.image_summary_every),
+    hooks_lib.LoggingHook(config.log_every),
+    hooks_lib.CheckpointHook(
+      checkpoints.manager,
+      config.checkpoint_every,
+      config.checkpoint_every_secs,
+      writer,
+      saved,
+    ),
+    config.handle_signals and hooks_lib.PreemptionHook(checkpoints.chief_dir),
+    chief
+    and hooks_lib.SampleHook(
+      workdir, config.sample_sequences, config.samples_per_sequence, config.seed
+    ),
   ]
   return [hook for hook in hooks if hook]
 
@@ -205,37 +239,52 @@ def train(workdir: str) -> TrainOutcome:
   strategy = config.strategy()
   chief = distribute.is_chief(strategy)
   # Bad data settings fail here, before the model is built.
-  dataset = inputs.dataset_for_config(model_config, "train", config.batch_size,
-                                      seed=config.seed)
+  dataset = inputs.dataset_for_config(
+    model_config, "train", config.batch_size, seed=config.seed
+  )
   trainer = Trainer(model_config, config, strategy)
   checkpoints = _Checkpoints(workdir, trainer, config, chief)
   latest, iterator = checkpoints.restore(
-      iter(strategy.experimental_distribute_dataset(dataset)))
+    iter(strategy.experimental_distribute_dataset(dataset))
+  )
   if latest:
     logging.info("Resumed from %s at step %d", latest, trainer.current_step)
   num_params = sum(v.numpy().size for v in trainer.model.trainable_variables)
-  logging.info("Model: %.2fM parameters, %d replica(s), %s", num_params / 1e6,
-               strategy.num_replicas_in_sync, model_config)
+  logging.info(
+    "Model: %.2fM parameters, %d replica(s), %s",
+    num_params / 1e6,
+    strategy.num_replicas_in_sync,
+    model_config,
+  )
   writer = summaries_lib.SummaryWriter(os.path.join(workdir, "train"), chief)
   batches = iterator
   if config.debug_nonfinite_steps:
     batches = training_loop.poison_batches(
-        iterator, config.debug_nonfinite_steps, strategy, trainer.current_step)
+      iterator, config.debug_nonfinite_steps, strategy, trainer.current_step
+    )
   state = training_loop.run_loop(
-      trainer, batches, config.num_steps,
-      _hooks(workdir, config, checkpoints, writer, bool(latest)))
+    trainer,
+    batches,
+    config.num_steps,
+    _hooks(workdir, config, checkpoints, writer, bool(latest)),
+  )
   checkpoints.cleanup()
-  logging.info("Weights fingerprint at step %d: %s", trainer.current_step,
-               trainer.weights_fingerprint())
-  return TrainOutcome(trainer, state.interrupted_by,
-                      (iterator, checkpoints, writer))
+  logging.info(
+    "Weights fingerprint at step %d: %s",
+    trainer.current_step,
+    trainer.weights_fingerprint(),
+  )
+  return TrainOutcome(
+    trainer, state.interrupted_by, (iterator, checkpoints, writer)
+  )
 
 
 def _without_gin_context(error: Exception) -> str:
   """The message, less the "In call to configurable 'train' (<function ...>)"
   line gin appends to exceptions raised in configurables."""
-  return re.sub(r"\s*In call to configurable '[\w.]+' \(<.*?>\)", "",
-                str(error)).strip()
+  return re.sub(
+    r"\s*In call to configurable '[\w.]+' \(<.*?>\)", "", str(error)
+  ).strip()
 
 
 def main(argv):
@@ -243,8 +292,9 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   try:
     mnist_dir = FLAGS.mnist_dir if "mnist_dir" in FLAGS else None
-    mnist = ([f"data.make_dataset.mnist_dir = {mnist_dir!r}"]
-             if mnist_dir else [])
+    mnist = (
+      [f"data.make_dataset.mnist_dir = {mnist_dir!r}"] if mnist_dir else []
+    )
     checkpointing.parse_gin(FLAGS.gin_file, [*FLAGS.gin_param, *mnist])
     outcome = train(FLAGS.workdir)
   except (ValueError, OSError, DivergenceError) as e:
@@ -254,9 +304,11 @@ def main(argv):
       raise
     sys.exit(f"hvrnn_tf.train: error: {_without_gin_context(e)}")
   if outcome.interrupted_by:
-    print(f"hvrnn_tf.train: stopped by {outcome.interrupted_by} at step "
-          f"{outcome.step}; checkpoint saved, re-run to resume.",
-          file=sys.stderr)
+    print(
+      f"hvrnn_tf.train: stopped by {outcome.interrupted_by} at step "
+      f"{outcome.step}; checkpoint saved, re-run to resume.",
+      file=sys.stderr,
+    )
     logging.flush()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -4,12 +4,13 @@ Registered with gin as `train` (so bindings read `train.num_steps = 1000`, as
 in every gin file and operative_config.gin).
 """
 
+from collections.abc import Callable
 import dataclasses
-from typing import Any, Callable
+from typing import Any
 
-import gin
 import tensorflow as tf
 
+import gin
 from hvrnn_tf import distribute
 from hvrnn_tf import schedules
 from hvrnn_tf import validation
@@ -28,13 +29,29 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 #     same order, and restores in O(1) whatever the pipeline holds.
 DATA_POSITIONS = ("checkpoint", "reseed")
 
-_AT_LEAST_ONE = ("num_steps", "batch_size", "steps_per_epoch", "log_every",
-                 "summary_every", "checkpoint_every", "keep_checkpoints",
-                 "max_consecutive_nonfinite_steps", "lr_reference_batch")
-_NON_NEGATIVE = ("seed", "learning_rate", "lr_warmup_epochs", "beta",
-                 "beta_warmup_epochs", "weight_decay", "image_summary_every",
-                 "sample_sequences", "samples_per_sequence",
-                 "checkpoint_every_secs")
+_AT_LEAST_ONE = (
+  "num_steps",
+  "batch_size",
+  "steps_per_epoch",
+  "log_every",
+  "summary_every",
+  "checkpoint_every",
+  "keep_checkpoints",
+  "max_consecutive_nonfinite_steps",
+  "lr_reference_batch",
+)
+_NON_NEGATIVE = (
+  "seed",
+  "learning_rate",
+  "lr_warmup_epochs",
+  "beta",
+  "beta_warmup_epochs",
+  "weight_decay",
+  "image_summary_every",
+  "sample_sequences",
+  "samples_per_sequence",
+  "checkpoint_every_secs",
+)
 
 
 @gin.configurable("train", module="train")
@@ -74,6 +91,7 @@ class TrainConfig:
     debug_nonfinite_steps: testing hook: the batches of these steps
       (1-based, as logged) are multiplied by NaN before the step.
   """
+
   num_steps: int = gin.REQUIRED
   batch_size: int = 16
   seed: int = 0
@@ -103,8 +121,9 @@ class TrainConfig:
   debug_nonfinite_steps: tuple[int, ...] = ()
 
   def __post_init__(self):
-    object.__setattr__(self, "debug_nonfinite_steps",
-                       tuple(self.debug_nonfinite_steps))
+    object.__setattr__(
+      self, "debug_nonfinite_steps", tuple(self.debug_nonfinite_steps)
+    )
     self._validate()
 
   def _validate(self):
@@ -116,13 +135,15 @@ class TrainConfig:
     for name in _NON_NEGATIVE:
       validation.check_range("train", name, values[name], minimum=0)
     validation.check_choice("train", "precision", self.precision, PRECISIONS)
-    validation.check_choice("train", "data_position", self.data_position,
-                            DATA_POSITIONS)
+    validation.check_choice(
+      "train", "data_position", self.data_position, DATA_POSITIONS
+    )
     for name in ("optimizer", "strategy"):
       if not callable(values[name]):
         raise ValueError(
-            f"train.{name}: expected a factory such as "
-            f"@{_default_reference(name)}, got {values[name]!r}")
+          f"train.{name}: expected a factory such as "
+          f"@{_default_reference(name)}, got {values[name]!r}"
+        )
 
   def steps(self, epochs: float) -> int:
     """A schedule length given in epochs, in steps."""

@@ -29,37 +29,49 @@ class Trainer:
   overflow, and adjusts its scale.
   """
 
-  def __init__(self, model_config: ModelConfig, train_config: TrainConfig,
-               strategy: tf.distribute.Strategy | None = None):
+  def __init__(
+    self,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    strategy: tf.distribute.Strategy | None = None,
+  ):
     self.strategy = strategy or tf.distribute.get_strategy()
     replicas = self.strategy.num_replicas_in_sync
     if train_config.batch_size % replicas:
-      raise ValueError(f"train.batch_size={train_config.batch_size} must be "
-                       f"divisible by the number of replicas ({replicas})")
+      raise ValueError(
+        f"train.batch_size={train_config.batch_size} must be "
+        f"divisible by the number of replicas ({replicas})"
+      )
     self.config = model_config
     self.train_config = train_config
     self.batch_size = train_config.batch_size
     self.seed = train_config.seed
     self.beta_warmup_steps = train_config.steps(train_config.beta_warmup_epochs)
     self.learning_rate = schedules.WarmupLearningRate(
-        train_config.learning_rate,
-        train_config.steps(train_config.lr_warmup_epochs),
-        train_config.batch_size, train_config.lr_reference_batch)
+      train_config.learning_rate,
+      train_config.steps(train_config.lr_warmup_epochs),
+      train_config.batch_size,
+      train_config.lr_reference_batch,
+    )
     with self.strategy.scope(), _dtype_policy(train_config.precision):
       self._build(train_config)
-    self._replica_step = tf.function(self._replica_step_fn,
-                                     jit_compile=train_config.jit_compile)
+    self._replica_step = tf.function(
+      self._replica_step_fn, jit_compile=train_config.jit_compile
+    )
 
   def _build(self, train_config: TrainConfig) -> None:
     """Creates the variables (under the strategy's scope)."""
-    self.model = HierarchicalVRNN(self.config,
-                                  jit_compile_sampling=train_config.jit_compile)
+    self.model = HierarchicalVRNN(
+      self.config, jit_compile_sampling=train_config.jit_compile
+    )
     self.model.initialize()
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                     name="skipped_steps")
-    self.optimizer = train_config.optimizer(self.learning_rate,
-                                            train_config.weight_decay)
+    self.skipped_steps = tf.Variable(
+      0, dtype=tf.int64, trainable=False, name="skipped_steps"
+    )
+    self.optimizer = train_config.optimizer(
+      self.learning_rate, train_config.weight_decay
+    )
     if train_config.precision == "mixed_float16":
       self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
     # Slots must exist before the first distributed step.
@@ -70,13 +82,18 @@ class Trainer:
     return int(self.step.numpy())
 
   def beta_at(self, step):
-    return schedules.linear_warmup(step, 0.0, self.train_config.beta,
-                                   self.beta_warmup_steps)
+    return schedules.linear_warmup(
+      step, 0.0, self.train_config.beta, self.beta_warmup_steps
+    )
 
   def checkpoint_objects(self) -> dict:
     """What a checkpoint holds besides the data position."""
-    return dict(model=self.model, optimizer=self.optimizer, step=self.step,
-                skipped_steps=self.skipped_steps)
+    return dict(
+      model=self.model,
+      optimizer=self.optimizer,
+      step=self.step,
+      skipped_steps=self.skipped_steps,
+    )
 
   def _replica_step_fn(self, video, noise):
     """Gradient step on one replica's slice [B / replicas, c + f, S, S, C].
@@ -90,19 +107,24 @@ class Trainer:
     local_batch = tf.shape(video)[0]
     replica = tf.distribute.get_replica_context().replica_id_in_sync_group
     start = tf.cast(replica, tf.int32) * local_batch
-    noise = [n[start:start + local_batch] for n in noise]
+    noise = [n[start : start + local_batch] for n in noise]
     variables = self.model.trainable_variables
     share = lambda x: tf.reduce_sum(x) / self.batch_size
     with tf.GradientTape() as tape:
-      outputs = self.model.elbo(video, beta=self.beta_at(self.step),
-                                noise=noise)
+      outputs = self.model.elbo(
+        video, beta=self.beta_at(self.step), noise=noise
+      )
       loss = share(outputs.neg_elbo)
-      scaled_loss = (self.optimizer.scale_loss(loss)
-                     if hasattr(self.optimizer, "scale_loss") else loss)
+      scaled_loss = (
+        self.optimizer.scale_loss(loss)
+        if hasattr(self.optimizer, "scale_loss")
+        else loss
+      )
     gradients = tape.gradient(scaled_loss, variables)
     # Replicas that saw non-finite values, the same count on every replica.
     nonfinite = tf.distribute.get_replica_context().all_reduce(
-        tf.distribute.ReduceOp.SUM, self._nonfinite(loss, gradients))
+      tf.distribute.ReduceOp.SUM, self._nonfinite(loss, gradients)
+    )
     self._apply_gradients_if(nonfinite == 0, gradients, variables)
     metrics = {"loss": loss, "nll": share(outputs.nll), "kl": share(outputs.kl)}
     for level, kl in enumerate(outputs.kl_per_level):
@@ -113,8 +135,9 @@ class Trainer:
     """1.0 if `loss` or (unless loss-scaled) a gradient is not finite, else 0.0."""
     checks = [tf.reduce_all(tf.math.is_finite(loss))]
     if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-      checks += [tf.reduce_all(tf.math.is_finite(g))
-                 for g in gradients if g is not None]
+      checks += [
+        tf.reduce_all(tf.math.is_finite(g)) for g in gradients if g is not None
+      ]
     return 1.0 - tf.cast(tf.reduce_all(tf.stack(checks)), tf.float32)
 
   def _apply_gradients_if(self, condition, gradients, variables):
@@ -124,19 +147,22 @@ class Trainer:
     not contain the merge_call that apply_gradients makes under a strategy
     (the same construction as Keras's LossScaleOptimizer).
     """
+
     def cross_replica(strategy, condition, gradients):
       condition = strategy.experimental_local_results(condition)[0]
 
       def apply():
         strategy.extended.call_for_each_replica(
-            lambda g: self.optimizer.apply_gradients(zip(g, variables)),
-            args=(gradients,))
+          lambda g: self.optimizer.apply_gradients(zip(g, variables)),
+          args=(gradients,),
+        )
         return tf.constant(True)
 
       return tf.cond(condition, apply, lambda: tf.constant(False))
 
     tf.distribute.get_replica_context().merge_call(
-        cross_replica, args=(condition, gradients))
+      cross_replica, args=(condition, gradients)
+    )
 
   @tf.function
   def train_step(self, video):
@@ -148,12 +174,18 @@ class Trainer:
     reconstruction: [B_local, f, S, S, C] of the first local replica.
     """
     # Drawn here, outside any XLA compilation (see HierarchicalVRNN.noise).
-    noise = self.model.noise(model_lib.fold_in([self.seed, 0], self.step),
-                             self.batch_size, self.config.future_frames)
+    noise = self.model.noise(
+      model_lib.fold_in([self.seed, 0], self.step),
+      self.batch_size,
+      self.config.future_frames,
+    )
     metrics, reconstruction, nonfinite = self.strategy.run(
-        self._replica_step, args=(video, noise))
-    metrics = {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-               for k, v in metrics.items()}
+      self._replica_step, args=(video, noise)
+    )
+    metrics = {
+      k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+      for k, v in metrics.items()
+    }
     metrics["beta"] = self.beta_at(self.step)
     metrics["learning_rate"] = self.learning_rate(self.step)
     nonfinite = self.strategy.experimental_local_results(nonfinite)[0] > 0
@@ -166,8 +198,9 @@ class Trainer:
     """[1, 3H, F*W, C] strip: ground truth / posterior reconstruction / prior sample."""
     video = self.strategy.experimental_local_results(video)[0]
     c = self.config.context_frames
-    prior = self.model.sample(video[:1, :c], video.shape[1] - c, 1,
-                              tf.constant([self.seed, 1]))[0]
+    prior = self.model.sample(
+      video[:1, :c], video.shape[1] - c, 1, tf.constant([self.seed, 1])
+    )[0]
     rows = tf.stack([video[0, c:], reconstruction[0], prior[0]])
     return visualize.image_strip(rows.numpy())[None]
 

@@ -5,9 +5,9 @@ import os
 import time
 
 from absl import logging
-import gin
 import tensorflow as tf
 
+import gin
 from hvrnn_tf import atomic_write
 from hvrnn_tf import checkpointing
 from hvrnn_tf import preemption
@@ -37,10 +37,12 @@ class SummaryHook(Hook):
     with self.writer.at(state.step):
       for name, value in state.metrics.items():
         tf.summary.scalar(name, value)
-      tf.summary.scalar("steps_per_second",
-                        state.progress.overall_rate(state.step))
-      tf.summary.scalar("skipped_corrupt_records",
-                        inputs.skipped_records_counter())
+      tf.summary.scalar(
+        "steps_per_second", state.progress.overall_rate(state.step)
+      )
+      tf.summary.scalar(
+        "skipped_corrupt_records", inputs.skipped_records_counter()
+      )
       tf.summary.scalar("skipped_nonfinite_steps", state.trainer.skipped_steps)
     # What was logged survives a kill (flush is cheap, no fsync).
     self.writer.flush()
@@ -57,9 +59,10 @@ class ImageSummaryHook(Hook):
       return
     if state.step % self.every == 0 or state.last:
       with self.writer.at(state.step):
-        tf.summary.image("truth_reconstruction_prior",
-                         state.trainer.image_summary(state.video,
-                                                     state.reconstruction))
+        tf.summary.image(
+          "truth_reconstruction_prior",
+          state.trainer.image_summary(state.video, state.reconstruction),
+        )
 
 
 class LoggingHook(Hook):
@@ -72,9 +75,16 @@ class LoggingHook(Hook):
     if state.step % self.every and not state.last:
       return
     m = state.metrics
-    logging.info("step %d/%d  loss %.2f  nll %.2f  kl %.2f  beta %.3f  %s",
-                 state.step, state.num_steps, m["loss"], m["nll"], m["kl"],
-                 m["beta"], state.progress.report(state.step))
+    logging.info(
+      "step %d/%d  loss %.2f  nll %.2f  kl %.2f  beta %.3f  %s",
+      state.step,
+      state.num_steps,
+      m["loss"],
+      m["nll"],
+      m["kl"],
+      m["beta"],
+      state.progress.report(state.step),
+    )
 
 
 class OperativeConfigHook(Hook):
@@ -91,8 +101,9 @@ class OperativeConfigHook(Hook):
     try:
       atomic_write.write_text(path, config)
     except (OSError, tf.errors.OpError) as e:
-      raise OSError(f"cannot write {path}: "
-                    f"{checkpointing.error_message(e)}") from e
+      raise OSError(
+        f"cannot write {path}: {checkpointing.error_message(e)}"
+      ) from e
     with self.writer.at(state.step):
       tf.summary.text("operative_config", "```\n" + config + "\n```")
 
@@ -100,8 +111,9 @@ class OperativeConfigHook(Hook):
 class DivergenceHook(Hook):
   """Logs non-finite steps; `limit` of them in a row raise DivergenceError."""
 
-  def __init__(self, limit: int, writer: summaries_lib.SummaryWriter,
-               checkpoint_dir: str):
+  def __init__(
+    self, limit: int, writer: summaries_lib.SummaryWriter, checkpoint_dir: str
+  ):
     self.limit, self.writer, self.checkpoint_dir = limit, writer, checkpoint_dir
 
   def after_step(self, state: LoopState) -> None:
@@ -109,9 +121,13 @@ class DivergenceHook(Hook):
       return
     streak = state.nonfinite_streak
     logging.warning(
-        "step %d: non-finite loss or gradients (loss %s); update skipped "
-        "(%d in a row, %d in total).", state.step, float(state.metrics["loss"]),
-        len(streak), int(state.trainer.skipped_steps.numpy()))
+      "step %d: non-finite loss or gradients (loss %s); update skipped "
+      "(%d in a row, %d in total).",
+      state.step,
+      float(state.metrics["loss"]),
+      len(streak),
+      int(state.trainer.skipped_steps.numpy()),
+    )
     if len(streak) >= self.limit:
       self.writer.flush()
       raise DivergenceError(divergence_message(streak, self.checkpoint_dir))
@@ -119,14 +135,19 @@ class DivergenceHook(Hook):
 
 def divergence_message(steps, checkpoint_dir: str) -> str:
   latest = tf.train.latest_checkpoint(checkpoint_dir)
-  kept = (f"the last checkpoint, {latest} (step "
-          f"{checkpointing.checkpoint_number(latest)}), is intact"
-          if latest else "no checkpoint was written yet")
-  return (f"training diverged: steps {steps[0]}-{steps[-1]} had a non-finite "
-          f"loss or gradients ({len(steps)} in a row, the limit "
-          f"train.max_consecutive_nonfinite_steps). Stopped without saving; "
-          f"{kept}. Lower the learning rate or check the data, then re-run to "
-          "resume from it.")
+  kept = (
+    f"the last checkpoint, {latest} (step "
+    f"{checkpointing.checkpoint_number(latest)}), is intact"
+    if latest
+    else "no checkpoint was written yet"
+  )
+  return (
+    f"training diverged: steps {steps[0]}-{steps[-1]} had a non-finite "
+    f"loss or gradients ({len(steps)} in a row, the limit "
+    f"train.max_consecutive_nonfinite_steps). Stopped without saving; "
+    f"{kept}. Lower the learning rate or check the data, then re-run to "
+    "resume from it."
+  )
 
 
 class CheckpointHook(Hook):
@@ -134,16 +155,23 @@ class CheckpointHook(Hook):
   end and when the loop stops early; never during a non-finite streak (the
   last checkpoint keeps the last good state)."""
 
-  def __init__(self, manager: tf.train.CheckpointManager, every: int,
-               every_secs: float, writer: summaries_lib.SummaryWriter,
-               saved_step: int | None):
+  def __init__(
+    self,
+    manager: tf.train.CheckpointManager,
+    every: int,
+    every_secs: float,
+    writer: summaries_lib.SummaryWriter,
+    saved_step: int | None,
+  ):
     self.manager, self.every, self.every_secs = manager, every, every_secs
     self.writer, self.saved_step = writer, saved_step
     self.saved_time = time.time()
 
   def requests(self, state: LoopState) -> dict:
-    return {"save": bool(self.every_secs) and
-                    time.time() - self.saved_time >= self.every_secs}
+    return {
+      "save": bool(self.every_secs)
+      and time.time() - self.saved_time >= self.every_secs
+    }
 
   def after_step(self, state: LoopState) -> None:
     due = state.step % self.every == 0 or state.save_now
@@ -186,17 +214,22 @@ class PreemptionHook(Hook):
     if not state.stop:
       return
     state.interrupted_by = self.watcher.name or "SIGTERM"
-    logging.warning("%s received: stopped at step %d with a checkpoint in %s; "
-                    "re-run the same command to resume.", state.interrupted_by,
-                    state.step, self.checkpoint_dir)
+    logging.warning(
+      "%s received: stopped at step %d with a checkpoint in %s; "
+      "re-run the same command to resume.",
+      state.interrupted_by,
+      state.step,
+      self.checkpoint_dir,
+    )
 
 
 class SampleHook(Hook):
   """At the end of a run that was not interrupted: sample GIFs/PNGs of
   `sequences` test sequences under WORKDIR/samples/step_N (chief only)."""
 
-  def __init__(self, workdir: str, sequences: int, samples_per_sequence: int,
-               seed: int):
+  def __init__(
+    self, workdir: str, sequences: int, samples_per_sequence: int, seed: int
+  ):
     self.workdir, self.sequences = workdir, sequences
     self.samples_per_sequence, self.seed = samples_per_sequence, seed
 
@@ -206,6 +239,7 @@ class SampleHook(Hook):
     model = state.trainer.model
     videos = sampling.test_videos(model.config, self.sequences)
     output_dir = os.path.join(self.workdir, "samples", f"step_{state.step}")
-    sampling.write_samples(model, videos, output_dir,
-                           self.samples_per_sequence, self.seed)
+    sampling.write_samples(
+      model, videos, output_dir, self.samples_per_sequence, self.seed
+    )
     logging.info("Samples written to %s", output_dir)

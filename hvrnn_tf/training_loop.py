@@ -30,6 +30,7 @@ class LoopState:
   stop / save_now: agreed requests for the coming step.
   interrupted_by: a hook that stopped the loop names why ("SIGTERM").
   """
+
   trainer: object
   num_steps: int
   start_step: int
@@ -49,7 +50,9 @@ class LoopState:
 
   @property
   def nonfinite(self) -> bool:
-    return bool(self.nonfinite_streak) and self.nonfinite_streak[-1] == self.step
+    return (
+      bool(self.nonfinite_streak) and self.nonfinite_streak[-1] == self.step
+    )
 
 
 class Hook:
@@ -76,13 +79,16 @@ class Hook:
 def run_loop(trainer, iterator, num_steps: int, hooks) -> LoopState:
   """Trains `trainer` on batches of `iterator` until step `num_steps`."""
   start = trainer.current_step
-  state = LoopState(trainer, num_steps, start, start, Progress(start, num_steps))
+  state = LoopState(
+    trainer, num_steps, start, start, Progress(start, num_steps)
+  )
   with contextlib.ExitStack() as stack:
     for hook in hooks:
       stack.enter_context(hook)
     while state.step < num_steps:
-      state.stop, state.save_now = _agreed_requests(trainer.strategy, hooks,
-                                                    state)
+      state.stop, state.save_now = _agreed_requests(
+        trainer.strategy, hooks, state
+      )
       if state.stop:
         break
       _step(trainer, next(iterator), state)
@@ -95,7 +101,9 @@ def run_loop(trainer, iterator, num_steps: int, hooks) -> LoopState:
 
 def _agreed_requests(strategy, hooks, state) -> list[bool]:
   requests = [hook.requests(state) for hook in hooks]
-  local = [any(r.get(kind, False) for r in requests) for kind in ("stop", "save")]
+  local = [
+    any(r.get(kind, False) for r in requests) for kind in ("stop", "save")
+  ]
   return distribute.agree(strategy, local)
 
 
@@ -106,12 +114,16 @@ def _step(trainer, video, state: LoopState) -> None:
     state.nonfinite_streak.append(state.step)
   else:
     state.nonfinite_streak = []
-  state.metrics, state.video, state.reconstruction = (metrics, video,
-                                                      reconstruction)
+  state.metrics, state.video, state.reconstruction = (
+    metrics,
+    video,
+    reconstruction,
+  )
 
 
-def poison_batches(iterator, steps, strategy: tf.distribute.Strategy,
-                   start_step: int):
+def poison_batches(
+  iterator, steps, strategy: tf.distribute.Strategy, start_step: int
+):
   """Yields `iterator`'s batches, those of `steps` (1-based) times NaN.
 
   A testing aid (train.debug_nonfinite_steps): a diverging step on demand.

@@ -43,7 +43,8 @@ def _matches(value, annotation) -> bool | None:
     if len(args) == 2 and args[1] is Ellipsis:
       return all(_matches(v, args[0]) is not False for v in value)
     return len(args) == len(value) and all(
-        _matches(v, a) is not False for v, a in zip(value, args))
+      _matches(v, a) is not False for v, a in zip(value, args)
+    )
   return None
 
 
@@ -68,13 +69,16 @@ def check_types(owner: str, values: dict, function_or_class) -> None:
   hints = typing.get_type_hints(function_or_class)
   for name, value in values.items():
     if value is gin.REQUIRED:
-      raise ValueError(f"{owner}.{name} must be set (e.g. "
-                       f"--gin_param={owner}.{name}=...)")
+      raise ValueError(
+        f"{owner}.{name} must be set (e.g. --gin_param={owner}.{name}=...)"
+      )
     if name not in hints:
       continue
     if _matches(value, hints[name]) is False:
-      raise ValueError(f"{owner}.{name}: expected {_type_name(hints[name])}, "
-                       f"got {_describe(value)}")
+      raise ValueError(
+        f"{owner}.{name}: expected {_type_name(hints[name])}, "
+        f"got {_describe(value)}"
+      )
 
 
 def check_bindings(owner: str, configurable) -> None:
@@ -82,8 +86,9 @@ def check_bindings(owner: str, configurable) -> None:
   check_types(owner, gin.get_bindings(configurable), configurable)
 
 
-def check_range(owner: str, name: str, value, minimum=None, maximum=None,
-                finite: bool = True) -> None:
+def check_range(
+  owner: str, name: str, value, minimum=None, maximum=None, finite: bool = True
+) -> None:
   """Raises ValueError naming `owner.name` unless minimum <= value <= maximum."""
   if finite and isinstance(value, float) and not math.isfinite(value):
     raise ValueError(f"{owner}.{name} must be finite (got {value!r})")
@@ -95,4 +100,6 @@ def check_range(owner: str, name: str, value, minimum=None, maximum=None,
 
 def check_choice(owner: str, name: str, value, choices) -> None:
   if value not in choices:
-    raise ValueError(f"{owner}.{name}={value!r}; expected one of {tuple(choices)}")
+    raise ValueError(
+      f"{owner}.{name}={value!r}; expected one of {tuple(choices)}"
+    )

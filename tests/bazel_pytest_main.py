@@ -22,16 +22,22 @@ import pytest
 
 def main(argv: list[str]) -> int:
   if not os.path.exists("pyproject.toml"):
-    sys.exit(f"pyproject.toml not found in {os.getcwd()}: the py_test needs "
-             "data = [\"//:pyproject.toml\"] (tests/BUILD's :conftest has it).")
+    sys.exit(
+      f"pyproject.toml not found in {os.getcwd()}: the py_test needs "
+      "data = [\"//:pyproject.toml\"] (tests/BUILD's :conftest has it)."
+    )
   args = ["-c", "pyproject.toml", "--rootdir", os.curdir, "-q"]
   if os.environ.get("XML_OUTPUT_FILE"):
     args.append("--junitxml=" + os.environ["XML_OUTPUT_FILE"])
   if os.environ.get("TEST_TMPDIR"):
-    args.append("--basetemp=" + os.path.join(os.environ["TEST_TMPDIR"], "pytest"))
+    args.append(
+      "--basetemp=" + os.path.join(os.environ["TEST_TMPDIR"], "pytest")
+    )
     # The sandbox makes $HOME read-only; matplotlib would warn and rebuild its
     # font cache in a fresh temporary folder in every process.
-    os.environ.setdefault("MPLCONFIGDIR", os.path.join(os.environ["TEST_TMPDIR"], "matplotlib"))
+    os.environ.setdefault(
+      "MPLCONFIGDIR", os.path.join(os.environ["TEST_TMPDIR"], "matplotlib")
+    )
   test_filter = os.environ.get("TESTBRIDGE_TEST_ONLY")
   if test_filter:
     args += ["-k", test_filter]

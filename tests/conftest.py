@@ -3,9 +3,10 @@
 import dataclasses
 import os
 
-import gin
 import pytest
 import tensorflow as tf
+
+import gin
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -13,7 +14,6 @@ from bench import common as bench_common  # pylint: disable=g-import-not-at-top
 from hvrnn_tf import checkpointing  # pylint: disable=g-import-not-at-top
 from hvrnn_tf.config import ModelConfig  # pylint: disable=g-import-not-at-top
 from hvrnn_tf.model import HierarchicalVRNN  # pylint: disable=g-import-not-at-top
-
 
 # bench's "tiny": gin/tiny.gin at 16x16 with levels (1, 4, 8), 4 decoder
 # ConvLSTMs, 2 -> 3 frames and an L1 likelihood.
@@ -35,9 +35,11 @@ def clean_gin():
 
 # make_workdir's model: gin/tiny.gin at 16x16 with levels (1, 4).
 TINY_GIN = "tiny.gin"
-TINY_WORKDIR_BINDINGS = ("model.ModelConfig.image_size = 16",
-                         "model.ModelConfig.channel_multipliers = (1, 2, 2, 2)",
-                         "model.ModelConfig.latent_resolutions = (1, 4)")
+TINY_WORKDIR_BINDINGS = (
+  "model.ModelConfig.image_size = 16",
+  "model.ModelConfig.channel_multipliers = (1, 2, 2, 2)",
+  "model.ModelConfig.latent_resolutions = (1, 4)",
+)
 
 
 @pytest.fixture(scope="session")
@@ -49,16 +51,19 @@ def make_workdir():
   """
 
   def make(workdir, step=7):
-    checkpointing.parse_gin([TINY_GIN], TINY_WORKDIR_BINDINGS,
-                            skip_unknown=True)
+    checkpointing.parse_gin(
+      [TINY_GIN], TINY_WORKDIR_BINDINGS, skip_unknown=True
+    )
     model = HierarchicalVRNN(ModelConfig())
     model.initialize()
     for v in model.trainable_variables:
       v.assign(tf.random.stateless_normal(v.shape, seed=[len(v.path), 0]) * 0.1)
     (workdir / checkpointing.OPERATIVE_CONFIG).write_text(
-        gin.operative_config_str())
-    ckpt = checkpointing.checkpoint(model,
-                                    step=tf.Variable(step, dtype=tf.int64))
+      gin.operative_config_str()
+    )
+    ckpt = checkpointing.checkpoint(
+      model, step=tf.Variable(step, dtype=tf.int64)
+    )
     ckpt.save(str(workdir / checkpointing.CHECKPOINT_DIR / "ckpt"))
     gin.clear_config()
     return model

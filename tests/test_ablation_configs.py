@@ -7,10 +7,10 @@ import gc
 import pathlib
 import re
 
-import gin
 import numpy as np
 import pytest
 
+import gin
 from hvrnn_tf import checkpointing
 from hvrnn_tf import paper
 from hvrnn_tf import paths
@@ -22,8 +22,9 @@ from hvrnn_tf.model import HierarchicalVRNN
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ABLATION_CONFIGS = sorted((ROOT / "gin" / "ablations").glob("*.gin"))
-COMPARISON_CONFIGS = [p for p in ABLATION_CONFIGS
-                      if p.name.startswith("comparison_")]
+COMPARISON_CONFIGS = [
+  p for p in ABLATION_CONFIGS if p.name.startswith("comparison_")
+]
 
 
 def parse(path) -> ModelConfig:
@@ -42,22 +43,25 @@ def count_parameters(config: ModelConfig) -> int:
   if config not in _COUNTS:
     model = HierarchicalVRNN(config)
     model.initialize()
-    _COUNTS[config] = int(sum(np.prod(v.shape)
-                              for v in model.trainable_variables))
+    _COUNTS[config] = int(
+      sum(np.prod(v.shape) for v in model.trainable_variables)
+    )
     del model
     gc.collect()
   return _COUNTS[config]
 
 
 def test_every_config_is_documented_and_used():
-  rows = {row.gin_file for study in studies.STUDIES.values()
-          for row in study.rows}
+  rows = {
+    row.gin_file for study in studies.STUDIES.values() for row in study.rows
+  }
   names = {p.relative_to(ROOT).as_posix() for p in ABLATION_CONFIGS}
   assert rows <= names, f"studies name missing configs {rows - names}"
   for path in ABLATION_CONFIGS:
     header = path.read_text().split("\n", 1)[0]
     assert re.match(r"# Paper (Table [12] \(|comparison, )", header), (
-        f"{path.name} must open with a comment naming the paper table row")
+      f"{path.name} must open with a comment naming the paper table row"
+    )
     if path.relative_to(ROOT).as_posix() not in rows:
       assert path.name.startswith("comparison_"), path.name
   # Table 1: 4 rows; Table 2: 4 hierarchy + 4 training rows; 3 datasets x 2.
@@ -72,29 +76,39 @@ def test_config_parses_and_validates(path):
 
 
 def test_rows_differ_only_where_the_paper_says():
-  configs = {row.key: parse(ROOT / row.gin_file)
-             for study in studies.STUDIES.values() for row in study.rows}
-  assert [configs[k].decoder_convlstm_layers for k in
-          ("convlstm1", "convlstm3", "convlstm6", "convlstm6_wider")] == [
-              1, 3, 6, 6]
+  configs = {
+    row.key: parse(ROOT / row.gin_file)
+    for study in studies.STUDIES.values()
+    for row in study.rows
+  }
+  assert [
+    configs[k].decoder_convlstm_layers
+    for k in ("convlstm1", "convlstm3", "convlstm6", "convlstm6_wider")
+  ] == [1, 3, 6, 6]
   assert configs["convlstm6_wider"].decoder_width_multiplier > 1
   for key in ("convlstm1", "convlstm3", "convlstm6", "convlstm6_wider"):
     assert configs[key].latent_resolutions == (1,)
   assert configs["levels_1"] == configs["convlstm6"]
-  assert [configs[k].latent_resolutions for k in
-          ("levels_1", "levels_1_8", "levels_1_8_32", "levels_1_8_16_32")] == [
-              (1,), (1, 8), (1, 8, 32), (1, 8, 16, 32)]
+  assert [
+    configs[k].latent_resolutions
+    for k in ("levels_1", "levels_1_8", "levels_1_8_32", "levels_1_8_16_32")
+  ] == [(1,), (1, 8), (1, 8, 32), (1, 8, 16, 32)]
   assert configs["levels_1_8_16_32"].latent_channels == (512, 512, 256, 128)
   # Training rows: [1, 8, 32]; dense and beta warmup switched independently.
   techniques = {}
   for key in ("naive", "beta_warmup", "dense", "beta_warmup_dense"):
     parse(ROOT / studies.STUDIES["training"].row(key).gin_file)
-    techniques[key] = (configs[key].dense,
-                       gin.query_parameter("train.beta_warmup_epochs") > 0)
+    techniques[key] = (
+      configs[key].dense,
+      gin.query_parameter("train.beta_warmup_epochs") > 0,
+    )
     assert configs[key].latent_resolutions == (1, 8, 32)
-  assert techniques == {"naive": (False, False), "beta_warmup": (False, True),
-                        "dense": (True, False),
-                        "beta_warmup_dense": (True, True)}
+  assert techniques == {
+    "naive": (False, False),
+    "beta_warmup": (False, True),
+    "dense": (True, False),
+    "beta_warmup_dense": (True, True),
+  }
   assert configs["beta_warmup_dense"] == configs["levels_1_8_32"]
 
 
@@ -102,10 +116,10 @@ def test_rows_differ_only_where_the_paper_says():
 # latent level of 512 channels); the paper's Table 1 counts fit no model of
 # the release (hvrnn_tf/paper.py), so these are ours, asserted exactly.
 TABLE1_OURS = {
-    "table1_decoder_1convlstm": 114_776_323,
-    "table1_decoder_3convlstm": 160_425_219,
-    "table1_decoder_6convlstm": 166_548_035,
-    "table1_decoder_6convlstm_wider": 382_641_923,
+  "table1_decoder_1convlstm": 114_776_323,
+  "table1_decoder_3convlstm": 160_425_219,
+  "table1_decoder_6convlstm": 166_548_035,
+  "table1_decoder_6convlstm_wider": 382_641_923,
 }
 
 
@@ -115,8 +129,10 @@ def test_parameter_counts_match_the_paper():
     config = parse(ROOT / "gin" / "ablations" / f"{key}.gin")
     ours = count_parameters(config)
     counted = paper.release_parameters(ours, config, key)
-    lines.append(f"{key:<34}{ours:>13,}{counted:>13,}"
-                 f"{count.exact or count.millions * 1e6:>13,.0f}")
+    lines.append(
+      f"{key:<34}{ours:>13,}{counted:>13,}"
+      f"{count.exact or count.millions * 1e6:>13,.0f}"
+    )
     if count.exact is not None:
       assert counted == count.exact, (key, counted, count.exact)
       assert round(count.exact / 1e6, 2) == count.millions

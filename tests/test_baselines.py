@@ -11,5 +11,7 @@ def test_copy_last_frame_repeats_the_last_context_frame():
   assert predicted.shape == (2, 5, 4, 8, 8, 1)
   for b in range(2):
     np.testing.assert_allclose(
-        predicted[b].numpy(),
-        np.broadcast_to(context[b, -1], (5, 4, 8, 8, 1)), rtol=1e-6)
+      predicted[b].numpy(),
+      np.broadcast_to(context[b, -1], (5, 4, 8, 8, 1)),
+      rtol=1e-6,
+    )

@@ -22,7 +22,11 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PACKAGES = ("hvrnn_tf", "data_prep", "bench")  # every .py below each needs a target
+PACKAGES = (
+  "hvrnn_tf",
+  "data_prep",
+  "bench",
+)  # every .py below each needs a target
 TESTS = "tests"
 RULES = ("py_library", "py_binary", "py_test", "pytest_test", "py_cli")
 
@@ -44,7 +48,11 @@ class Target:
 def _literal(node: ast.expr, default):
   try:
     return ast.literal_eval(node)
-  except (ValueError, TypeError, SyntaxError):  # glob(...), select(...): not checked
+  except (
+    ValueError,
+    TypeError,
+    SyntaxError,
+  ):  # glob(...), select(...): not checked
     return default
 
 
@@ -62,8 +70,11 @@ def _targets_of(build: pathlib.Path) -> list[Target]:
   targets = []
   for statement in tree.body:
     call = statement.value if isinstance(statement, ast.Expr) else None
-    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
-            and call.func.id in RULES):
+    if not (
+      isinstance(call, ast.Call)
+      and isinstance(call.func, ast.Name)
+      and call.func.id in RULES
+    ):
       continue
     kwargs = {k.arg: _literal(k.value, None) for k in call.keywords}
     name, rule = kwargs["name"], call.func.id
@@ -72,9 +83,16 @@ def _targets_of(build: pathlib.Path) -> list[Target]:
     if rule == "pytest_test":  # tools/bazel/defs.bzl
       srcs = [f"{name}.py", *srcs, "bazel_pytest_main.py"]
       deps.add(f"//{package}:conftest")
-    targets.append(Target(package, rule, name,
-                          [f"{package}/{s}" for s in srcs if ":" not in s],
-                          deps, kwargs.get("module")))
+    targets.append(
+      Target(
+        package,
+        rule,
+        name,
+        [f"{package}/{s}" for s in srcs if ":" not in s],
+        deps,
+        kwargs.get("module"),
+      )
+    )
   return targets
 
 
@@ -82,16 +100,23 @@ def _all_targets() -> list[Target]:
   targets = []
   for folder, subfolders, files in os.walk(ROOT):
     # Not: .venv, .git, Bazel's output links, the stand-in repositories.
-    subfolders[:] = sorted(d for d in subfolders if not d.startswith((".", "bazel-"))
-                           and d not in ("third_party", "__pycache__"))
+    subfolders[:] = sorted(
+      d
+      for d in subfolders
+      if not d.startswith((".", "bazel-"))
+      and d not in ("third_party", "__pycache__")
+    )
     if "BUILD" in files:
       targets += _targets_of(pathlib.Path(folder) / "BUILD")
   return targets
 
 
 def _modules() -> list[str]:
-  return sorted(p.relative_to(ROOT).as_posix()
-                for package in PACKAGES for p in (ROOT / package).rglob("*.py"))
+  return sorted(
+    p.relative_to(ROOT).as_posix()
+    for package in PACKAGES
+    for p in (ROOT / package).rglob("*.py")
+  )
 
 
 def _resolve(dotted: str) -> str | None:
@@ -112,12 +137,17 @@ def _import_nodes(tree: ast.AST):
     if isinstance(node, (ast.Import, ast.ImportFrom)):
       yield node
     elif isinstance(node, (ast.List, ast.Tuple)):
-      items = [e.value if isinstance(e, ast.Constant) else None for e in node.elts]
+      items = [
+        e.value if isinstance(e, ast.Constant) else None for e in node.elts
+      ]
       for flag, module in zip(items, items[1:]):
         if flag == "-m" and isinstance(module, str):
           yield ast.Import(names=[ast.alias(name=module)])
-    elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
-          and re.search(r"^\s*(from|import) \w", node.value, re.M)):
+    elif (
+      isinstance(node, ast.Constant)
+      and isinstance(node.value, str)
+      and re.search(r"^\s*(from|import) \w", node.value, re.M)
+    ):
       try:
         code = ast.parse(node.value)
       except SyntaxError:
@@ -129,13 +159,15 @@ def _imports(path: str) -> set[str]:
   """Files of the project modules (and tests/ helpers) that `path` imports."""
   package = pathlib.PurePosixPath(path).parent.parts
   found = set()
-  for node in _import_nodes(ast.parse((ROOT / path).read_text(), filename=path)):
+  for node in _import_nodes(
+    ast.parse((ROOT / path).read_text(), filename=path)
+  ):
     if isinstance(node, ast.Import):
       names = [alias.name for alias in node.names]
     elif isinstance(node, ast.ImportFrom):
       module = node.module or ""
       if node.level:  # relative: from package `path` is in
-        base = package[:len(package) - node.level + 1]
+        base = package[: len(package) - node.level + 1]
         module = ".".join([*base, module] if module else base)
       names = [f"{module}.{alias.name}" for alias in node.names]
     else:
@@ -143,7 +175,9 @@ def _imports(path: str) -> set[str]:
     for name in names:
       if name.split(".")[0] in PACKAGES:
         resolved = _resolve(name)
-      elif re.match(r"test_\w+$", name.split(".")[0]) and path.startswith(f"{TESTS}/"):
+      elif re.match(r"test_\w+$", name.split(".")[0]) and path.startswith(
+        f"{TESTS}/"
+      ):
         resolved = _resolve(f"{TESTS}.{name.split('.')[0]}")
       else:
         continue
@@ -158,41 +192,74 @@ def targets():
 
 
 def test_every_test_file_has_a_py_test(targets):
-  tested = {src for t in targets if t.rule in ("py_test", "pytest_test")
-            for src in t.srcs}
-  missing = [p.relative_to(ROOT).as_posix() for p in sorted((ROOT / TESTS).glob("test_*.py"))
-             if p.relative_to(ROOT).as_posix() not in tested]
+  tested = {
+    src
+    for t in targets
+    if t.rule in ("py_test", "pytest_test")
+    for src in t.srcs
+  }
+  missing = [
+    p.relative_to(ROOT).as_posix()
+    for p in sorted((ROOT / TESTS).glob("test_*.py"))
+    if p.relative_to(ROOT).as_posix() not in tested
+  ]
   assert not missing, (
     "test files without a py_test; add to tests/BUILD, e.g.\n"
-    + "\n".join(f'pytest_test(\n    name = "{pathlib.Path(m).stem}",\n'
-                '    deps = [...],  # targets of what it imports\n)' for m in missing))
+    + "\n".join(
+      f'pytest_test(\n    name = "{pathlib.Path(m).stem}",\n'
+      '    deps = [...],  # targets of what it imports\n)'
+      for m in missing
+    )
+  )
 
 
 def test_every_py_test_names_an_existing_file(targets):
-  stale = [f"{t.label}: {src}" for t in targets if t.rule in ("py_test", "pytest_test")
-           for src in t.srcs if not (ROOT / src).is_file()]
+  stale = [
+    f"{t.label}: {src}"
+    for t in targets
+    if t.rule in ("py_test", "pytest_test")
+    for src in t.srcs
+    if not (ROOT / src).is_file()
+  ]
   assert not stale, "py_test sources that do not exist:\n" + "\n".join(stale)
 
 
 def test_every_module_has_a_library_or_binary_in_its_folder(targets):
-  covered = {src for t in targets if t.rule in ("py_library", "py_binary") for src in t.srcs}
+  covered = {
+    src
+    for t in targets
+    if t.rule in ("py_library", "py_binary")
+    for src in t.srcs
+  }
   missing = [m for m in _modules() if m not in covered]
   assert not missing, (
     "modules without a py_library / py_binary in their folder's BUILD:\n"
-    + "\n".join(missing))
+    + "\n".join(missing)
+  )
 
 
 def test_every_main_module_has_a_binary(targets):
   runs = {t.module for t in targets if t.rule == "py_cli"}
-  runs |= {src[:-3].replace("/", ".") for t in targets if t.rule == "py_binary" for src in t.srcs}
+  runs |= {
+    src[:-3].replace("/", ".")
+    for t in targets
+    if t.rule == "py_binary"
+    for src in t.srcs
+  }
   missing = []
   for module in _modules():
-    if re.search(r"^if __name__ == [\"']__main__[\"']:", (ROOT / module).read_text(), re.M):
+    if re.search(
+      r"^if __name__ == [\"']__main__[\"']:", (ROOT / module).read_text(), re.M
+    ):
       dotted = module[:-3].replace("/", ".")
       if dotted not in runs:
-        missing.append(f'{module}: py_cli(name = "{dotted.rsplit(".", 1)[-1]}", '
-                       f'module = "{dotted}", deps = [...])')
-  assert not missing, "modules with a main but no binary target:\n" + "\n".join(missing)
+        missing.append(
+          f'{module}: py_cli(name = "{dotted.rsplit(".", 1)[-1]}", '
+          f'module = "{dotted}", deps = [...])'
+        )
+  assert not missing, "modules with a main but no binary target:\n" + "\n".join(
+    missing
+  )
 
 
 def test_deps_name_the_targets_of_every_project_import(targets):
@@ -213,12 +280,18 @@ def test_deps_name_the_targets_of_every_project_import(targets):
         if imported in own:
           continue
         if imported.startswith(f"{TESTS}/"):
-          problems.append(f"{t.label}: {src} imports {imported}; add it to srcs")
+          problems.append(
+            f"{t.label}: {src} imports {imported}; add it to srcs"
+          )
         elif not providers.get(imported):
-          problems.append(f"{t.label}: {src} imports {imported}, which no py_library has")
+          problems.append(
+            f"{t.label}: {src} imports {imported}, which no py_library has"
+          )
         elif not providers[imported] & t.deps:
-          problems.append(f"{t.label}: {src} imports {imported}; add "
-                          f"{' or '.join(sorted(providers[imported]))} to deps")
+          problems.append(
+            f"{t.label}: {src} imports {imported}; add "
+            f"{' or '.join(sorted(providers[imported]))} to deps"
+          )
   assert not problems, "BUILD deps out of date:\n" + "\n".join(problems)
 
 
@@ -229,10 +302,21 @@ def test_bench_run_all_has_every_bench_it_starts_in_its_runfiles(targets):
     pytest.skip("no bench/run_all.py")
   benches = None
   for node in ast.parse(path.read_text()).body:
-    if (isinstance(node, ast.Assign) and len(node.targets) == 1
-        and getattr(node.targets[0], "id", None) == "BENCHES"):
+    if (
+      isinstance(node, ast.Assign)
+      and len(node.targets) == 1
+      and getattr(node.targets[0], "id", None) == "BENCHES"
+    ):
       benches = ast.literal_eval(node.value)
   assert benches, "bench/run_all.py has no literal BENCHES tuple"
-  (run_all,) = [t for t in targets if "bench/run_all.py" in t.srcs and t.rule == "py_library"]
-  missing = [f"//bench:{name}_lib" for name in benches if f"//bench:{name}_lib" not in run_all.deps]
+  (run_all,) = [
+    t
+    for t in targets
+    if "bench/run_all.py" in t.srcs and t.rule == "py_library"
+  ]
+  missing = [
+    f"//bench:{name}_lib"
+    for name in benches
+    if f"//bench:{name}_lib" not in run_all.deps
+  ]
   assert not missing, f"add to {run_all.label}'s deps: {missing}"

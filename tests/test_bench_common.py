@@ -1,12 +1,12 @@
 """bench.common and bench.hlo_flops: configs, tables, and the HLO FLOP counter."""
 
-import gin
 import keras
 import pytest
 import tensorflow as tf
 
 from bench import common
 from bench import hlo_flops
+import gin
 
 
 def test_configs_are_their_gin_files_models():
@@ -16,7 +16,10 @@ def test_configs_are_their_gin_files_models():
   assert common.model_config("bair_h1_d1").decoder_convlstm_layers == 1
   quick = common.model_config("smmnist_quick")
   assert (quick.image_size, quick.n_hid, quick.latent_channels) == (
-      64, 8, (64, 64))
+    64,
+    8,
+    (64, 64),
+  )
   assert gin.config_str() == ""  # reading a gin file leaves no bindings
 
 
@@ -26,7 +29,10 @@ def test_tiny_and_micro_shrink_gin_tiny():
     config = common.model_config(name)
     assert config.image_size == size
     assert (config.n_hid, config.channels, config.context_frames) == (
-        tiny_gin.n_hid, tiny_gin.channels, tiny_gin.context_frames)
+      tiny_gin.n_hid,
+      tiny_gin.channels,
+      tiny_gin.context_frames,
+    )
   assert common.model_config("tiny", future_frames=5).future_frames == 5
 
 
@@ -41,22 +47,37 @@ def test_markdown_table_and_hardware_record():
   assert table.splitlines()[0].startswith("| a")
   assert len(table.splitlines()) == 4
   info = common.hardware_info()
-  for key in ("cpu_model", "logical_cores", "physical_devices", "gpus", "tensorflow"):
+  for key in (
+    "cpu_model",
+    "logical_cores",
+    "physical_devices",
+    "gpus",
+    "tensorflow",
+  ):
     assert key in info
 
 
 def test_flops_of_convolutions_and_matmul():
   x = tf.zeros([2, 16, 16, 8])
   k = tf.zeros([3, 3, 8, 32])
-  valid = hlo_flops.function_flops(lambda x, k: tf.nn.conv2d(x, k, 1, "VALID"), x, k)
+  valid = hlo_flops.function_flops(
+    lambda x, k: tf.nn.conv2d(x, k, 1, "VALID"), x, k
+  )
   assert valid["flops"] == 2 * 2 * 14 * 14 * 9 * 8 * 32
   # SAME: the zero padding is not counted (46 = 16 * 3 - 2 valid pairs per axis).
-  same = hlo_flops.function_flops(lambda x, k: tf.nn.conv2d(x, k, 1, "SAME"), x, k)
+  same = hlo_flops.function_flops(
+    lambda x, k: tf.nn.conv2d(x, k, 1, "SAME"), x, k
+  )
   assert same["flops"] == 2 * 2 * 46 * 46 * 8 * 32
-  strided = hlo_flops.function_flops(lambda x, k: tf.nn.conv2d(x, k, 2, "VALID"), x, k)
+  strided = hlo_flops.function_flops(
+    lambda x, k: tf.nn.conv2d(x, k, 2, "VALID"), x, k
+  )
   assert strided["flops"] == 2 * 2 * 7 * 7 * 9 * 8 * 32
   a, b = tf.zeros([64, 128]), tf.zeros([128, 32])
-  assert hlo_flops.function_flops(lambda a, b: a @ b, a, b)["flops"] == 2 * 64 * 128 * 32
+  assert (
+    hlo_flops.function_flops(lambda a, b: a @ b, a, b)["flops"]
+    == 2 * 64 * 128 * 32
+  )
   # A stride-4 transposed conv from 1x1: each output pixel sees one input pixel.
   layer = keras.layers.Conv2DTranspose(16, 4, strides=4, padding="same")
   y = tf.zeros([3, 1, 1, 8])
@@ -87,13 +108,20 @@ def test_config_cases_parse_and_reject_unknown_configs():
 
 def test_config_cases_with_a_third_field():
   assert common.config_cases("tiny:2:xla", "mode") == [("tiny", 2, "xla")]
-  assert common.config_cases("tiny:2,micro:1:a+b", "variants", optional=True) == [
-      ("tiny", 2, None), ("micro", 1, "a+b")]
-  with pytest.raises(ValueError, match=r"Case 'tiny:2' is not config:N:mode \(N a positive"):
+  assert common.config_cases(
+    "tiny:2,micro:1:a+b", "variants", optional=True
+  ) == [("tiny", 2, None), ("micro", 1, "a+b")]
+  with pytest.raises(
+    ValueError, match=r"Case 'tiny:2' is not config:N:mode \(N a positive"
+  ):
     common.config_cases("tiny:2", "mode")
 
 
-@pytest.mark.parametrize("item", ["tiny", "tiny:x", "tiny:0", "tiny:-1", "tiny:2:xla"])
+@pytest.mark.parametrize(
+  "item", ["tiny", "tiny:x", "tiny:0", "tiny:-1", "tiny:2:xla"]
+)
 def test_bad_cases_are_one_clear_error(item):
-  with pytest.raises(ValueError, match=rf"Case '{item}' is not config:N \(N a positive integer\)"):
+  with pytest.raises(
+    ValueError, match=rf"Case '{item}' is not config:N \(N a positive integer\)"
+  ):
     common.config_case(item)

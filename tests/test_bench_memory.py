@@ -12,7 +12,12 @@ def test_memory_bench_writes_json(tmp_path):
   assert record["hardware"]["tensorflow"]
   (result,) = record["results"]
   assert result["status"] == "ok", result
-  for key in ("peak_rss_bytes", "rss_after_import_bytes", "rss_after_build_bytes", "parameters"):
+  for key in (
+    "peak_rss_bytes",
+    "rss_after_import_bytes",
+    "rss_after_build_bytes",
+    "parameters",
+  ):
     assert result[key] > 0
   assert result["peak_rss_bytes"] >= result["rss_after_build_bytes"]
 
@@ -20,11 +25,17 @@ def test_memory_bench_writes_json(tmp_path):
 def test_search_stops_at_the_budget(monkeypatch):
   def fake_measure(config, batch, steps, timeout):
     del steps, timeout
-    return {"config": config, "batch_size": batch, "status": "ok",
-            "peak_rss_bytes": (1 + batch) * 2 ** 30}
+    return {
+      "config": config,
+      "batch_size": batch,
+      "status": "ok",
+      "peak_rss_bytes": (1 + batch) * 2**30,
+    }
 
   monkeypatch.setattr(memory, "measure", fake_measure)
-  found = memory.search("micro", 6.5 * 2 ** 30, 64, 1, 10, {})
-  assert found["largest_measured_batch_within_budget"] == 4  # 5 GiB; batch 8 needs 9
+  found = memory.search("micro", 6.5 * 2**30, 64, 1, 10, {})
+  assert (
+    found["largest_measured_batch_within_budget"] == 4
+  )  # 5 GiB; batch 8 needs 9
   assert found["predicted_largest_batch"] == 5  # 1 + 5 = 6 GiB <= 6.5
-  assert abs(found["fit_bytes_per_sequence"] - 2 ** 30) < 1
+  assert abs(found["fit_bytes_per_sequence"] - 2**30) < 1

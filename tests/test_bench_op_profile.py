@@ -12,17 +12,42 @@ def test_op_profile_bench_writes_json(tmp_path):
   assert record["hardware"]["tensorflow"]
   (result,) = record["results"]
   assert result["status"] == "ok", result
-  for key in ("op_seconds_total", "wall_seconds", "by_kind_s", "by_part_s", "ops_traced"):
+  for key in (
+    "op_seconds_total",
+    "wall_seconds",
+    "by_kind_s",
+    "by_part_s",
+    "ops_traced",
+  ):
     assert key in result
   assert result["ops_traced"] > 0
   assert any(kind.startswith("conv") for kind in result["by_kind_s"])
 
 
 def test_op_kinds():
-  assert op_profile.kind_of("x/gradient_tape/decoder/conv/Conv2DBackpropFilter",
-                            "_MklNativeConv2DBackpropFilter") == "conv backward-filter"
-  assert op_profile.kind_of("StatefulPartitionedCall/decoder/up/conv_transpose",
-                            "Conv2DBackpropInput") == "conv transpose forward"
-  assert op_profile.kind_of("StatefulPartitionedCall/gradient_tape/decoder/up/conv_transpose",
-                            "Conv2DBackpropInput") == "conv backward-input"
-  assert op_profile.part_of("StatefulPartitionedCall/gradient_tape/frame_encoder_1/x") == "encoder"
+  assert (
+    op_profile.kind_of(
+      "x/gradient_tape/decoder/conv/Conv2DBackpropFilter",
+      "_MklNativeConv2DBackpropFilter",
+    )
+    == "conv backward-filter"
+  )
+  assert (
+    op_profile.kind_of(
+      "StatefulPartitionedCall/decoder/up/conv_transpose", "Conv2DBackpropInput"
+    )
+    == "conv transpose forward"
+  )
+  assert (
+    op_profile.kind_of(
+      "StatefulPartitionedCall/gradient_tape/decoder/up/conv_transpose",
+      "Conv2DBackpropInput",
+    )
+    == "conv backward-input"
+  )
+  assert (
+    op_profile.part_of(
+      "StatefulPartitionedCall/gradient_tape/frame_encoder_1/x"
+    )
+    == "encoder"
+  )

@@ -16,19 +16,38 @@ convlstm = optimizations.convlstm
 
 def test_optimizations_bench_writes_json_and_keeps_numerics(tmp_path):
   out = tmp_path / "optimizations.json"
-  optimizations.main(["--cases=micro:1:full_kernel_1x1", "--warmup=1", "--repeats=1",
-                      f"--output={out}"])
+  optimizations.main(
+    [
+      "--cases=micro:1:full_kernel_1x1",
+      "--warmup=1",
+      "--repeats=1",
+      f"--output={out}",
+    ]
+  )
   record = json.loads(out.read_text())
   (result,) = record["results"]
   assert result["status"] == "ok", result
-  assert result["optimisation"] == "center_tap_1x1" and result["role"] == "reference"
-  for key in ("ms_per_step_model", "ms_per_step_patched", "ms_per_step_without",
-              "ms_per_step_with", "speedup", "loss_abs_diff", "max_gradient_relative_diff",
-              "parameters_model", "parameters_patched"):
+  assert (
+    result["optimisation"] == "center_tap_1x1" and result["role"] == "reference"
+  )
+  for key in (
+    "ms_per_step_model",
+    "ms_per_step_patched",
+    "ms_per_step_without",
+    "ms_per_step_with",
+    "speedup",
+    "loss_abs_diff",
+    "max_gradient_relative_diff",
+    "parameters_model",
+    "parameters_patched",
+  ):
     assert key in result
   # A reference patch restores the old path: "without" the optimisation is the patched run.
   assert result["ms_per_step_without"] == result["ms_per_step_patched"]
-  assert result["speedup"] == result["ms_per_step_patched"] / result["ms_per_step_model"]
+  assert (
+    result["speedup"]
+    == result["ms_per_step_patched"] / result["ms_per_step_model"]
+  )
   assert result["parameters_model"] == result["parameters_patched"]
   assert result["loss_abs_diff"] <= 1e-5 * max(1.0, abs(result["loss_model"]))
   assert result["max_gradient_relative_diff"] < 1e-5
@@ -60,13 +79,17 @@ def test_center_tap_equals_the_full_kernel_on_1x1_maps():
   model = center(x)
   with optimizations.VARIANTS["full_kernel_1x1"]():
     patched = full(x)
-  assert layers.Conv2D.convolution_op is not keras.layers.Conv2D.convolution_op  # restored
+  assert (
+    layers.Conv2D.convolution_op is not keras.layers.Conv2D.convolution_op
+  )  # restored
   for a, b in zip(tf.nest.flatten(model), tf.nest.flatten(patched)):
     tf.debugging.assert_near(a, b, rtol=1e-6, atol=1e-6)
   # The two paths differ: the patched one convolves with the whole 3x3 kernel.
   kernel_shapes = lambda f: sorted(
-      tuple(op.inputs[1].shape) for op in f.get_concrete_function(x).graph.get_operations()
-      if op.type == "Conv2D")
+    tuple(op.inputs[1].shape)
+    for op in f.get_concrete_function(x).graph.get_operations()
+    if op.type == "Conv2D"
+  )
   assert kernel_shapes(center) == [(1, 1, 5, 6)]
   assert kernel_shapes(full) == [(3, 3, 5, 6)]
   with optimizations.VARIANTS["kernel1_at_1x1"]():
@@ -82,8 +105,10 @@ def test_per_step_slices_same_gradients_but_strided_slice_grads(normalized):
   # gates, the hidden gates and the cell), which the model uses above 1x1.
   lstm = convlstm.ConvLSTM(8, normalized=normalized)
   x = tf.random.stateless_uniform([2, 5, 4, 4, 3], seed=[1, 2])
-  state = (tf.random.stateless_normal([2, 4, 4, 8], seed=[3, 4]),
-           tf.random.stateless_normal([2, 4, 4, 8], seed=[5, 6]))
+  state = (
+    tf.random.stateless_normal([2, 4, 4, 8], seed=[3, 4]),
+    tf.random.stateless_normal([2, 4, 4, 8], seed=[5, 6]),
+  )
 
   def gradients(x):
     with tf.GradientTape() as tape:
@@ -95,12 +120,16 @@ def test_per_step_slices_same_gradients_but_strided_slice_grads(normalized):
   model = model_fn(x)
   with optimizations.VARIANTS["slice_per_step"]():
     patched = patched_fn(x)
-  assert convlstm.ConvLSTM.call is not optimizations._convlstm_call_sliced  # restored
+  assert (
+    convlstm.ConvLSTM.call is not optimizations._convlstm_call_sliced
+  )  # restored
   assert "call" in convlstm.ConvLSTM.__dict__
   # Every weight gets a gradient (the norms' too when normalized).
   assert len(lstm.trainable_variables) == (10 if normalized else 3)
   for a, b in zip(tf.nest.flatten(model), tf.nest.flatten(patched)):
     tf.debugging.assert_near(a, b, rtol=1e-5, atol=1e-5)
-  count = lambda f: optimizations._op_counts(f.get_concrete_function(x), ["StridedSliceGrad"])
+  count = lambda f: optimizations._op_counts(
+    f.get_concrete_function(x), ["StridedSliceGrad"]
+  )
   assert count(model_fn)["StridedSliceGrad"] == 0
   assert count(patched_fn)["StridedSliceGrad"] >= 5  # one per time step

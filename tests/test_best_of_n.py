@@ -5,10 +5,10 @@ import pytest
 
 from hvrnn_tf.metrics import best_of_n
 
-
 # [B=2, N=3, T=2]; per-sample means over time: (.3, .6, .45), (.9, .2, .5).
-SCORES = np.array([[[0.2, 0.4], [0.5, 0.7], [0.9, 0.0]],
-                   [[0.8, 1.0], [0.1, 0.3], [0.5, 0.5]]])
+SCORES = np.array(
+  [[[0.2, 0.4], [0.5, 0.7], [0.9, 0.0]], [[0.8, 1.0], [0.1, 0.3], [0.5, 0.5]]]
+)
 
 
 def test_higher_is_better_keeps_the_sample_with_the_highest_mean():
@@ -30,21 +30,31 @@ def test_one_whole_sample_is_kept_not_the_best_frame_of_each():
 
 
 def test_metric_directions():
-  assert best_of_n.HIGHER_IS_BETTER == {"ssim": True, "ssim_svg": True,
-                                        "psnr": True, "lpips": False}
+  assert best_of_n.HIGHER_IS_BETTER == {
+    "ssim": True,
+    "ssim_svg": True,
+    "psnr": True,
+    "lpips": False,
+  }
 
 
 def test_summarize_averages_over_sequences_per_timestep():
   summary = best_of_n.summarize([[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]])
-  assert summary == {"mean": 3.0, "per_timestep": [2.0, 3.0, 4.0],
-                     "num_sequences": 2}
+  assert summary == {
+    "mean": 3.0,
+    "per_timestep": [2.0, 3.0, 4.0],
+    "num_sequences": 2,
+  }
 
 
-@pytest.mark.parametrize("scores,match", [
+@pytest.mark.parametrize(
+  "scores,match",
+  [
     (np.zeros((2, 3)), r"\[B, N, T\]"),
     (np.zeros((2, 0, 3)), "non-empty"),
     (np.full((1, 2, 2), np.nan), "NaN"),
-])
+  ],
+)
 def test_bad_scores_are_rejected(scores, match):
   with pytest.raises(ValueError, match=match):
     best_of_n.best_of_n(scores, higher_is_better=True)

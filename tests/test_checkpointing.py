@@ -23,9 +23,11 @@ def test_restore_gives_the_same_model(saved):
   for a, b in zip(model.trainable_variables, restored.trainable_variables):
     np.testing.assert_array_equal(a.numpy(), b.numpy())
   context = tf.random.stateless_uniform([1, 2, 16, 16, 1], seed=[0, 0])
-  np.testing.assert_allclose(model.sample(context, 2, 1, tf.constant([1, 1])),
-                             restored.sample(context, 2, 1, tf.constant([1, 1])),
-                             atol=1e-6)
+  np.testing.assert_allclose(
+    model.sample(context, 2, 1, tf.constant([1, 1])),
+    restored.sample(context, 2, 1, tf.constant([1, 1])),
+    atol=1e-6,
+  )
 
 
 def test_missing_pieces_are_clear_errors(tmp_path):
@@ -39,29 +41,44 @@ def test_missing_pieces_are_clear_errors(tmp_path):
 def test_checkpoint_of_another_architecture_is_rejected(saved):
   with pytest.raises(ValueError, match="does not match the configured model"):
     checkpointing.restore_model(
-        str(saved[1]), gin_params=["model.ModelConfig.n_hid = 8"])
+      str(saved[1]), gin_params=["model.ModelConfig.n_hid = 8"]
+    )
 
 
 def test_bad_override_names_the_binding(saved):
   with pytest.raises(ValueError) as error:
     checkpointing.restore_model(
-        str(saved[1]), gin_params=["model.ModelConfig.n_hidd = 8"])
+      str(saved[1]), gin_params=["model.ModelConfig.n_hidd = 8"]
+    )
   assert str(error.value) == (
-      "unknown gin parameter 'n_hidd' of 'model.ModelConfig' in binding "
-      "model.ModelConfig.n_hidd = 8")
+    "unknown gin parameter 'n_hidd' of 'model.ModelConfig' in binding "
+    "model.ModelConfig.n_hidd = 8"
+  )
 
 
-@pytest.mark.parametrize("binding,message", [
+@pytest.mark.parametrize(
+  "binding,message",
+  [
     ("no_such.x = 3", "unknown gin configurable 'no_such'"),
-    ("model.ModelConfig.n_hid = @no_such()",
-     "unknown gin configurable reference '@no_such()'"),
-    ("model.ModelConfig.n_hid = (3", "gin syntax error: EOF in multi-line "
-     "statement (unclosed bracket or quote?)"),
-    ("model.ModelConfig.n_hid = three",
-     "gin syntax error: Failed to parse token 'three'"),
-    ("model.ModelConfig.n_hid 3",
-     "gin syntax error: Couldn't parse statement, expected ':' or '='"),
-])
+    (
+      "model.ModelConfig.n_hid = @no_such()",
+      "unknown gin configurable reference '@no_such()'",
+    ),
+    (
+      "model.ModelConfig.n_hid = (3",
+      "gin syntax error: EOF in multi-line "
+      "statement (unclosed bracket or quote?)",
+    ),
+    (
+      "model.ModelConfig.n_hid = three",
+      "gin syntax error: Failed to parse token 'three'",
+    ),
+    (
+      "model.ModelConfig.n_hid 3",
+      "gin syntax error: Couldn't parse statement, expected ':' or '='",
+    ),
+  ],
+)
 def test_bad_gin_binding_is_one_line_naming_it(binding, message):
   with pytest.raises(ValueError) as error:
     checkpointing.parse_gin([], ["model.ModelConfig.n_hid = 3", binding])
@@ -71,14 +88,19 @@ def test_bad_gin_binding_is_one_line_naming_it(binding, message):
 def test_bad_gin_file_line_is_named(tmp_path):
   config = tmp_path / "bad.gin"
   config.write_text(
-      "model.ModelConfig.n_hid = 3\nmodel.ModelConfig.n_hidd = 4\n")
+    "model.ModelConfig.n_hid = 3\nmodel.ModelConfig.n_hidd = 4\n"
+  )
   with pytest.raises(ValueError) as error:
     checkpointing.parse_gin([str(config)])
   assert str(error.value) == (
-      f"unknown gin parameter 'n_hidd' of 'model.ModelConfig' in {config} "
-      "line 2: model.ModelConfig.n_hidd = 4")
-  with pytest.raises(ValueError, match=r"^gin file 'no_such\.gin' not found "
-                     r"\(searched: the current directory, .*\)$"):
+    f"unknown gin parameter 'n_hidd' of 'model.ModelConfig' in {config} "
+    "line 2: model.ModelConfig.n_hidd = 4"
+  )
+  with pytest.raises(
+    ValueError,
+    match=r"^gin file 'no_such\.gin' not found "
+    r"\(searched: the current directory, .*\)$",
+  ):
     checkpointing.parse_gin(["no_such.gin"])
 
 

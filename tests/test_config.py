@@ -1,23 +1,31 @@
 """Tests of ModelConfig validation and gin binding."""
 
-import gin
 import pytest
 
-from hvrnn_tf.config import ConfigError, ModelConfig
+import gin
+from hvrnn_tf.config import ConfigError
+from hvrnn_tf.config import ModelConfig
 
 
-@pytest.mark.parametrize("overrides,parameter", [
+@pytest.mark.parametrize(
+  "overrides,parameter",
+  [
     (dict(image_size=48), "image_size"),
-    (dict(latent_resolutions=(1, 12), latent_channels=(2, 2)),
-     "latent_resolutions"),
-    (dict(latent_resolutions=(8, 1), latent_channels=(2, 2)),
-     "latent_resolutions"),
+    (
+      dict(latent_resolutions=(1, 12), latent_channels=(2, 2)),
+      "latent_resolutions",
+    ),
+    (
+      dict(latent_resolutions=(8, 1), latent_channels=(2, 2)),
+      "latent_resolutions",
+    ),
     (dict(latent_channels=(2, 2)), "latent_channels"),
     (dict(channel_multipliers=(1, 2)), "channel_multipliers"),
     (dict(decoder_convlstm_layers=7), "decoder_convlstm_layers"),
     (dict(reconstruction_loss="huber"), "reconstruction_loss"),
     (dict(context_frames=0), "context_frames"),
-])
+  ],
+)
 def test_invalid_settings_name_the_parameter(overrides, parameter):
   with pytest.raises(ConfigError, match=f"ModelConfig.{parameter}"):
     ModelConfig(**overrides)

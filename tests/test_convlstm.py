@@ -9,8 +9,10 @@ from hvrnn_tf import convlstm
 
 
 def _state(shape, seed):
-  return (tf.random.stateless_normal(shape, seed=[seed, 1]),
-          tf.random.stateless_normal(shape, seed=[seed, 2]))
+  return (
+    tf.random.stateless_normal(shape, seed=[seed, 1]),
+    tf.random.stateless_normal(shape, seed=[seed, 2]),
+  )
 
 
 @pytest.mark.parametrize("normalized", [False, True])
@@ -21,7 +23,7 @@ def test_sequence_equals_step_by_step(normalized):
   full, (h_full, c_full) = lstm(x, state)
   outputs = []
   for t in range(4):
-    out, state = lstm(x[:, t:t + 1], state)
+    out, state = lstm(x[:, t : t + 1], state)
     outputs.append(out)
   np.testing.assert_allclose(full, tf.concat(outputs, 1), atol=1e-5)
   np.testing.assert_allclose(h_full, state[0], atol=1e-5)
@@ -35,8 +37,10 @@ def test_sequence_equals_step_by_step(normalized):
 
 def _reference(lstm, x, state):
   """The release's equations written out with plain ops and lstm's weights."""
-  conv = lambda v, layer: tf.nn.conv2d(v, layer.kernel, 1, "SAME") + (
-      layer.bias if layer.bias is not None else 0.0)
+  conv = lambda v, layer: (
+    tf.nn.conv2d(v, layer.kernel, 1, "SAME")
+    + (layer.bias if layer.bias is not None else 0.0)
+  )
 
   def norm(v, layer):  # GroupNorm, 16 groups here, eps 1e-5
     n, h, w, c = v.shape
@@ -49,7 +53,8 @@ def _reference(lstm, x, state):
   outputs = []
   for t in range(x.shape[1]):
     gates = norm(conv(x[:, t], lstm.input_conv), lstm.input_norm) + norm(
-        conv(h, lstm.hidden_conv), lstm.hidden_norm)
+      conv(h, lstm.hidden_conv), lstm.hidden_norm
+    )
     i, f, o, g = tf.split(gates, 4, axis=-1)
     c = norm(tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g), lstm.cell_norm)
     h = tf.sigmoid(o) * tf.tanh(c)
@@ -79,13 +84,16 @@ def test_normalised_convlstm_follows_the_release_equations():
 
   layer_fn = tf.function(lambda x: gradients(lambda v: lstm(v, state)[0], x))
   reference_fn = tf.function(
-      lambda x: gradients(lambda v: _reference(lstm, v, state), x))
-  for a, b in zip(tf.nest.flatten(layer_fn(x)),
-                  tf.nest.flatten(reference_fn(x))):
+    lambda x: gradients(lambda v: _reference(lstm, v, state), x)
+  )
+  for a, b in zip(
+    tf.nest.flatten(layer_fn(x)), tf.nest.flatten(reference_fn(x))
+  ):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
   graph = layer_fn.get_concrete_function(x).graph.as_graph_def()
   ops = [n.op for n in graph.node] + [
-      n.op for f in graph.library.function for n in f.node_def]
+    n.op for f in graph.library.function for n in f.node_def
+  ]
   assert "StridedSliceGrad" not in ops and "Unpack" in ops
 
 
@@ -93,8 +101,14 @@ def test_plain_convlstm_equals_keras_convlstm2d():
   """Copy the weights (gate order i, f, o, g -> Keras's i, f, g, o) and
   compare sequences and final states."""
   ours = convlstm.ConvLSTM(5)
-  theirs = keras.layers.ConvLSTM2D(5, 3, padding="same", unit_forget_bias=False,
-                                   return_sequences=True, return_state=True)
+  theirs = keras.layers.ConvLSTM2D(
+    5,
+    3,
+    padding="same",
+    unit_forget_bias=False,
+    return_sequences=True,
+    return_state=True,
+  )
   x = tf.random.stateless_normal([2, 4, 6, 6, 3], seed=[7, 1])
   state = _state([2, 6, 6, 5], 7)
   ours(x, state)

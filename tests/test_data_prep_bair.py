@@ -3,11 +3,11 @@
 import re
 import shutil
 
+from absl import flags
+from absl.testing import flagsaver
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
-from absl.testing import flagsaver
 
 from data_prep import bair
 from hvrnn_tf.data import records

@@ -2,14 +2,15 @@
 
 import shutil
 
-import numpy as np
-import pytest
 from absl import flags
 from absl.testing import flagsaver
+import numpy as np
 from PIL import Image
+import pytest
 
 from data_prep import cityscapes
-from hvrnn_tf.data import inputs, records
+from hvrnn_tf.data import inputs
+from hvrnn_tf.data import records
 
 WIDTH, HEIGHT, CROP, SIZE = (
   64,
@@ -146,23 +147,28 @@ def test_corrupt_frame_is_a_one_line_error(tmp_path, split_dir):
   root = tmp_path / "cityscapes"
   shutil.copytree(split_dir.parents[1], root)
   frame = (
-    root / "leftImg8bit_sequence" / "train" / "bochum"
+    root
+    / "leftImg8bit_sequence"
+    / "train"
+    / "bochum"
     / "bochum_000001_000201_leftImg8bit.png"
   )
   frame.write_bytes(frame.read_bytes()[:60])
   if not flags.FLAGS.is_parsed():
     flags.FLAGS.mark_as_parsed()
-  with flagsaver.flagsaver(
-    cityscapes_dir=str(root),
-    output_dir=str(tmp_path / "out"),
-    cityscapes_crop_size=CROP,
-    cityscapes_image_size=SIZE,
-    cityscapes_frames=3,
-    sequences_per_shard=1,
-    num_workers=1,
+  with (
+    flagsaver.flagsaver(
+      cityscapes_dir=str(root),
+      output_dir=str(tmp_path / "out"),
+      cityscapes_crop_size=CROP,
+      cityscapes_image_size=SIZE,
+      cityscapes_frames=3,
+      sequences_per_shard=1,
+      num_workers=1,
+    ),
+    pytest.raises(SystemExit) as error,
   ):
-    with pytest.raises(SystemExit) as error:
-      cityscapes.main([])
+    cityscapes.main([])
   assert error.value.code.startswith(
     f"data_prep.cityscapes: error: {frame}: truncated or corrupt image ("
   )
@@ -175,6 +181,7 @@ def test_file_of_unknown_format_is_a_clear_error(tmp_path):
   path = tmp_path / "a_leftImg8bit.png"
   path.write_bytes(b"not a png")
   with pytest.raises(
-    ValueError, match=r"a_leftImg8bit.png: truncated or corrupt image \(unknown format\)$"
+    ValueError,
+    match=r"a_leftImg8bit.png: truncated or corrupt image \(unknown format\)$",
   ):
     cityscapes.load_frame(str(path), CROP, SIZE)

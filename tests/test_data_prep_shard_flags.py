@@ -2,10 +2,10 @@
 
 import json
 
-import numpy as np
-import pytest
 from absl import flags
 from absl.testing import flagsaver
+import numpy as np
+import pytest
 
 from data_prep import shard_flags
 

@@ -3,10 +3,10 @@
 import json
 from pathlib import Path
 
-import numpy as np
-import pytest
 from absl import flags
 from absl.testing import flagsaver
+import numpy as np
+import pytest
 
 from data_prep import smmnist as prep_smmnist
 from hvrnn_tf.data import inputs
@@ -84,11 +84,15 @@ def test_truncated_mnist_file_is_a_one_line_error(tmp_path):
   (folder / "t10k-images-idx3-ubyte").write_bytes(header + bytes(100))
   if not flags.FLAGS.is_parsed():
     flags.FLAGS.mark_as_parsed()
-  with flagsaver.flagsaver(
-    output_dir=str(tmp_path / "out"), mnist_dir=str(folder), smmnist_num_test=2
+  with (
+    flagsaver.flagsaver(
+      output_dir=str(tmp_path / "out"),
+      mnist_dir=str(folder),
+      smmnist_num_test=2,
+    ),
+    pytest.raises(SystemExit) as error,
   ):
-    with pytest.raises(SystemExit) as error:
-      prep_smmnist.main([])
+    prep_smmnist.main([])
   assert error.value.code == (
     f"data_prep.smmnist: error: IDX file {folder}/t10k-images-idx3-ubyte holds "
     "116 bytes but its header (10 images of 28x28) implies 7856: the file is "

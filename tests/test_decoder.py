@@ -11,10 +11,14 @@ from hvrnn_tf.encoder import FrameEncoder
 
 def inputs(config, decoder, channels, steps=2):
   top = tf.random.stateless_normal([2, steps, 1, 1, channels[1]], seed=[0, 1])
-  latents = {r: tf.random.stateless_normal([2, steps, r, r, z], seed=[r, 2])
-             for r, z in zip(config.latent_resolutions, config.latent_channels)}
-  context = {r: tf.random.stateless_normal([2, 2, r, r, c], seed=[r, 3])
-             for r, c in channels.items()}
+  latents = {
+    r: tf.random.stateless_normal([2, steps, r, r, z], seed=[r, 2])
+    for r, z in zip(config.latent_resolutions, config.latent_channels)
+  }
+  context = {
+    r: tf.random.stateless_normal([2, 2, r, r, c], seed=[r, 3])
+    for r, c in channels.items()
+  }
   return top, latents, decoder.initial_state(context)
 
 
@@ -47,7 +51,8 @@ def test_width_multiplier_widens_stages(tiny_config):
   channels = FrameEncoder(16, 4, config.channel_multipliers).channels
   decoder = Decoder(config, channels)
   assert [s.filters for s in decoder.stages] == [
-      2 * channels[r] for r in (1, 4, 8, 16)]
+    2 * channels[r] for r in (1, 4, 8, 16)
+  ]
 
 
 def test_plain_convlstm_at_1x1_and_where_each_level_enters(tiny_config):
@@ -63,4 +68,8 @@ def test_plain_convlstm_at_1x1_and_where_each_level_enters(tiny_config):
   for stage, r in zip(decoder.stages, decoder.resolutions):
     assert stage.input_conv.kernel.shape[2] == channels[r] + latent.get(r, 0)
   assert [net.mix.conv.kernel.shape[0] for net in decoder.initial_states] == [
-      1, 3, 1, 1]
+    1,
+    3,
+    1,
+    1,
+  ]

@@ -128,7 +128,9 @@ def test_split_test_file_point_must_leave_both_parts(tmp_path, at):
   (tmp_path / "t10k-images-idx3-ubyte").write_bytes(
     _idx_bytes(np.zeros((10, 28, 28)))
   )
-  with pytest.raises(ValueError, match=f"split_test_file_at={at} must lie in 1..9"):
+  with pytest.raises(
+    ValueError, match=f"split_test_file_at={at} must lie in 1..9"
+  ):
     digits.load_digits(str(tmp_path), "train", split_test_file_at=at)
 
 

@@ -61,9 +61,14 @@ print("max_update", max(
 
 
 def test_mirrored_step_equals_single_device_step():
-  result = subprocess.run([sys.executable, "-c", MIRRORED_VS_SINGLE],
-                          cwd=REPO_ROOT, env=ENV, capture_output=True,
-                          text=True, timeout=300)
+  result = subprocess.run(
+    [sys.executable, "-c", MIRRORED_VS_SINGLE],
+    cwd=REPO_ROOT,
+    env=ENV,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert result.returncode == 0, result.stderr[-3000:]
   values = dict(line.split(" ", 1) for line in result.stdout.splitlines())
   assert values["replicas"] == "2"
@@ -86,8 +91,11 @@ def free_port():
     return s.getsockname()[1]
 
 
-TINY = ["--gin_file=gin/tiny.gin", "--gin_param=train.log_every = 1",
-        "--gin_param=train.checkpoint_every = 2"]
+TINY = [
+  "--gin_file=gin/tiny.gin",
+  "--gin_param=train.log_every = 1",
+  "--gin_param=train.checkpoint_every = 2",
+]
 
 
 def micro_on_records(data_dir):
@@ -95,15 +103,23 @@ def micro_on_records(data_dir):
   SM-MNIST's digits) on TFRecord shards of random frames in `data_dir`."""
   config = common.model_config("micro")
   frames = np.random.default_rng(0).integers(
-      0, 256, (8, config.sequence_length, config.image_size, config.image_size,
-               1), dtype=np.uint8)
-  shard_writer.write_shards([{"frames": f} for f in frames], str(data_dir),
-                            "train", 4)
-  bindings = [f"model.ModelConfig.{k} = {v!r}"
-              for k, v in common.CONFIGS["micro"][1].items()]
-  bindings += ["data.make_dataset.source = 'tfrecord'",
-               f"data.make_dataset.file_pattern = '{data_dir}/{{split}}-*'",
-               "train.image_summary_every = 0"]
+    0,
+    256,
+    (8, config.sequence_length, config.image_size, config.image_size, 1),
+    dtype=np.uint8,
+  )
+  shard_writer.write_shards(
+    [{"frames": f} for f in frames], str(data_dir), "train", 4
+  )
+  bindings = [
+    f"model.ModelConfig.{k} = {v!r}"
+    for k, v in common.CONFIGS["micro"][1].items()
+  ]
+  bindings += [
+    "data.make_dataset.source = 'tfrecord'",
+    f"data.make_dataset.file_pattern = '{data_dir}/{{split}}-*'",
+    "train.image_summary_every = 0",
+  ]
   return [f"--gin_param={b}" for b in bindings]
 
 
@@ -114,22 +130,42 @@ def test_two_workers_finish_with_identical_weights(tmp_path):
   workers = []
   try:
     for index in range(2):
-      tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
-      args = TINY + micro + [
+      tf_config = {
+        "cluster": cluster,
+        "task": {"type": "worker", "index": index},
+      }
+      args = (
+        TINY
+        + micro
+        + [
           "--gin_param=train.num_steps = 3",
-          "--gin_param=train.strategy = @distribute.multi_worker_strategy"]
-      workers.append(subprocess.Popen(
-          [sys.executable, "-m", "hvrnn_tf.train",
-           f"--workdir={workdir}", *args],
-          cwd=REPO_ROOT, env={**ENV, "TF_CONFIG": json.dumps(tf_config)},
-          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+          "--gin_param=train.strategy = @distribute.multi_worker_strategy",
+        ]
+      )
+      workers.append(
+        subprocess.Popen(
+          [
+            sys.executable,
+            "-m",
+            "hvrnn_tf.train",
+            f"--workdir={workdir}",
+            *args,
+          ],
+          cwd=REPO_ROOT,
+          env={**ENV, "TF_CONFIG": json.dumps(tf_config)},
+          stdout=subprocess.PIPE,
+          stderr=subprocess.STDOUT,
+          text=True,
+        )
+      )
     logs = [w.communicate(timeout=360)[0] for w in workers]
   finally:
     for w in workers:
       w.kill()
   assert [w.returncode for w in workers] == [0, 0], logs[0][-3000:]
-  fingerprints = [re.findall(r"Weights fingerprint at step 3: (\w+)", log)
-                  for log in logs]
+  fingerprints = [
+    re.findall(r"Weights fingerprint at step 3: (\w+)", log) for log in logs
+  ]
   assert fingerprints[0] and fingerprints[0] == fingerprints[1]
   assert all("2 replica(s)" in log for log in logs)
   # Only the chief's checkpoints remain; the other worker's scratch is gone.

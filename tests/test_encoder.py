@@ -4,12 +4,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hvrnn_tf.encoder import FrameEncoder, block_widths, pyramid_resolutions
+from hvrnn_tf.encoder import FrameEncoder
+from hvrnn_tf.encoder import block_widths
+from hvrnn_tf.encoder import pyramid_resolutions
 
 
-@pytest.mark.parametrize("size,expected", [
-    (64, (64, 32, 16, 8, 4, 1)), (128, (128, 64, 32, 16, 8, 4, 1)),
-    (16, (16, 8, 4, 1))])
+@pytest.mark.parametrize(
+  "size,expected",
+  [
+    (64, (64, 32, 16, 8, 4, 1)),
+    (128, (128, 64, 32, 16, 8, 4, 1)),
+    (16, (16, 8, 4, 1)),
+  ],
+)
 def test_pyramid_resolutions(size, expected):
   assert pyramid_resolutions(size) == expected
 
@@ -18,8 +25,13 @@ def test_feature_pyramid_shapes_match_the_paper_layout():
   encoder = FrameEncoder(64, n_hid=4, channel_multipliers=(1, 2, 4, 8, 8, 8))
   features = encoder(tf.zeros([3, 64, 64, 3]))
   assert {r: f.shape.as_list() for r, f in features.items()} == {
-      64: [3, 64, 64, 4], 32: [3, 32, 32, 8], 16: [3, 16, 16, 16],
-      8: [3, 8, 8, 32], 4: [3, 4, 4, 32], 1: [3, 1, 1, 32]}
+    64: [3, 64, 64, 4],
+    32: [3, 32, 32, 8],
+    16: [3, 16, 16, 16],
+    8: [3, 8, 8, 32],
+    4: [3, 4, 4, 32],
+    1: [3, 1, 1, 32],
+  }
   assert encoder.channels == {r: f.shape[-1] for r, f in features.items()}
 
 
@@ -28,10 +40,17 @@ def test_block_layout_is_the_releases():
   widens in its second block (64x64: 4n, 8n at 8x8; 128x128: at 16x16)."""
   n = 64
   assert block_widths([n * m for m in (1, 2, 4, 8, 8, 8)]) == [
-      [n], [2 * n, 2 * n], [4 * n, 4 * n], [4 * n, 8 * n], [8 * n, 8 * n],
-      [8 * n, 8 * n]]
+    [n],
+    [2 * n, 2 * n],
+    [4 * n, 4 * n],
+    [4 * n, 8 * n],
+    [8 * n, 8 * n],
+    [8 * n, 8 * n],
+  ]
   assert block_widths([n * m for m in (1, 2, 4, 8, 8, 8, 8)])[3] == [
-      4 * n, 8 * n]
+    4 * n,
+    8 * n,
+  ]
 
 
 def test_max_pools_down_to_1x1_where_groupnorm_has_one_group():

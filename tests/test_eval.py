@@ -9,19 +9,19 @@ import os
 import subprocess
 import sys
 
-import gin
 import numpy as np
 from PIL import Image
 import pytest
 import tensorflow as tf
+from test_fvd import RandomI3D
+from test_lpips import random_states
 
+import gin
 from hvrnn_tf import eval as eval_lib
 from hvrnn_tf import train
 from hvrnn_tf.data import shard_writer
 from hvrnn_tf.metrics import image_metrics
 from hvrnn_tf.model import HierarchicalVRNN
-from test_fvd import RandomI3D
-from test_lpips import random_states
 
 CONTEXT, TRAIN_FUTURE, EVAL_FUTURE = 2, 3, 4
 LATENT_CHANNELS = (2, 3)
@@ -35,7 +35,9 @@ def _sequences(count=6, length=8, size=16):
     frames = rng.integers(0, 60, size=(length, size, size, 3), dtype=np.uint8)
     x, y = rng.integers(0, size - 6, size=2)
     for t in range(length):
-      frames[t, y:y + 5, (x + t) % (size - 5):(x + t) % (size - 5) + 5] = 255
+      frames[t, y : y + 5, (x + t) % (size - 5) : (x + t) % (size - 5) + 5] = (
+        255
+      )
     out.append({"frames": frames})
   return out
 
@@ -46,7 +48,8 @@ def workdir(tmp_path_factory):
   shard_writer.write_shards(_sequences(), data_dir, "seq", 3)
   workdir = str(tmp_path_factory.mktemp("run"))
   gin.clear_config()
-  gin.parse_config([
+  gin.parse_config(
+    [
       "model.ModelConfig.image_size = 16",
       "model.ModelConfig.channels = 3",
       f"model.ModelConfig.context_frames = {CONTEXT}",
@@ -62,7 +65,8 @@ def workdir(tmp_path_factory):
       "train.train.batch_size = 2",
       "train.train.sample_sequences = 0",
       "train.train.image_summary_every = 0",
-  ])
+    ]
+  )
   train.train(workdir)
   gin.clear_config()
   return workdir
@@ -73,9 +77,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _run_binary(*args):
   env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-  return subprocess.run([sys.executable, "-m", "hvrnn_tf.eval", *args],
-                        cwd=REPO, env=env, capture_output=True, text=True,
-                        check=False)
+  return subprocess.run(
+    [sys.executable, "-m", "hvrnn_tf.eval", *args],
+    cwd=REPO,
+    env=env,
+    capture_output=True,
+    text=True,
+    check=False,
+  )
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +100,19 @@ def evaluated(workdir, tmp_path_factory):
   np.savez(weights / "vgg.npz", **vgg)
   output_dir = str(tmp_path_factory.mktemp("eval"))
   result = _run_binary(
-      f"--workdir={workdir}", f"--output_dir={output_dir}", "--num_samples=3",
-      f"--future_frames={EVAL_FUTURE}", "--max_sequences=4", "--batch_size=2",
-      f"--i3d_handle={i3d_dir}", "--i3d_batch_size=3",
-      f"--lpips_weights={weights / 'lin.npz'}",
-      f"--lpips_backbone_weights={weights / 'vgg.npz'}", "--lpips_net=vgg",
-      "--num_visualized=2")
+    f"--workdir={workdir}",
+    f"--output_dir={output_dir}",
+    "--num_samples=3",
+    f"--future_frames={EVAL_FUTURE}",
+    "--max_sequences=4",
+    "--batch_size=2",
+    f"--i3d_handle={i3d_dir}",
+    "--i3d_batch_size=3",
+    f"--lpips_weights={weights / 'lin.npz'}",
+    f"--lpips_backbone_weights={weights / 'vgg.npz'}",
+    "--lpips_net=vgg",
+    "--num_visualized=2",
+  )
   assert result.returncode == 0, result.stderr[-3000:]
   with open(os.path.join(output_dir, "metrics.json")) as f:
     return output_dir, json.load(f), result.stdout
@@ -114,14 +130,18 @@ def test_metrics_json_holds_every_metric_and_the_protocol(evaluated):
   assert -1.0 <= metrics["ssim"]["mean"] <= 1.0 and metrics["lpips"]["mean"] > 0
   assert len(metrics["fvd"]["repeats"]) == 5 and metrics["fvd"]["mean"] > 0
   assert metrics["elbo"]["neg_elbo"] == pytest.approx(
-      metrics["elbo"]["nll"] + metrics["elbo"]["kl"])
+    metrics["elbo"]["nll"] + metrics["elbo"]["kl"]
+  )
   assert [len(k) for k in metrics["kl"]["per_channel"]] == list(LATENT_CHANNELS)
   assert metrics["kl"]["channels"] == list(LATENT_CHANNELS)
   assert metrics["skipped"] == {}
   protocol = metrics["protocol"]
   assert protocol["checkpoint_step"] == 2  # not the last batch's index (1)
-  assert (protocol["num_samples"], protocol["context_frames"],
-          protocol["future_frames"]) == (3, CONTEXT, EVAL_FUTURE)
+  assert (
+    protocol["num_samples"],
+    protocol["context_frames"],
+    protocol["future_frames"],
+  ) == (3, CONTEXT, EVAL_FUTURE)
   assert protocol["dataset"]["num_sequences"] == 4
   assert protocol["dataset"]["sequence_length"] == CONTEXT + EVAL_FUTURE
   assert protocol["predictor"] == "model"
@@ -132,30 +152,48 @@ def test_metrics_json_holds_every_metric_and_the_protocol(evaluated):
 
 def test_copy_last_frame_baseline_is_scored_by_the_same_code(workdir, tmp_path):
   metrics = eval_lib.run(
-      workdir, output_dir=str(tmp_path), num_samples=5, max_sequences=4,
-      batch_size=2, future_frames=EVAL_FUTURE, i3d_handle="",
-      lpips_weights="", num_visualized=1, baseline="copy_last_frame")
+    workdir,
+    output_dir=str(tmp_path),
+    num_samples=5,
+    max_sequences=4,
+    batch_size=2,
+    future_frames=EVAL_FUTURE,
+    i3d_handle="",
+    lpips_weights="",
+    num_visualized=1,
+    baseline="copy_last_frame",
+  )
   assert "elbo" not in metrics and "kl" not in metrics
   assert metrics["protocol"]["predictor"] == "copy_last_frame"
   assert metrics["protocol"]["num_samples"] == 1
-  videos = np.concatenate([
-      v["frames"][:CONTEXT + EVAL_FUTURE] for v in _sequences()[:4]
-  ]).reshape(4, CONTEXT + EVAL_FUTURE, 16, 16, 3) / 255.0
+  videos = (
+    np.concatenate(
+      [v["frames"][: CONTEXT + EVAL_FUTURE] for v in _sequences()[:4]]
+    ).reshape(4, CONTEXT + EVAL_FUTURE, 16, 16, 3)
+    / 255.0
+  )
   truth = videos[:, CONTEXT:]
-  copied = np.repeat(videos[:, None, CONTEXT - 1:CONTEXT], EVAL_FUTURE, 2)
-  for name, score in (("ssim", image_metrics.ssim_per_frame),
-                      ("ssim_svg", image_metrics.ssim_svg_per_frame)):
+  copied = np.repeat(videos[:, None, CONTEXT - 1 : CONTEXT], EVAL_FUTURE, 2)
+  for name, score in (
+    ("ssim", image_metrics.ssim_per_frame),
+    ("ssim_svg", image_metrics.ssim_svg_per_frame),
+  ):
     expected = score(truth, copied).numpy()[:, 0].mean(axis=0)
-    np.testing.assert_allclose(metrics[name]["per_timestep"], expected,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+      metrics[name]["per_timestep"], expected, rtol=1e-5
+    )
   assert os.path.exists(tmp_path / "per_timestep.png")
   assert not os.path.exists(tmp_path / "kl_per_channel.png")
 
 
 def test_plots_and_videos_are_valid_images(evaluated):
   output_dir, _, _ = evaluated
-  for name in ("per_timestep.png", "kl_per_channel.png", "sequence_0.png",
-               "sequence_1.png"):
+  for name in (
+    "per_timestep.png",
+    "kl_per_channel.png",
+    "sequence_0.png",
+    "sequence_1.png",
+  ):
     with Image.open(os.path.join(output_dir, name)) as image:
       assert image.format == "PNG"
   for i in range(2):
@@ -171,26 +209,34 @@ def test_tensorboard_scalars_are_written(evaluated):
   for name in os.listdir(output_dir):
     if name.startswith("events.out.tfevents"):
       for event in tf.compat.v1.train.summary_iterator(
-          os.path.join(output_dir, name)):
+        os.path.join(output_dir, name)
+      ):
         for value in event.summary.value:
           scalars[value.tag] = (event.step, tf.make_ndarray(value.tensor))
   step, ssim = scalars["ssim_best_of_n"]
   assert step == 2 and ssim == pytest.approx(metrics["ssim"]["mean"])
-  assert {"fvd_mean", "lpips_best_of_n", "elbo/neg_elbo",
-          "active_units/level_2"} <= set(scalars)
+  assert {
+    "fvd_mean",
+    "lpips_best_of_n",
+    "elbo/neg_elbo",
+    "active_units/level_2",
+  } <= set(scalars)
 
 
 def test_evaluation_keeps_the_best_sample_reproducibly(tiny_config):
   # Two levels and one decoder ConvLSTM: half the tiny model's tracing.
-  config = tiny_config(latent_resolutions=(1, 4), latent_channels=(2, 3),
-                       decoder_convlstm_layers=1)
+  config = tiny_config(
+    latent_resolutions=(1, 4), latent_channels=(2, 3), decoder_convlstm_layers=1
+  )
   model = HierarchicalVRNN(config)
   model.initialize()
   # Two batches of the same shape: the sampler and the ELBO trace once.
-  videos = np.random.default_rng(0).uniform(size=(4, 5, 16, 16, 1)).astype(
-      np.float32)
-  evaluation = eval_lib.Evaluation(model, num_samples=3, fvd_repeats=2,
-                                   num_visualized=3, seed=7)
+  videos = (
+    np.random.default_rng(0).uniform(size=(4, 5, 16, 16, 1)).astype(np.float32)
+  )
+  evaluation = eval_lib.Evaluation(
+    model, num_samples=3, fvd_repeats=2, num_visualized=3, seed=7
+  )
   with pytest.raises(ValueError, match="no sequences"):
     evaluation.metrics()
   with pytest.raises(ValueError, match=r"T > 2"):
@@ -213,15 +259,20 @@ def test_evaluation_keeps_the_best_sample_reproducibly(tiny_config):
 
 def test_unavailable_networks_are_skipped_with_a_reason(tmp_path):
   lpips_metric, i3d, skipped = eval_lib.load_optional_metrics(
-      str(tmp_path / "missing.pth"), str(tmp_path / "missing.pth"),
-      str(tmp_path / "no_i3d"), 16)
+    str(tmp_path / "missing.pth"),
+    str(tmp_path / "missing.pth"),
+    str(tmp_path / "no_i3d"),
+    16,
+  )
   assert lpips_metric is None and i3d is None
   assert "missing.pth" in skipped["lpips"]
   assert "not computed" in skipped["lpips"]
   assert "no_i3d" in skipped["fvd"]
   _, _, skipped = eval_lib.load_optional_metrics("", "", "", 16)
-  assert skipped == {"lpips": "disabled (--lpips_weights is empty)",
-                     "fvd": "disabled (--i3d_handle is empty)"}
+  assert skipped == {
+    "lpips": "disabled (--lpips_weights is empty)",
+    "fvd": "disabled (--i3d_handle is empty)",
+  }
 
 
 def test_binary_reports_errors_without_a_traceback(tmp_path):

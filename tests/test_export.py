@@ -15,10 +15,19 @@ CLI = str(pathlib.Path(sys.executable).parent / "saved_model_cli")
 
 def _export_binary(workdir, export_dir):
   return subprocess.run(
-      [sys.executable, "-m", "hvrnn_tf.export", f"--workdir={workdir}",
-       f"--export_dir={export_dir}"], cwd=REPO_ROOT,
-      env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True,
-      text=True, timeout=300)
+    [
+      sys.executable,
+      "-m",
+      "hvrnn_tf.export",
+      f"--workdir={workdir}",
+      f"--export_dir={export_dir}",
+    ],
+    cwd=REPO_ROOT,
+    env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
 
 
 @pytest.fixture(scope="module")
@@ -36,38 +45,58 @@ def test_reloaded_savedmodel_samples_like_the_model(exported):
   model, path = exported
   loaded = tf.saved_model.load(path)
   context = tf.random.stateless_uniform([2, 2, 16, 16, 1], seed=[0, 0])
-  args = dict(num_future=tf.constant(5), num_samples=tf.constant(3),
-              seed=tf.constant([4, 2]))
+  args = dict(
+    num_future=tf.constant(5),
+    num_samples=tf.constant(3),
+    seed=tf.constant([4, 2]),
+  )
   frames = loaded.signatures["serving_default"](context=context, **args)
   expected = model.sample(context, 5, 3, tf.constant([4, 2]))
   assert frames["frames"].shape == [2, 3, 5, 16, 16, 1]
   np.testing.assert_allclose(frames["frames"], expected, atol=1e-6)
   as_uint8 = tf.cast(tf.round(context * 255), tf.uint8)
   frames_uint8 = loaded.signatures["serving_uint8"](context=as_uint8, **args)
-  expected = model.sample(tf.cast(as_uint8, tf.float32) / 255, 5, 3,
-                          tf.constant([4, 2]))
+  expected = model.sample(
+    tf.cast(as_uint8, tf.float32) / 255, 5, 3, tf.constant([4, 2])
+  )
   np.testing.assert_allclose(frames_uint8["frames"], expected, atol=1e-6)
 
 
 def test_saved_model_cli_shows_and_runs_it(exported, tmp_path):
   _, path = exported
-  inputs = dict(context=np.zeros([1, 2, 16, 16, 1], np.float32),
-                num_future=np.int32(3), num_samples=np.int32(2),
-                seed=np.array([1, 2], np.int32))
+  inputs = dict(
+    context=np.zeros([1, 2, 16, 16, 1], np.float32),
+    num_future=np.int32(3),
+    num_samples=np.int32(2),
+    seed=np.array([1, 2], np.int32),
+  )
   # Three CLI processes at once: each spends most of its time importing
   # TensorFlow.
-  shown = subprocess.Popen([CLI, "show", "--all", "--dir", path],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True)
+  shown = subprocess.Popen(
+    [CLI, "show", "--all", "--dir", path],
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
   ran = _cli_run(path, "serving_default", inputs, tmp_path / "float32")
-  bad = _cli_run(path, "serving_uint8", {
-      **inputs, "context": np.zeros([1, 2, 32, 32, 1], np.uint8)},
-                 tmp_path / "uint8")
+  bad = _cli_run(
+    path,
+    "serving_uint8",
+    {**inputs, "context": np.zeros([1, 2, 32, 32, 1], np.uint8)},
+    tmp_path / "uint8",
+  )
   (shown_out, shown_err), (_, ran_err), (_, bad_err) = [
-      p.communicate(timeout=120) for p in (shown, ran, bad)]
+    p.communicate(timeout=120) for p in (shown, ran, bad)
+  ]
   assert shown.returncode == 0, shown_err
-  for text in ("serving_default", "serving_uint8", "num_future",
-               "num_samples", "seed", "frames"):
+  for text in (
+    "serving_default",
+    "serving_uint8",
+    "num_future",
+    "num_samples",
+    "seed",
+    "frames",
+  ):
     assert text in shown_out
   # Both signatures' context: [B, c, S, S, C], not of unknown rank.
   assert shown_out.count("shape: (-1, 2, 16, 16, 1)") == 2
@@ -86,41 +115,65 @@ def _cli_run(path, signature, inputs, folder):
   for name, value in inputs.items():
     np.save(folder / f"{name}.npy", value)
   return subprocess.Popen(
-      [CLI, "run", "--dir", path, "--tag_set", "serve", "--signature_def",
-       signature, "--inputs",
-       ";".join(f"{name}={folder / name}.npy" for name in inputs),
-       "--outdir", str(folder / "outputs")],
-      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    [
+      CLI,
+      "run",
+      "--dir",
+      path,
+      "--tag_set",
+      "serve",
+      "--signature_def",
+      signature,
+      "--inputs",
+      ";".join(f"{name}={folder / name}.npy" for name in inputs),
+      "--outdir",
+      str(folder / "outputs"),
+    ],
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
 
 
 def test_signatures_declare_the_context_shape(exported):
   _, path = exported
   loaded = tf.saved_model.load(path)
-  for name, dtype in (("serving_default", tf.float32),
-                      ("serving_uint8", tf.uint8)):
+  for name, dtype in (
+    ("serving_default", tf.float32),
+    ("serving_uint8", tf.uint8),
+  ):
     _, inputs = loaded.signatures[name].structured_input_signature
-    assert inputs["context"] == tf.TensorSpec([None, 2, 16, 16, 1], dtype,
-                                              "context")
+    assert inputs["context"] == tf.TensorSpec(
+      [None, 2, 16, 16, 1], dtype, "context"
+    )
 
 
 def test_bad_inputs_are_clear_errors(exported):
   _, path = exported
   signatures = tf.saved_model.load(path).signatures
   serve = signatures["serving_default"]
-  good = dict(num_future=tf.constant(2), num_samples=tf.constant(1),
-              seed=tf.constant([0, 0]))
-  shape_error = (r"tensor context \[.*\] is not compatible with expected "
-                 r"shape \[\?,2,16,16,1\]")
+  good = dict(
+    num_future=tf.constant(2),
+    num_samples=tf.constant(1),
+    seed=tf.constant([0, 0]),
+  )
+  shape_error = (
+    r"tensor context \[.*\] is not compatible with expected "
+    r"shape \[\?,2,16,16,1\]"
+  )
   with pytest.raises(tf.errors.InvalidArgumentError, match=shape_error):
     serve(context=tf.zeros([1, 2, 32, 32, 1]), **good)
   with pytest.raises(tf.errors.InvalidArgumentError, match=shape_error):
     serve(context=tf.zeros([2, 16, 16, 1]), **good)
   with pytest.raises(tf.errors.InvalidArgumentError, match=shape_error):
     signatures["serving_uint8"](
-        context=tf.zeros([1, 2, 32, 32, 1], tf.uint8), **good)
+      context=tf.zeros([1, 2, 32, 32, 1], tf.uint8), **good
+    )
   with pytest.raises(tf.errors.InvalidArgumentError, match="num_future"):
-    serve(context=tf.zeros([1, 2, 16, 16, 1]),
-          **{**good, "num_future": tf.constant(0)})
+    serve(
+      context=tf.zeros([1, 2, 16, 16, 1]),
+      **{**good, "num_future": tf.constant(0)},
+    )
 
 
 def test_binary_writes_a_version_and_never_overwrites(exported):

@@ -8,7 +8,6 @@ mean nothing; only their properties are checked.
 
 import numpy as np
 import pytest
-import scipy.stats
 import tensorflow as tf
 
 from hvrnn_tf.metrics import fvd
@@ -23,8 +22,11 @@ class RandomI3D(tf.Module):
     self.kernel = tf.Variable(rng.normal([1, 8, 8, 3, 32]) * 0.1)
     self.dense = tf.Variable(rng.normal([32, 400]) * 0.3)
 
-  @tf.function(input_signature=[
-      tf.TensorSpec([None, None, fvd.I3D_SIZE, fvd.I3D_SIZE, 3], tf.float32)])
+  @tf.function(
+    input_signature=[
+      tf.TensorSpec([None, None, fvd.I3D_SIZE, fvd.I3D_SIZE, 3], tf.float32)
+    ]
+  )
   def __call__(self, videos):
     h = tf.nn.relu(tf.nn.conv3d(videos, self.kernel, [1, 1, 8, 8, 1], "VALID"))
     return {"default": tf.reduce_mean(h, axis=[1, 2, 3]) @ self.dense}
@@ -39,8 +41,11 @@ def i3d_dir(tmp_path_factory):
 
 
 def _videos(seed, n=12, t=4, size=16):
-  return np.random.default_rng(seed).uniform(
-      size=(n, t, size, size, 3)).astype(np.float32)
+  return (
+    np.random.default_rng(seed)
+    .uniform(size=(n, t, size, size, 3))
+    .astype(np.float32)
+  )
 
 
 def _random_gaussian(rng, d):
@@ -54,9 +59,10 @@ def test_frechet_distance_matches_closed_form_for_commuting_covariances():
   q, _ = np.linalg.qr(rng.normal(size=(d, d)))  # shared eigenvectors
   ev1, ev2 = rng.uniform(0.1, 3.0, d), rng.uniform(0.1, 3.0, d)
   m1, m2 = rng.normal(size=d), rng.normal(size=d)
-  expected = np.sum((m1 - m2)**2) + np.sum((np.sqrt(ev1) - np.sqrt(ev2))**2)
-  got = fvd.frechet_distance(m1, q @ np.diag(ev1) @ q.T,
-                             m2, q @ np.diag(ev2) @ q.T)
+  expected = np.sum((m1 - m2) ** 2) + np.sum((np.sqrt(ev1) - np.sqrt(ev2)) ** 2)
+  got = fvd.frechet_distance(
+    m1, q @ np.diag(ev1) @ q.T, m2, q @ np.diag(ev2) @ q.T
+  )
   np.testing.assert_allclose(got, expected, rtol=1e-10)
 
 
@@ -65,15 +71,19 @@ def test_frechet_distance_matches_an_eigenvalue_reference():
   (m1, c1), (m2, c2) = _random_gaussian(rng, 20), _random_gaussian(rng, 20)
   # Tr sqrt(C1 C2) = sum of sqrt of the (real, >= 0) eigenvalues of C1 C2.
   trace_sqrt = np.sum(np.sqrt(np.linalg.eigvals(c1 @ c2).real))
-  expected = np.sum((m1 - m2)**2) + np.trace(c1) + np.trace(c2) - 2 * trace_sqrt
-  np.testing.assert_allclose(fvd.frechet_distance(m1, c1, m2, c2), expected,
-                             rtol=1e-9)
+  expected = (
+    np.sum((m1 - m2) ** 2) + np.trace(c1) + np.trace(c2) - 2 * trace_sqrt
+  )
+  np.testing.assert_allclose(
+    fvd.frechet_distance(m1, c1, m2, c2), expected, rtol=1e-9
+  )
 
 
 def test_one_dimensional_case():
   # (m1 - m2)^2 + (s1 - s2)^2 for N(1, 2^2) and N(4, 3^2).
   np.testing.assert_allclose(
-      fvd.frechet_distance([1.0], [[4.0]], [4.0], [[9.0]]), 10.0)
+    fvd.frechet_distance([1.0], [[4.0]], [4.0], [[9.0]]), 10.0
+  )
 
 
 def test_fit_gaussian_and_input_errors():
@@ -93,8 +103,9 @@ def test_preprocess_resizes_like_tf1_bilinear_and_maps_to_minus_one_one():
   frame = np.array([[0.0, 1.0], [0.0, 1.0]], np.float32)[None, None, :, :, None]
   out = fvd.preprocess(frame).numpy()
   assert out.shape == (1, 1, 224, 224, 3)
-  np.testing.assert_allclose(out[0, 0, 0, [0, 56, 112, 223], 0],
-                             [-1.0, 0.0, 1.0, 1.0], atol=1e-6)
+  np.testing.assert_allclose(
+    out[0, 0, 0, [0, 56, 112, 223], 0], [-1.0, 0.0, 1.0, 1.0], atol=1e-6
+  )
   np.testing.assert_array_equal(out[..., 0], out[..., 2])
   with pytest.raises(ValueError, match=r"\[B, T, H, W, 1 or 3\]"):
     fvd.preprocess(np.zeros((2, 16, 16, 3)))
@@ -113,8 +124,10 @@ def test_fvd_is_zero_for_equal_populations_and_grows_with_noise(i3d_dir):
   real = _videos(1, n=16)
   noise = np.random.default_rng(3).normal(size=real.shape).astype(np.float32)
   real_features = i3d(real)
-  distances = [fvd.fvd(real_features, i3d(np.clip(real + s * noise, 0, 1)))
-               for s in (0.0, 0.05, 0.2)]
+  distances = [
+    fvd.fvd(real_features, i3d(np.clip(real + s * noise, 0, 1)))
+    for s in (0.0, 0.05, 0.2)
+  ]
   # sqrt of the covariance's ~0 eigenvalues (N < D) costs ~1e-7 relative.
   scale = np.trace(np.cov(real_features, rowvar=False))
   assert abs(distances[0]) < 1e-5 * scale < distances[1] < distances[2]

@@ -27,7 +27,8 @@ def test_psnr_matches_closed_form_for_a_constant_offset():
   truth = np.full((1, 2, 16, 16, 1), 0.5, np.float32)
   samples = (truth + 0.1)[:, None]  # MSE = 0.01 -> PSNR = 20 dB
   np.testing.assert_allclose(
-      image_metrics.psnr_per_frame(truth, samples).numpy(), 20.0, atol=1e-3)
+    image_metrics.psnr_per_frame(truth, samples).numpy(), 20.0, atol=1e-3
+  )
 
 
 def test_each_sample_is_scored_against_its_own_sequence():
@@ -46,12 +47,15 @@ def test_ssim_decreases_with_noise():
   assert (ssim[:, 0] > ssim[:, 1]).all()
 
 
-@pytest.mark.parametrize("truth_shape,samples_shape,match", [
+@pytest.mark.parametrize(
+  "truth_shape,samples_shape,match",
+  [
     ((2, 4, 16, 16, 3), (2, 4, 16, 16, 3), "expected truth"),
     ((2, 4, 16, 16, 3), (3, 1, 4, 16, 16, 3), "disagree"),
     ((2, 4, 16, 16, 3), (2, 1, 5, 16, 16, 3), "disagree"),
     ((2, 4, 8, 8, 3), (2, 1, 4, 8, 8, 3), "at least 11x11"),
-])
+  ],
+)
 def test_bad_shapes_are_rejected(truth_shape, samples_shape, match):
   with pytest.raises(ValueError, match=match):
     image_metrics.ssim_per_frame(np.zeros(truth_shape), np.zeros(samples_shape))
@@ -60,16 +64,36 @@ def test_bad_shapes_are_rejected(truth_shape, samples_shape, match):
 @pytest.mark.parametrize("c", [1, 3])
 def test_svg_ssim_matches_scikit_image_compare_ssim_defaults(c):
   from skimage import metrics  # pylint: disable=g-import-not-at-top
+
   truth, samples = _videos(seed=3, c=c, size=20)
   # Related frames, so that SSIM is far from 0: noisy copies.
   samples = 0.3 * samples + 0.7 * truth[:, None]
   ours = image_metrics.ssim_svg_per_frame(truth, samples).numpy()
   # scikit-image 0.14's compare_ssim defaults on float frames (SVG's call).
-  reference = np.array([[[np.mean([metrics.structural_similarity(
-      truth[b, t, ..., k], samples[b, n, t, ..., k], win_size=7,
-      gaussian_weights=False, use_sample_covariance=True, data_range=2.0)
-      for k in range(c)]) for t in range(4)] for n in range(3)]
-                        for b in range(2)])
+  reference = np.array(
+    [
+      [
+        [
+          np.mean(
+            [
+              metrics.structural_similarity(
+                truth[b, t, ..., k],
+                samples[b, n, t, ..., k],
+                win_size=7,
+                gaussian_weights=False,
+                use_sample_covariance=True,
+                data_range=2.0,
+              )
+              for k in range(c)
+            ]
+          )
+          for t in range(4)
+        ]
+        for n in range(3)
+      ]
+      for b in range(2)
+    ]
+  )
   assert ours.shape == (2, 3, 4)
   np.testing.assert_allclose(ours, reference, atol=1e-5)
   assert 0.2 < reference.mean() < 0.95

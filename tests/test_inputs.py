@@ -5,15 +5,16 @@ The TFRecord reader's own checks are in test_tfrecord_reader.py.
 
 from pathlib import Path
 
-import gin
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from hvrnn_tf.data import inputs, shard_writer
 from test_tfrecord_reader import corrupt_middle
 from test_tfrecord_reader import numbered_sequences
 from test_tfrecord_reader import numbered_shards
+
+import gin
+from hvrnn_tf.data import inputs
+from hvrnn_tf.data import shard_writer
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 SIZE, CHANNELS = 16, 3
@@ -80,7 +81,7 @@ def test_smmnist_train_split_is_infinite_with_full_batches(mnist_dirs):
   assert dataset.cardinality() == tf.data.INFINITE_CARDINALITY
   batches = [b.numpy() for b in dataset.take(2)]
   assert not np.array_equal(batches[0], batches[1])
-  assert all(0.0 <= b.min() and b.max() <= 1.0 for b in batches)
+  assert all(b.min() >= 0.0 and b.max() <= 1.0 for b in batches)
 
 
 def test_split_test_file_feeds_both_splits_and_records_the_source():
@@ -88,7 +89,13 @@ def test_split_test_file_feeds_both_splits_and_records_the_source():
     pytest.skip(f"MNIST test split not found at {MNIST_DIR}.")
   for split in ("train", "test"):
     batch = inputs.make_dataset(
-      split, 2, 3, 64, 1, mnist_dir=str(MNIST_DIR), split_test_file_at=8000,
+      split,
+      2,
+      3,
+      64,
+      1,
+      mnist_dir=str(MNIST_DIR),
+      split_test_file_at=8000,
       num_test_sequences=2,
     )
     assert next(iter(batch)).shape == (2, 3, 64, 64, 1)
@@ -156,7 +163,9 @@ def test_skip_corrupt_counts_into_the_process_counter(tmp_path):
   assert read < 6 and int(counter.numpy()) - before == 6 - read
 
 
-def test_dataset_for_config_takes_the_shape_from_the_config(shards, tiny_config):
+def test_dataset_for_config_takes_the_shape_from_the_config(
+  shards, tiny_config
+):
   config = tiny_config(channels=CHANNELS, context_frames=2, future_frames=3)
   make = lambda **kwargs: inputs.dataset_for_config(
     config, "test", 2, source="tfrecord", file_pattern=shards, **kwargs
@@ -165,7 +174,9 @@ def test_dataset_for_config_takes_the_shape_from_the_config(shards, tiny_config)
   assert next(iter(make(future_frames=1))).shape == (2, 3, SIZE, SIZE, CHANNELS)
 
 
-def test_dataset_for_config_seed_overrides_the_gin_seed(mnist_dirs, tiny_config):
+def test_dataset_for_config_seed_overrides_the_gin_seed(
+  mnist_dirs, tiny_config
+):
   config = tiny_config(image_size=64, channel_multipliers=(1, 2, 2, 2, 2, 2))
   gin.parse_config(
     f"data.make_dataset.mnist_dir = '{mnist_dirs}'\ndata.make_dataset.seed = 3"
@@ -200,7 +211,9 @@ def test_dataset_for_config_errors_name_the_model_settings(shards, tiny_config):
     make(tiny_config())
 
 
-def test_bindings_scoped_to_a_split_apply_to_that_split_only(shards, tiny_config):
+def test_bindings_scoped_to_a_split_apply_to_that_split_only(
+  shards, tiny_config
+):
   config = tiny_config(channels=CHANNELS, context_frames=2, future_frames=1)
   gin.parse_config(
     "data.make_dataset.source = 'tfrecord'\n"

@@ -8,8 +8,10 @@ from hvrnn_tf.metrics import kl
 
 def test_mean_per_channel_over_batches_steps_and_positions():
   rng = np.random.default_rng(0)
-  batches = [[rng.uniform(size=(b, 3, 1, 1, 4)),
-              rng.uniform(size=(b, 3, 2, 2, 6))] for b in (2, 5)]
+  batches = [
+    [rng.uniform(size=(b, 3, 1, 1, 4)), rng.uniform(size=(b, 3, 2, 2, 6))]
+    for b in (2, 5)
+  ]
   acc = kl.KLPerChannel()
   for batch in batches:
     acc.update(batch)
@@ -20,8 +22,11 @@ def test_mean_per_channel_over_batches_steps_and_positions():
 
 def test_active_units_use_the_paper_thresholds():
   units = kl.active_units([np.array([0.005, 0.02, 0.2]), np.array([0.5, 0.16])])
-  assert units == {"active": [2, 2], "maximally_active": [1, 2],
-                   "channels": [3, 2]}
+  assert units == {
+    "active": [2, 2],
+    "maximally_active": [1, 2],
+    "channels": [3, 2],
+  }
 
 
 def test_bad_input_is_rejected():

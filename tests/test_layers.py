@@ -7,10 +7,13 @@ import tensorflow as tf
 from hvrnn_tf import layers
 
 
-@pytest.mark.parametrize("channels,groups,expected", [
-    (64, 4, 4), (2048, 16, 16), (512, 1, 1), (16, 16, 4), (8, 4, 2), (3, 4, 1)])
-def test_num_groups_is_the_papers_or_fewer_for_narrow_layers(channels, groups,
-                                                              expected):
+@pytest.mark.parametrize(
+  "channels,groups,expected",
+  [(64, 4, 4), (2048, 16, 16), (512, 1, 1), (16, 16, 4), (8, 4, 2), (3, 4, 1)],
+)
+def test_num_groups_is_the_papers_or_fewer_for_narrow_layers(
+  channels, groups, expected
+):
   assert layers.num_groups(channels, groups) == expected
 
 
@@ -26,8 +29,10 @@ def _group_stats(x, groups):
   """Mean and std of x [N, H, W, C] per sample and channel group."""
   n, h, w, c = x.shape
   grouped = tf.reshape(x, [n, h * w, groups, c // groups])
-  return (tf.reduce_mean(grouped, [1, 3]).numpy(),
-          tf.math.reduce_std(grouped, [1, 3]).numpy())
+  return (
+    tf.reduce_mean(grouped, [1, 3]).numpy(),
+    tf.math.reduce_std(grouped, [1, 3]).numpy(),
+  )
 
 
 def test_initial_state_is_groupnormed_without_tanh():
@@ -47,8 +52,9 @@ def test_initial_state_is_groupnormed_without_tanh():
 def test_upsample_nearest_repeats_pixels():
   x = tf.reshape(tf.range(4, dtype=tf.float32), [1, 2, 2, 1])
   up = layers.upsample_nearest(x, 4)[0, :, :, 0].numpy()
-  np.testing.assert_array_equal(up, [[0, 0, 1, 1], [0, 0, 1, 1],
-                                     [2, 2, 3, 3], [2, 2, 3, 3]])
+  np.testing.assert_array_equal(
+    up, [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]]
+  )
   top = layers.upsample_nearest(tf.ones([1, 1, 1, 2]), 8)
   assert top.shape == [1, 8, 8, 2]
 
@@ -61,8 +67,11 @@ def test_res_block_is_post_norm_with_a_tenth_of_the_residual():
   assert block.conv2.bias is None
   branch = (out - x) / 0.1
   leaky = lambda v: tf.nn.leaky_relu(v, 0.2)
-  np.testing.assert_allclose(branch, block.norm2(block.conv2(leaky(
-      block.norm1(block.conv1(leaky(x)))))), atol=2e-5)
+  np.testing.assert_allclose(
+    branch,
+    block.norm2(block.conv2(leaky(block.norm1(block.conv1(leaky(x)))))),
+    atol=2e-5,
+  )
   mean, std = _group_stats(branch, 4)  # GN(4) is the branch's last op
   np.testing.assert_allclose(mean, 0.0, atol=1e-4)
   np.testing.assert_allclose(std, 1.0, atol=2e-2)
@@ -92,7 +101,6 @@ def test_time_distributed_round_trips_shapes():
 
 def test_lists_and_dicts_of_sublayers_are_checkpointed(tmp_path):
   class Holder(layers.Layer):
-
     def __init__(self):
       super().__init__()
       self.blocks = [layers.ResBlock(2), layers.ResBlock(2)]
@@ -117,8 +125,11 @@ def test_lists_and_dicts_of_sublayers_are_checkpointed(tmp_path):
 
 
 def _conv_kernel_shapes(concrete) -> list:
-  return sorted(tuple(op.inputs[1].shape) for op in concrete.graph.get_operations()
-                if op.type == "Conv2D")
+  return sorted(
+    tuple(op.inputs[1].shape)
+    for op in concrete.graph.get_operations()
+    if op.type == "Conv2D"
+  )
 
 
 @pytest.mark.parametrize("use_bias", [True, False])
@@ -147,8 +158,12 @@ def test_conv2d_uses_the_centre_tap_on_1x1_maps_only(use_bias):
     for a, b in zip(tf.nest.flatten(ours_fn(x)), tf.nest.flatten(plain_fn(x))):
       np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
     # 1x1: one convolution with the centre tap; larger maps: the whole kernel.
-    assert _conv_kernel_shapes(ours_fn.get_concrete_function(x)) == [ours_kernel]
-    assert _conv_kernel_shapes(plain_fn.get_concrete_function(x)) == [(3, 3, 5, 6)]
+    assert _conv_kernel_shapes(ours_fn.get_concrete_function(x)) == [
+      ours_kernel
+    ]
+    assert _conv_kernel_shapes(plain_fn.get_concrete_function(x)) == [
+      (3, 3, 5, 6)
+    ]
     if size == 1:  # the dead taps get exactly zero gradient
       kernel_gradient = ours_fn(x)[1][1].numpy()
       assert np.abs(kernel_gradient[1, 1]).max() > 0
@@ -158,7 +173,10 @@ def test_conv2d_uses_the_centre_tap_on_1x1_maps_only(use_bias):
 
 def test_conv2d_keeps_the_plain_path_for_strides_and_valid_padding():
   x = tf.ones([1, 1, 1, 2])
-  for conv in (layers.Conv2D(3, 3, padding="valid"), layers.Conv2D(3, 3, strides=2, padding="same"),
-               layers.Conv2D(3, 1, padding="same")):
+  for conv in (
+    layers.Conv2D(3, 3, padding="valid"),
+    layers.Conv2D(3, 3, strides=2, padding="same"),
+    layers.Conv2D(3, 1, padding="same"),
+  ):
     assert not conv._center_tap_only(x.shape)
   assert layers.Conv2D(3, 3, padding="same")._center_tap_only(x.shape)

@@ -11,8 +11,15 @@ SEED = tf.constant([3, 7])
 
 def random_video(config, batch_size=2, seed=0):
   return tf.random.stateless_uniform(
-      [batch_size, config.sequence_length, config.image_size,
-       config.image_size, config.channels], seed=[seed, 1])
+    [
+      batch_size,
+      config.sequence_length,
+      config.image_size,
+      config.image_size,
+      config.channels,
+    ],
+    seed=[seed, 1],
+  )
 
 
 def randomize_heads(model, scale=0.3):
@@ -42,18 +49,25 @@ def test_elbo_shapes_and_values(model_and_config):
   assert out.nll.shape == [b] and out.kl.shape == [b]
   assert out.reconstruction.shape == [b, f, s, s, 1]
   assert [k.shape.as_list() for k in out.kl_per_level] == [
-      [b, f, r, r, z] for r, z in zip(config.latent_resolutions,
-                                      config.latent_channels)]
+    [b, f, r, r, z]
+    for r, z in zip(config.latent_resolutions, config.latent_channels)
+  ]
   assert np.isfinite(out.loss.numpy())
   for kl in out.kl_per_level:
     assert np.all(kl.numpy() >= -1e-6)
-  np.testing.assert_allclose(out.kl, tf.add_n(
-      [tf.reduce_sum(k, [1, 2, 3, 4]) for k in out.kl_per_level]), rtol=1e-5)
   np.testing.assert_allclose(
-      out.loss, np.mean(out.nll + 0.5 * out.kl), rtol=1e-5)
+    out.kl,
+    tf.add_n([tf.reduce_sum(k, [1, 2, 3, 4]) for k in out.kl_per_level]),
+    rtol=1e-5,
+  )
+  np.testing.assert_allclose(
+    out.loss, np.mean(out.nll + 0.5 * out.kl), rtol=1e-5
+  )
 
 
-def test_heads_start_at_the_same_normal_so_kl_starts_near_zero(model_and_config):
+def test_heads_start_at_the_same_normal_so_kl_starts_near_zero(
+  model_and_config,
+):
   """Head shifts ~ N(0, 1e-3) on ~500 latent elements: KL ~ 1e-3, not 0."""
   model, config = model_and_config
   out = model.elbo(random_video(config), SEED)
@@ -64,8 +78,9 @@ def test_kl_is_zero_when_posterior_equals_prior(model_and_config):
   """Same weights and, for a static video, the same inputs: q == p exactly."""
   model, config = model_and_config
   randomize_heads(model)
-  for prior, posterior in zip(model.latents.networks["prior"],
-                              model.latents.networks["posterior"]):
+  for prior, posterior in zip(
+    model.latents.networks["prior"], model.latents.networks["posterior"]
+  ):
     for p_var, q_var in zip(prior.weights, posterior.weights):
       q_var.assign(p_var)
   static = tf.repeat(random_video(config)[:, :1], config.sequence_length, 1)
@@ -80,14 +95,21 @@ def test_gradients_reach_every_variable(model_and_config):
   with tf.GradientTape() as tape:
     loss = model.elbo(random_video(config), SEED).loss
   gradients = tape.gradient(loss, variables)
-  reached = {id(v) for v, g in zip(variables, gradients)
-             if g is not None and np.any(g.numpy())}
-  parts = (model.latents.networks["prior"] + model.latents.networks["posterior"]
-           + [model.decoder, model.encoder])
+  reached = {
+    id(v)
+    for v, g in zip(variables, gradients)
+    if g is not None and np.any(g.numpy())
+  }
+  parts = (
+    model.latents.networks["prior"]
+    + model.latents.networks["posterior"]
+    + [model.decoder, model.encoder]
+  )
   for part in parts:
     assert part.trainable_variables
-    unreached = [v.path for v in part.trainable_variables
-                 if id(v) not in reached]
+    unreached = [
+      v.path for v in part.trainable_variables if id(v) not in reached
+    ]
     assert not unreached, f"{part.name}: no gradient for {unreached}"
 
 
@@ -97,8 +119,9 @@ def test_stepwise_pass_equals_full_sequence_pass(model_and_config):
   video = random_video(config)
   full = model.elbo(video, SEED)
   stepwise = model.elbo(video, SEED, stepwise=True)
-  np.testing.assert_allclose(full.reconstruction, stepwise.reconstruction,
-                             atol=1e-5)
+  np.testing.assert_allclose(
+    full.reconstruction, stepwise.reconstruction, atol=1e-5
+  )
   for a, b in zip(full.kl_per_level, stepwise.kl_per_level):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(full.loss, stepwise.loss, rtol=1e-5)
@@ -107,7 +130,7 @@ def test_stepwise_pass_equals_full_sequence_pass(model_and_config):
 def test_sample_shape_range_and_seeding(model_and_config):
   model, config = model_and_config
   randomize_heads(model)
-  context = random_video(config)[:, :config.context_frames]
+  context = random_video(config)[:, : config.context_frames]
   a = model.sample(context, 4, 3, tf.constant([1, 2]))
   b = model.sample(context, 4, 3, tf.constant([1, 2]))
   c = model.sample(context, 4, 3, tf.constant([1, 3]))
@@ -119,16 +142,18 @@ def test_sample_shape_range_and_seeding(model_and_config):
   assert np.abs(a[:, 0] - a[:, 1]).max() > 1e-3
 
 
-def test_sampling_cost_is_linear_in_the_number_of_frames(model_and_config,
-                                                         monkeypatch):
+def test_sampling_cost_is_linear_in_the_number_of_frames(
+  model_and_config, monkeypatch
+):
   """Each frame is encoded and decoded once: O(F) work, not O(F^2)."""
   model, config = model_and_config
   encoded, decoded = [], []
 
   def counting(layer, log, frames_of):
     call = layer.call
-    monkeypatch.setattr(layer, "call",
-                        lambda x, *a: log.append(frames_of(x)) or call(x, *a))
+    monkeypatch.setattr(
+      layer, "call", lambda x, *a: log.append(frames_of(x)) or call(x, *a)
+    )
 
   counting(model.encoder, encoded, lambda x: x.shape[0])
   counting(model.decoder, decoded, lambda x: x.shape[0] * x.shape[1])

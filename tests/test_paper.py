@@ -36,21 +36,25 @@ def test_reproduction_table_quotes_the_paper():
   assert set(rows) == set(paper.NEG_ELBO)
   for key, (params, elbo) in rows.items():
     count = paper.PARAMETERS.get(key)
-    assert params == (f"{count.millions:.2f}M" if count and count.in_paper
-                      else "–"), key
+    assert params == (
+      f"{count.millions:.2f}M" if count and count.in_paper else "–"
+    ), key
     assert elbo == "{} / {}".format(*paper.NEG_ELBO[key]), key
 
 
 def test_ablation_config_headers_quote_the_paper():
-  pattern = re.compile(r"# Paper: (?:([\d.]+)M parameters, )?ELBO (\d+) "
-                       r"\(train\) / (\d+) \(test\)")
+  pattern = re.compile(
+    r"# Paper: (?:([\d.]+)M parameters, )?ELBO (\d+) "
+    r"\(train\) / (\d+) \(test\)"
+  )
   for key, elbo in paper.NEG_ELBO.items():
     header = (ROOT / "gin" / "ablations" / f"{key}.gin").read_text()
     millions, *quoted = pattern.search(header).groups()
     assert tuple(int(x) for x in quoted) == elbo, key
     count = paper.PARAMETERS.get(key)
-    assert millions == (f"{count.millions:.2f}" if count and count.in_paper
-                        else None), key
+    assert millions == (
+      f"{count.millions:.2f}" if count and count.in_paper else None
+    ), key
 
 
 def test_unused_module_is_the_releases_6300672():

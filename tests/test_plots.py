@@ -9,8 +9,12 @@ from hvrnn_tf import plots
 
 def test_per_timestep_plot_is_a_png(tmp_path):
   path = str(tmp_path / "curves.png")
-  plots.plot_per_timestep({"ssim": [0.9, 0.8, 0.7], "lpips": [0.1, 0.2, 0.3]},
-                          first_frame=3, path=path, num_samples=100)
+  plots.plot_per_timestep(
+    {"ssim": [0.9, 0.8, 0.7], "lpips": [0.1, 0.2, 0.3]},
+    first_frame=3,
+    path=path,
+    num_samples=100,
+  )
   with Image.open(path) as image:
     assert image.format == "PNG" and image.size[0] > image.size[1] > 100
 
@@ -40,4 +44,5 @@ def test_runs_plot_has_a_line_per_run_and_names_a_missing_curve(tmp_path):
     assert image.format == "PNG"
   with pytest.raises(ValueError, match="run 'copy' has no 'psnr' curve"):
     plots.plot_runs_per_timestep(
-        {"hier": {"psnr": [1.0]}, "copy": {"ssim": [1.0]}}, 6, path, 20)
+      {"hier": {"psnr": [1.0]}, "copy": {"ssim": [1.0]}}, 6, path, 20
+    )

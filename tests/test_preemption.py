@@ -21,8 +21,10 @@ def test_first_signal_sets_the_flag_second_acts_as_before():
   original = signal.getsignal(signal.SIGINT)
   if original is signal.SIG_IGN:
     # A shell without job control starts background jobs ignoring SIGINT.
-    pytest.skip("SIGINT is ignored in this process (started in the "
-                "background): there is no KeyboardInterrupt to restore")
+    pytest.skip(
+      "SIGINT is ignored in this process (started in the "
+      "background): there is no KeyboardInterrupt to restore"
+    )
   with preemption.SignalWatcher() as watcher:
     assert watcher.received is None
     os.kill(os.getpid(), signal.SIGINT)

@@ -20,19 +20,31 @@ import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 BIN = pathlib.Path(sys.executable).parent
-DOCS = ["README.md", "docs/TRAINING.md", "docs/EVALUATION.md",
-        "docs/RELIABILITY.md", "docs/PERFORMANCE.md", "docs/BAZEL.md",
-        "docs/TESTING.md", "docs/REPRODUCTION.md", "docs/RESULTS.md",
-        "docs/ARCHITECTURE.md",
-        "bench/README.md"]
+DOCS = [
+  "README.md",
+  "docs/TRAINING.md",
+  "docs/EVALUATION.md",
+  "docs/RELIABILITY.md",
+  "docs/PERFORMANCE.md",
+  "docs/BAZEL.md",
+  "docs/TESTING.md",
+  "docs/REPRODUCTION.md",
+  "docs/RESULTS.md",
+  "docs/ARCHITECTURE.md",
+  "bench/README.md",
+]
 
 
 def _run(args, cwd, timeout=300):
   env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="2")
-  result = subprocess.run(args, cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-  assert result.returncode == 0, (args, result.stdout[-3000:],
-                                  result.stderr[-3000:])
+  result = subprocess.run(
+    args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+  )
+  assert result.returncode == 0, (
+    args,
+    result.stdout[-3000:],
+    result.stderr[-3000:],
+  )
   return result
 
 
@@ -50,46 +62,95 @@ def test_readme_sequence(tmp_path):
 
   def mnist_flags(cwd):
     """Relative to `cwd`, as a user types it; the run records it absolute."""
-    return ([f"--mnist_dir={os.path.relpath(mnist, cwd)}",
-             "--gin_param=data.make_dataset.split_test_file_at=8000"]
-            if has_mnist else [])
+    return (
+      [
+        f"--mnist_dir={os.path.relpath(mnist, cwd)}",
+        "--gin_param=data.make_dataset.split_test_file_at=8000",
+      ]
+      if has_mnist
+      else []
+    )
 
-  _python("hvrnn_tf.train", "--gin_file=tiny.gin", f"--workdir={workdir}",
-          "--gin_param=train.num_steps=4", "--gin_param=train.checkpoint_every=2",
-          *mnist_flags(user_dir), cwd=user_dir)
+  _python(
+    "hvrnn_tf.train",
+    "--gin_file=tiny.gin",
+    f"--workdir={workdir}",
+    "--gin_param=train.num_steps=4",
+    "--gin_param=train.checkpoint_every=2",
+    *mnist_flags(user_dir),
+    cwd=user_dir,
+  )
   # Re-running resumes; here from the repository root with a relative path.
   relative = os.path.relpath(user_dir / workdir, REPO_ROOT)
-  resumed = _python("hvrnn_tf.train", "--gin_file=gin/tiny.gin",
-                    f"--workdir={relative}", "--gin_param=train.num_steps=6",
-                    *mnist_flags(REPO_ROOT), cwd=REPO_ROOT)
+  resumed = _python(
+    "hvrnn_tf.train",
+    "--gin_file=gin/tiny.gin",
+    f"--workdir={relative}",
+    "--gin_param=train.num_steps=6",
+    *mnist_flags(REPO_ROOT),
+    cwd=REPO_ROOT,
+  )
   assert re.search(r"Resumed from \S*ckpt-4 at step 4", resumed.stderr)
-  _python("hvrnn_tf.sample", f"--workdir={workdir}", "--num_sequences=1",
-          "--num_samples=2", cwd=user_dir)
+  _python(
+    "hvrnn_tf.sample",
+    f"--workdir={workdir}",
+    "--num_sequences=1",
+    "--num_samples=2",
+    cwd=user_dir,
+  )
   assert list((user_dir / workdir / "samples" / "step_6").glob("*.gif"))
   evaluated = _python(
-      "hvrnn_tf.eval", f"--workdir={workdir}", "--num_samples=2",
-      "--max_sequences=2", "--batch_size=2", "--i3d_handle=",
-      "--lpips_weights=", "--output_dir=eval_out", cwd=user_dir)
+    "hvrnn_tf.eval",
+    f"--workdir={workdir}",
+    "--num_samples=2",
+    "--max_sequences=2",
+    "--batch_size=2",
+    "--i3d_handle=",
+    "--lpips_weights=",
+    "--output_dir=eval_out",
+    cwd=user_dir,
+  )
   metrics = json.loads((user_dir / "eval_out" / "metrics.json").read_text())
   assert metrics["protocol"]["checkpoint_step"] == 6
   if has_mnist:
     assert metrics["protocol"]["dataset"]["digits"] == (
-        f"idx:{mnist / 't10k-images-idx3-ubyte.gz'}[8000:10000]")
+      f"idx:{mnist / 't10k-images-idx3-ubyte.gz'}[8000:10000]"
+    )
     assert "warning" not in metrics
   else:
     assert "stand-in digits" in metrics["warning"]
   assert "ssim" in json.loads(evaluated.stdout.strip().splitlines()[-1])
-  _python("hvrnn_tf.export", f"--workdir={workdir}", "--export_dir=exports/t",
-          cwd=user_dir)
-  inputs = dict(context=np.zeros([1, 2, 32, 32, 1], np.float32),
-                num_future=np.int32(3), num_samples=np.int32(2),
-                seed=np.array([1, 2], np.int32))
+  _python(
+    "hvrnn_tf.export",
+    f"--workdir={workdir}",
+    "--export_dir=exports/t",
+    cwd=user_dir,
+  )
+  inputs = dict(
+    context=np.zeros([1, 2, 32, 32, 1], np.float32),
+    num_future=np.int32(3),
+    num_samples=np.int32(2),
+    seed=np.array([1, 2], np.int32),
+  )
   for name, value in inputs.items():
     np.save(user_dir / f"{name}.npy", value)
-  ran = _run([str(BIN / "saved_model_cli"), "run", "--dir", "exports/t/6",
-              "--tag_set", "serve", "--signature_def", "serving_default",
-              "--inputs", ";".join(f"{name}={name}.npy" for name in inputs),
-              "--outdir", "served"], cwd=user_dir)
+  ran = _run(
+    [
+      str(BIN / "saved_model_cli"),
+      "run",
+      "--dir",
+      "exports/t/6",
+      "--tag_set",
+      "serve",
+      "--signature_def",
+      "serving_default",
+      "--inputs",
+      ";".join(f"{name}={name}.npy" for name in inputs),
+      "--outdir",
+      "served",
+    ],
+    cwd=user_dir,
+  )
   assert "Result for output key frames" in ran.stdout
   # The printed array is abbreviated; the saved output has the whole tensor.
   frames = np.load(user_dir / "served" / "frames.npy")
@@ -98,17 +159,23 @@ def test_readme_sequence(tmp_path):
 
 
 def test_bare_gin_names_resolve_from_anywhere(tmp_path, monkeypatch):
-  from hvrnn_tf import checkpointing  # pylint: disable=g-import-not-at-top
   import gin  # pylint: disable=g-import-not-at-top
+  from hvrnn_tf import checkpointing  # pylint: disable=g-import-not-at-top
+
   # Registers the configurables the config binds (train.*, data.*).
-  from hvrnn_tf import train  # pylint: disable=g-import-not-at-top,unused-import
+
   monkeypatch.chdir(tmp_path)
   # An ablation config whose `include 'gin/bair.gin'` needs the project root.
-  checkpointing.parse_gin(["ablations/table2_hierarchy_1.gin"],
-                          ["data.make_dataset.file_pattern='bair/{split}-*'"])
-  assert list(gin.query_parameter("model.ModelConfig.latent_resolutions")) == [1]
+  checkpointing.parse_gin(
+    ["ablations/table2_hierarchy_1.gin"],
+    ["data.make_dataset.file_pattern='bair/{split}-*'"],
+  )
+  assert list(gin.query_parameter("model.ModelConfig.latent_resolutions")) == [
+    1
+  ]
   assert gin.query_parameter("data.make_dataset.file_pattern") == str(
-      tmp_path / "bair" / "{split}-*")
+    tmp_path / "bair" / "{split}-*"
+  )
   with pytest.raises(ValueError, match="no_such.gin"):
     checkpointing.parse_gin(["no_such.gin"])
 
@@ -136,10 +203,16 @@ def _defined_flags(module):
       continue
     seen.add(current)
     for node in ast.walk(ast.parse(path.read_text())):
-      if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-          and (node.func.attr.startswith("DEFINE_")
-               or node.func.attr == "add_argument")  # absl or argparse
-          and node.args and isinstance(node.args[0], ast.Constant)):
+      if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and (
+          node.func.attr.startswith("DEFINE_")
+          or node.func.attr == "add_argument"
+        )  # absl or argparse
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+      ):
         names.add(node.args[0].value.lstrip("-"))
       elif isinstance(node, ast.ImportFrom) and node.module:
         todo += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
@@ -158,6 +231,9 @@ def test_documented_commands_exist():
       problems.append(f"{doc}: no module {module}")
       continue
     defined = _defined_flags(module) | {"help", "helpfull"}
-    problems += [f"{doc}: {module} has no --{flag}"
-                 for flag in flags if flag not in defined]
+    problems += [
+      f"{doc}: {module} has no --{flag}"
+      for flag in flags
+      if flag not in defined
+    ]
   assert not problems, problems

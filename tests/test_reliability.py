@@ -18,12 +18,12 @@ import sys
 import threading
 import time
 
-import gin
+from absl import flags
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
 
+import gin
 from hvrnn_tf import checkpointing
 from hvrnn_tf import summaries
 from hvrnn_tf import train
@@ -77,8 +77,10 @@ def events(path, tag="loss"):
 
 
 def events_files(workdir):
-  return sorted(glob.glob(os.path.join(workdir, "train", "events.out.*")),
-                key=os.path.getmtime)
+  return sorted(
+    glob.glob(os.path.join(workdir, "train", "events.out.*")),
+    key=os.path.getmtime,
+  )
 
 
 class Process:
@@ -86,11 +88,16 @@ class Process:
 
   def __init__(self, workdir, *params):
     args = [f"--gin_file={TINY_GIN}"] + [
-        f"--gin_param={p}" for p in TINY_PARAMS + list(params)]
+      f"--gin_param={p}" for p in TINY_PARAMS + list(params)
+    ]
     self.popen = subprocess.Popen(
-        [sys.executable, "-m", "hvrnn_tf.train", f"--workdir={workdir}", *args],
-        cwd=REPO_ROOT, env=ENV, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True)
+      [sys.executable, "-m", "hvrnn_tf.train", f"--workdir={workdir}", *args],
+      cwd=REPO_ROOT,
+      env=ENV,
+      stdout=subprocess.DEVNULL,
+      stderr=subprocess.PIPE,
+      text=True,
+    )
     self.lines, self.log = queue.Queue(), []
     threading.Thread(target=self._read, daemon=True).start()
 
@@ -113,7 +120,9 @@ class Process:
       match = re.search(pattern, line)
       if match:
         return match
-    raise AssertionError(f"no {pattern!r} in the log:\n" + "".join(self.log)[-3000:])
+    raise AssertionError(
+      f"no {pattern!r} in the log:\n" + "".join(self.log)[-3000:]
+    )
 
   def send(self, signum):
     self.popen.send_signal(signum)
@@ -135,7 +144,9 @@ def killed_and_resumed(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("killed")
   rng, seed = rng_with_seed()
   result = {"workdir": workdir, "seed": seed}
-  first = Process(workdir, "train.num_steps = 1000", "train.checkpoint_every = 3")
+  first = Process(
+    workdir, "train.num_steps = 1000", "train.checkpoint_every = 3"
+  )
   try:
     # Kill at a random moment of the step after step k = 1 (mod 3): after
     # checkpoint k - 1, with step k (at least) done and logged, to be lost.
@@ -155,9 +166,13 @@ def killed_and_resumed(tmp_path_factory):
   result["first_lr"] = events(events_files(workdir)[-1], "learning_rate")
   result["killed_latest"] = tf.train.latest_checkpoint(workdir / "checkpoints")
 
-  second = Process(workdir, "train.num_steps = 1000", "train.checkpoint_every = 3")
+  second = Process(
+    workdir, "train.num_steps = 1000", "train.checkpoint_every = 3"
+  )
   try:
-    resumed = int(second.wait_for(r"Resumed from .*ckpt-(\d+) at step").group(1))
+    resumed = int(
+      second.wait_for(r"Resumed from .*ckpt-(\d+) at step").group(1)
+    )
     second.wait_for(rf"step {resumed + 3}/1000")
     sent = time.time()
     result["second_returncode"] = second.send(signal.SIGTERM)
@@ -173,7 +188,8 @@ def killed_and_resumed(tmp_path_factory):
 
 
 def test_sigkill_resumes_from_the_last_checkpoint_on_the_same_curve(
-    killed_and_resumed):
+  killed_and_resumed,
+):
   r = killed_and_resumed
   context = f"(random seed {r['seed']})\n{r['second_log'][-3000:]}"
   first, second = r["first_events"], r["second_events"]
@@ -208,15 +224,19 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(killed_and_resumed):
   assert latest.endswith(f"ckpt-{stopped_at}")
   assert tf.train.load_variable(latest, checkpointing.STEP_KEY) == stopped_at
   iterations = tf.train.load_variable(
-      latest, "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE")
+    latest, "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
+  )
   assert iterations == stopped_at
   assert "data" in checkpointing.saved_objects(latest)
 
 
 def run_main(workdir, *params, gin_files=(TINY_GIN,)):
   """train.main in this process, as the binary runs it; returns the exit message."""
-  argv = ["hvrnn_tf.train", f"--workdir={workdir}"] + [
-      f"--gin_file={f}" for f in gin_files] + [f"--gin_param={p}" for p in params]
+  argv = (
+    ["hvrnn_tf.train", f"--workdir={workdir}"]
+    + [f"--gin_file={f}" for f in gin_files]
+    + [f"--gin_param={p}" for p in params]
+  )
   flags.FLAGS(argv)
   try:
     train.main(argv[:1])
@@ -234,9 +254,13 @@ def diverged(tmp_path_factory):
   gin.clear_config()
   try:
     message = run_main(
-        workdir, *TINY_PARAMS, "train.num_steps = 20",
-        "train.checkpoint_every = 2", "train.max_consecutive_nonfinite_steps = 3",
-        "train.debug_nonfinite_steps = (3, 6, 7, 8, 9)")
+      workdir,
+      *TINY_PARAMS,
+      "train.num_steps = 20",
+      "train.checkpoint_every = 2",
+      "train.max_consecutive_nonfinite_steps = 3",
+      "train.debug_nonfinite_steps = (3, 6, 7, 8, 9)",
+    )
   finally:
     gin.clear_config()
   return workdir, message
@@ -244,18 +268,27 @@ def diverged(tmp_path_factory):
 
 def test_nonfinite_steps_are_skipped_and_a_streak_stops_the_run(diverged):
   workdir, message = diverged
-  assert message.startswith("hvrnn_tf.train: error: training diverged: "
-                            "steps 6-8 had a non-finite loss"), message
+  assert message.startswith(
+    "hvrnn_tf.train: error: training diverged: steps 6-8 had a non-finite loss"
+  ), message
   assert "max_consecutive_nonfinite_steps" in message
   # Step 6 was a checkpoint step, but inside the streak: not saved. The last
   # checkpoint is the last good state, and the message says so.
   latest = tf.train.latest_checkpoint(workdir / "checkpoints")
-  assert latest.endswith("ckpt-4") and f"{latest} (step 4), is intact" in message
+  assert (
+    latest.endswith("ckpt-4") and f"{latest} (step 4), is intact" in message
+  )
   # Step 3 was skipped: 4 steps, 3 updates.
-  assert tf.train.load_variable(
-      latest, "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 3
-  assert tf.train.load_variable(
-      latest, "skipped_steps/.ATTRIBUTES/VARIABLE_VALUE") == 1
+  assert (
+    tf.train.load_variable(
+      latest, "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
+    )
+    == 3
+  )
+  assert (
+    tf.train.load_variable(latest, "skipped_steps/.ATTRIBUTES/VARIABLE_VALUE")
+    == 1
+  )
   for name, _ in tf.train.list_variables(latest):
     if name.startswith("model/"):
       assert np.isfinite(tf.train.load_variable(latest, name)).all(), name
@@ -298,7 +331,9 @@ while True:
 """
 
 
-def test_sigkill_during_checkpoint_writes_never_leaves_a_partial_latest(tmp_path):
+def test_sigkill_during_checkpoint_writes_never_leaves_a_partial_latest(
+  tmp_path,
+):
   """80 MB checkpoints written back to back; each run is killed at a random
   moment inside a write (timed from the previous writes)."""
   rng, seed = rng_with_seed()
@@ -306,8 +341,13 @@ def test_sigkill_during_checkpoint_writes_never_leaves_a_partial_latest(tmp_path
   leftovers, previous_step, kills_inside_a_write = [], 0, 0
   for _ in range(3):
     process = subprocess.Popen(
-        [sys.executable, "-c", CHECKPOINT_WRITER, str(directory)], cwd=REPO_ROOT,
-        env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+      [sys.executable, "-c", CHECKPOINT_WRITER, str(directory)],
+      cwd=REPO_ROOT,
+      env=ENV,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+    )
     try:
       removed = []
       for line in process.stdout:
@@ -336,25 +376,34 @@ def test_sigkill_during_checkpoint_writes_never_leaves_a_partial_latest(tmp_path
     latest = tf.train.latest_checkpoint(directory)
     number = checkpointing.checkpoint_number(latest)
     assert number in (int(step) - 1, int(step)), (seed, latest, step)
-    registered = {os.path.basename(p) for p in
-                  checkpointing.registered_checkpoints(directory)}
+    registered = {
+      os.path.basename(p)
+      for p in checkpointing.registered_checkpoints(directory)
+    }
     leftovers = sorted(
-        str(directory / name) for name in os.listdir(directory)
-        if name != "checkpoint" and name.split(".")[0] not in registered)
+      str(directory / name)
+      for name in os.listdir(directory)
+      if name != "checkpoint" and name.split(".")[0] not in registered
+    )
     # The latest checkpoint is complete: every value restores, checksummed.
     weights = tf.Variable(tf.zeros([20_000_000]))
     tf.train.Checkpoint(weights=weights).restore(latest).expect_partial()
-    assert float(tf.reduce_min(weights)) == float(tf.reduce_max(weights)) == number
+    assert (
+      float(tf.reduce_min(weights)) == float(tf.reduce_max(weights)) == number
+    )
     previous_step = number
     kills_inside_a_write += bool(leftovers)
   assert kills_inside_a_write, (
-      f"no kill landed inside a checkpoint write (seed {seed})")
+    f"no kill landed inside a checkpoint write (seed {seed})"
+  )
 
 
 def test_unreadable_latest_checkpoint_falls_back_to_the_previous(tmp_path):
   value = tf.Variable(0.0)
   objects = dict(model=value, optimizer=tf.Variable(0), step=tf.Variable(0))
-  manager = tf.train.CheckpointManager(tf.train.Checkpoint(**objects), tmp_path, 3)
+  manager = tf.train.CheckpointManager(
+    tf.train.Checkpoint(**objects), tmp_path, 3
+  )
   for step in (1, 2):
     value.assign(float(step))
     checkpointing.save(manager, step)
@@ -367,32 +416,47 @@ def test_unreadable_latest_checkpoint_falls_back_to_the_previous(tmp_path):
   assert restored == {"model", "optimizer", "step"}
   with open(glob.glob(str(tmp_path / "ckpt-1.index"))[0], "r+b") as f:
     f.write(b"garbage")
-  with pytest.raises(ValueError, match="(?s)No readable checkpoint.*ckpt-2.*ckpt-1"):
+  with pytest.raises(
+    ValueError, match="(?s)No readable checkpoint.*ckpt-2.*ckpt-1"
+  ):
     checkpointing.restore_training_state(objects, str(tmp_path))
 
 
 def test_data_position_of_another_pipeline_is_skipped(tmp_path):
   iterator = iter(tf.data.Dataset.range(10).batch(2))
   next(iterator)
-  objects = dict(model=tf.Variable(1.0), optimizer=tf.Variable(0),
-                 step=tf.Variable(0), data=iterator)
-  manager = tf.train.CheckpointManager(tf.train.Checkpoint(**objects), tmp_path, 3)
+  objects = dict(
+    model=tf.Variable(1.0),
+    optimizer=tf.Variable(0),
+    step=tf.Variable(0),
+    data=iterator,
+  )
+  manager = tf.train.CheckpointManager(
+    tf.train.Checkpoint(**objects), tmp_path, 3
+  )
   checkpointing.save(manager, 1)
   same = iter(tf.data.Dataset.range(10).batch(2))
   path, restored = checkpointing.restore_training_state(
-      {**objects, "data": same}, str(tmp_path))
+    {**objects, "data": same}, str(tmp_path)
+  )
   assert "data" in restored and list(next(same).numpy()) == [2, 3]
   # Data settings changed: the weights still restore, the data state not.
   other = iter(tf.data.Dataset.range(10).shuffle(3).batch(3))
   path, restored = checkpointing.restore_training_state(
-      {**objects, "data": other}, str(tmp_path))
+    {**objects, "data": other}, str(tmp_path)
+  )
   assert path.endswith("ckpt-1") and restored == {"model", "optimizer", "step"}
 
 
 def test_checkpoint_of_other_shapes_is_a_clear_error(tmp_path):
-  objects = dict(model=tf.Variable(tf.zeros([3])), optimizer=tf.Variable(0),
-                 step=tf.Variable(0))
-  manager = tf.train.CheckpointManager(tf.train.Checkpoint(**objects), tmp_path, 3)
+  objects = dict(
+    model=tf.Variable(tf.zeros([3])),
+    optimizer=tf.Variable(0),
+    step=tf.Variable(0),
+  )
+  manager = tf.train.CheckpointManager(
+    tf.train.Checkpoint(**objects), tmp_path, 3
+  )
   checkpointing.save(manager, 1)
   objects["model"] = tf.Variable(tf.zeros([4]))
   with pytest.raises(ValueError, match="ckpt-1 does not match the configured"):
@@ -405,8 +469,11 @@ def small_disk(tmp_path):
   mount_point = tmp_path / "disk"
   mount_point.mkdir()
   result = subprocess.run(
-      ["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount_point)],
-      capture_output=True, text=True, check=False)
+    ["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount_point)],
+    capture_output=True,
+    text=True,
+    check=False,
+  )
   if result.returncode:
     pytest.skip(f"cannot mount a tmpfs here (needs root): {result.stderr}")
   yield mount_point
@@ -423,15 +490,20 @@ def fill(directory):
 
 
 def read_only(directory):
-  subprocess.run(f"mount --bind {directory} {directory} && "
-                 f"mount -o remount,bind,ro {directory}", shell=True, check=True)
+  subprocess.run(
+    f"mount --bind {directory} {directory} && "
+    f"mount -o remount,bind,ro {directory}",
+    shell=True,
+    check=True,
+  )
 
 
 def test_failed_checkpoint_writes_keep_the_previous_checkpoint(small_disk):
   directory = small_disk / "checkpoints"
   value = tf.Variable(tf.zeros([1_000_000]))  # 4 MB
-  manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=value),
-                                       directory, 3)
+  manager = tf.train.CheckpointManager(
+    tf.train.Checkpoint(model=value), directory, 3
+  )
   checkpointing.save(manager, 1)
   fill(small_disk)
   with pytest.raises(checkpointing.CheckpointWriteError) as error:
@@ -441,11 +513,16 @@ def test_failed_checkpoint_writes_keep_the_previous_checkpoint(small_disk):
   assert "No space left on device" in message and "function_node" not in message
   assert f"{directory}/ckpt-1 is intact" in message
   assert sorted(os.listdir(directory)) == [
-      "checkpoint", "ckpt-1.data-00000-of-00001", "ckpt-1.index"]
+    "checkpoint",
+    "ckpt-1.data-00000-of-00001",
+    "ckpt-1.index",
+  ]
   os.remove(small_disk / "filler")
   read_only(directory)
-  with pytest.raises(checkpointing.CheckpointWriteError,
-                     match="ckpt-3 .*Read-only file system.*ckpt-1 is intact"):
+  with pytest.raises(
+    checkpointing.CheckpointWriteError,
+    match="ckpt-3 .*Read-only file system.*ckpt-1 is intact",
+  ):
     checkpointing.save(manager, 3)
   assert tf.train.latest_checkpoint(directory) == str(directory / "ckpt-1")
 
@@ -458,15 +535,18 @@ def test_lost_summary_writes_are_detected(small_disk):
   fill(small_disk)
   # TensorFlow reports some failed flushes and silently drops others (then
   # the events file stops growing); either is an OSError naming the file.
-  with pytest.raises(OSError, match="cannot write TensorBoard summaries to "
-                     f"{small_disk}/train"):
+  with pytest.raises(
+    OSError, match=f"cannot write TensorBoard summaries to {small_disk}/train"
+  ):
     for step in range(2, 100):  # the file's last page may still take a few
       with writer.at(step):
         tf.summary.text("big", "x" * 2000)
       writer.flush()
 
 
-def test_disk_full_mid_run_is_a_clear_error_and_keeps_the_checkpoint(small_disk):
+def test_disk_full_mid_run_is_a_clear_error_and_keeps_the_checkpoint(
+  small_disk,
+):
   workdir = small_disk / "run"
   checkpoints = workdir / "checkpoints"
   stop = threading.Event()
@@ -480,8 +560,10 @@ def test_disk_full_mid_run_is_a_clear_error_and_keeps_the_checkpoint(small_disk)
 
   filler = threading.Thread(target=fill_after_first_checkpoint, daemon=True)
   filler.start()
-  parse_tiny("train.num_steps = 30\ntrain.checkpoint_every = 2\n"
-                   "train.summary_every = 100\n")
+  parse_tiny(
+    "train.num_steps = 30\ntrain.checkpoint_every = 2\n"
+    "train.summary_every = 100\n"
+  )
   try:
     with pytest.raises(OSError) as error:
       train.train(str(workdir))
@@ -490,9 +572,11 @@ def test_disk_full_mid_run_is_a_clear_error_and_keeps_the_checkpoint(small_disk)
     filler.join()
   latest = tf.train.latest_checkpoint(checkpoints)
   message = str(error.value)
-  assert re.search(r"cannot write checkpoint ckpt-\d+ in .*No space left on "
-                   rf"device; the previous checkpoint {latest} is intact",
-                   message), message
+  assert re.search(
+    r"cannot write checkpoint ckpt-\d+ in .*No space left on "
+    rf"device; the previous checkpoint {latest} is intact",
+    message,
+  ), message
   # The failed write left nothing behind; the previous checkpoint restores.
   assert not [n for n in os.listdir(checkpoints) if "_temp" in n]
   assert not checkpointing.remove_partial_checkpoints(str(checkpoints))
@@ -503,21 +587,32 @@ def test_disk_full_mid_run_is_a_clear_error_and_keeps_the_checkpoint(small_disk)
   assert step == checkpointing.checkpoint_number(latest)
 
 
-@pytest.mark.parametrize("binding,message", [
+@pytest.mark.parametrize(
+  "binding,message",
+  [
     ("train.num_steps = '10'", "train.num_steps: expected int, got '10' (str)"),
-    ("train.precision = 'float16'", "train.precision='float16'; expected one of"),
+    (
+      "train.precision = 'float16'",
+      "train.precision='float16'; expected one of",
+    ),
     ("train.data_position = 'exact'", "train.data_position='exact'"),
     ("train.learning_rate = -1.0", "train.learning_rate must be >= 0"),
     ("train.lr_reference_batch = 0", "train.lr_reference_batch must be >= 1"),
     ("train.checkpoint_every = 0", "train.checkpoint_every must be >= 1"),
-    ("train.max_consecutive_nonfinite_steps = 0",
-     "train.max_consecutive_nonfinite_steps must be >= 1"),
+    (
+      "train.max_consecutive_nonfinite_steps = 0",
+      "train.max_consecutive_nonfinite_steps must be >= 1",
+    ),
     ("model.ModelConfig.n_hid = '4'", "model.ModelConfig.n_hid: expected int"),
-    ("data.make_dataset.shuffle_buffer = 'big'",
-     "data.make_dataset.shuffle_buffer: expected int"),
-])
+    (
+      "data.make_dataset.shuffle_buffer = 'big'",
+      "data.make_dataset.shuffle_buffer: expected int",
+    ),
+  ],
+)
 def test_bad_settings_are_rejected_before_the_model_is_built(
-    tmp_path, binding, message):
+  tmp_path, binding, message
+):
   parse_tiny("train.num_steps = 10\n" + binding)
   with pytest.raises(ValueError) as error:
     train.train(str(tmp_path / "run"))
@@ -528,19 +623,32 @@ def test_bad_settings_are_rejected_before_the_model_is_built(
 def test_binary_reports_missing_and_mistyped_settings(tmp_path):
   gin.clear_config()
   message = run_main(tmp_path / "run", *TINY_PARAMS, gin_files=())
-  assert message.startswith("hvrnn_tf.train: error: Required bindings for "
-                            "`train` not provided in config: ['num_steps']")
+  assert message.startswith(
+    "hvrnn_tf.train: error: Required bindings for "
+    "`train` not provided in config: ['num_steps']"
+  )
   gin.clear_config()
-  message = run_main(tmp_path / "run", *TINY_PARAMS, "train.num_steps = 10",
-                     "model.ModelConfig.future_frames = 2.5")
-  assert message == ("hvrnn_tf.train: error: model.ModelConfig.future_frames: "
-                     "expected int, got 2.5 (float)")
+  message = run_main(
+    tmp_path / "run",
+    *TINY_PARAMS,
+    "train.num_steps = 10",
+    "model.ModelConfig.future_frames = 2.5",
+  )
+  assert message == (
+    "hvrnn_tf.train: error: model.ModelConfig.future_frames: "
+    "expected int, got 2.5 (float)"
+  )
 
 
 def test_sequences_shorter_than_context_plus_future_name_the_settings(tmp_path):
-  smmnist.write_smmnist_shards(str(tmp_path), "train", num_sequences=2,
-                               sequence_length=3, image_size=32,
-                               style="mnist28")
+  smmnist.write_smmnist_shards(
+    str(tmp_path),
+    "train",
+    num_sequences=2,
+    sequence_length=3,
+    image_size=32,
+    style="mnist28",
+  )
   parse_tiny(f"""
 train.num_steps = 10
 data.make_dataset.source = "tfrecord"
@@ -550,6 +658,8 @@ data.make_dataset.file_pattern = "{tmp_path}/{{split}}-*"
     train.train(str(tmp_path / "run"))
   message = str(error.value)
   assert "sequences have 3 frames; sequence_length=4" in message
-  assert ("sequence_length = model.ModelConfig.context_frames + "
-          "model.ModelConfig.future_frames = 2 + 2") in message
+  assert (
+    "sequence_length = model.ModelConfig.context_frames + "
+    "model.ModelConfig.future_frames = 2 + 2"
+  ) in message
   assert not (tmp_path / "run" / "checkpoints").exists()

@@ -1,8 +1,8 @@
 """Tests of writing sample videos."""
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image
+import tensorflow as tf
 
 from hvrnn_tf import sampling
 from hvrnn_tf.model import HierarchicalVRNN
@@ -13,10 +13,15 @@ def test_write_samples_writes_truth_and_samples(tiny_config, tmp_path):
   model = HierarchicalVRNN(config)
   model.initialize()
   videos = tf.random.stateless_uniform([2, 5, 16, 16, 1], seed=[0, 1])
-  paths = sampling.write_samples(model, videos, str(tmp_path / "out"),
-                                 num_samples=3)
+  paths = sampling.write_samples(
+    model, videos, str(tmp_path / "out"), num_samples=3
+  )
   assert sorted(p.rsplit("/", 1)[1] for p in paths) == [
-      "sample_0.gif", "sample_0.png", "sample_1.gif", "sample_1.png"]
+    "sample_0.gif",
+    "sample_0.png",
+    "sample_1.gif",
+    "sample_1.png",
+  ]
   gif = Image.open(tmp_path / "out" / "sample_0.gif")
   assert gif.n_frames == 5
   # Ground truth + 3 samples side by side, 2-pixel gaps.

@@ -16,8 +16,9 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_linear_warmup_ramps_then_stays():
-  values = [float(schedules.linear_warmup(s, 1.0, 3.0, 10))
-            for s in (0, 5, 10, 50)]
+  values = [
+    float(schedules.linear_warmup(s, 1.0, 3.0, 10)) for s in (0, 5, 10, 50)
+  ]
   np.testing.assert_allclose(values, [1.0, 2.0, 3.0, 3.0])
   assert float(schedules.linear_warmup(0, 0.0, 2.0, 0)) == 2.0
 
@@ -26,33 +27,47 @@ def test_paper_learning_rate_at_global_batch_128():
   # BAIR: 338 steps per epoch at batch 128, 5 warmup epochs.
   warmup = 5 * 338
   schedule = schedules.WarmupLearningRate(2e-5, warmup, global_batch_size=128)
-  values = [float(schedule(s)) for s in
-            (0, warmup // 2, warmup, warmup + 1, 100 * warmup)]
-  np.testing.assert_allclose(values, [2e-5, 9e-5, 1.6e-4, 1.6e-4, 1.6e-4],
-                             rtol=1e-6)
+  values = [
+    float(schedule(s))
+    for s in (0, warmup // 2, warmup, warmup + 1, 100 * warmup)
+  ]
+  np.testing.assert_allclose(
+    values, [2e-5, 9e-5, 1.6e-4, 1.6e-4, 1.6e-4], rtol=1e-6
+  )
   assert schedule.scale == 8.0
   assert schedules.WarmupLearningRate(**schedule.get_config()).peak == (
-      pytest.approx(1.6e-4))
+    pytest.approx(1.6e-4)
+  )
 
 
 def test_paper_learning_rate_at_global_batch_16_is_constant():
   schedule = schedules.WarmupLearningRate(2e-5, 1000, global_batch_size=16)
-  np.testing.assert_allclose([float(schedule(s)) for s in (0, 500, 1000, 5000)],
-                             [2e-5] * 4, rtol=1e-6)
+  np.testing.assert_allclose(
+    [float(schedule(s)) for s in (0, 500, 1000, 5000)], [2e-5] * 4, rtol=1e-6
+  )
 
 
 def test_learning_rate_below_the_reference_batch_is_constant():
   schedule = schedules.WarmupLearningRate(2e-5, 1000, global_batch_size=4)
-  np.testing.assert_allclose([float(schedule(s)) for s in (0, 500, 5000)],
-                             [5e-6] * 3, rtol=1e-6)
+  np.testing.assert_allclose(
+    [float(schedule(s)) for s in (0, 500, 5000)], [5e-6] * 3, rtol=1e-6
+  )
   # smmnist_quick.gin: base 1.25e-4, reference batch 1, batch 8.
   quick = schedules.WarmupLearningRate(1.25e-4, 100, 8, reference_batch_size=1)
-  np.testing.assert_allclose([float(quick(0)), float(quick(100))],
-                             [1.25e-4, 1e-3], rtol=1e-6)
+  np.testing.assert_allclose(
+    [float(quick(0)), float(quick(100))], [1.25e-4, 1e-3], rtol=1e-6
+  )
 
 
-def torch_adam(w, gradients, learning_rates, weight_decay, beta_1=0.5,
-               beta_2=0.9, epsilon=1e-8):
+def torch_adam(
+  w,
+  gradients,
+  learning_rates,
+  weight_decay,
+  beta_1=0.5,
+  beta_2=0.9,
+  epsilon=1e-8,
+):
   """torch.optim.Adam's update (weight_decay coupled, amsgrad off), float64."""
   w = np.asarray(w, np.float64)
   m = np.zeros_like(w)
@@ -61,26 +76,35 @@ def torch_adam(w, gradients, learning_rates, weight_decay, beta_1=0.5,
     g = np.asarray(g, np.float64) + weight_decay * w
     m = beta_1 * m + (1 - beta_1) * g
     v = beta_2 * v + (1 - beta_2) * g * g
-    denominator = np.sqrt(v) / np.sqrt(1 - beta_2 ** t) + epsilon
-    w = w - lr / (1 - beta_1 ** t) * m / denominator
+    denominator = np.sqrt(v) / np.sqrt(1 - beta_2**t) + epsilon
+    w = w - lr / (1 - beta_1**t) * m / denominator
   return w
 
 
 # Entries 3 and 4 have zero weight and gradients comparable to epsilon: there
 # the placement of epsilon (PyTorch's, after the bias correction) matters.
 W0 = np.array([0.5, -1.5, 2.0, 0.0, 0.0], np.float32)
-GRADIENTS = np.array([[0.3, -0.2, 1e-3, 2e-8, -1e-8],
-                      [-0.1, 0.4, 2e-3, 1e-8, 3e-8],
-                      [0.2, 0.1, -1e-3, -2e-8, 1e-8]], np.float32)
+GRADIENTS = np.array(
+  [
+    [0.3, -0.2, 1e-3, 2e-8, -1e-8],
+    [-0.1, 0.4, 2e-3, 1e-8, 3e-8],
+    [0.2, 0.1, -1e-3, -2e-8, 1e-8],
+  ],
+  np.float32,
+)
 
 
 @pytest.mark.parametrize("weight_decay", [1e-4, 0.5])
 def test_coupled_weight_decay_matches_pytorch_adam(weight_decay):
   schedule = schedules.WarmupLearningRate(1e-2, 2, global_batch_size=32)
   w = tf.Variable(W0)
-  optimizer = schedules.TorchAdam(learning_rate=schedule, beta_1=0.5,
-                                  beta_2=0.9, epsilon=1e-8,
-                                  coupled_weight_decay=weight_decay)
+  optimizer = schedules.TorchAdam(
+    learning_rate=schedule,
+    beta_1=0.5,
+    beta_2=0.9,
+    epsilon=1e-8,
+    coupled_weight_decay=weight_decay,
+  )
   for g in GRADIENTS:
     optimizer.apply_gradients([(tf.constant(g), w)])
   learning_rates = [float(schedule(s)) for s in range(3)]
@@ -89,9 +113,15 @@ def test_coupled_weight_decay_matches_pytorch_adam(weight_decay):
   np.testing.assert_allclose(w.numpy(), expected, rtol=2e-6, atol=1e-9)
   # The decay is not Keras's decoupled one, and epsilon is not Keras's
   # "epsilon hat": stock Adam gives measurably different weights.
-  for stock in (keras.optimizers.Adam(learning_rate=schedule, beta_1=0.5,
-                                      beta_2=0.9, epsilon=1e-8,
-                                      weight_decay=weight_decay),):
+  for stock in (
+    keras.optimizers.Adam(
+      learning_rate=schedule,
+      beta_1=0.5,
+      beta_2=0.9,
+      epsilon=1e-8,
+      weight_decay=weight_decay,
+    ),
+  ):
     w_stock = tf.Variable(W0)
     for g in GRADIENTS:
       stock.apply_gradients([(tf.constant(g), w_stock)])
@@ -163,15 +193,28 @@ for loss_scale in (False, True):
 
 
 def test_weight_decay_counts_once_on_two_replicas():
-  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-  result = subprocess.run([sys.executable, "-c", TWO_REPLICAS], cwd=REPO_ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+  env = {
+    **os.environ,
+    "PYTHONPATH": str(REPO_ROOT),
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+  }
+  result = subprocess.run(
+    [sys.executable, "-c", TWO_REPLICAS],
+    cwd=REPO_ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
   assert result.returncode == 0, result.stderr[-3000:]
-  values = {line.split()[0]: [float(v) for v in line.split()[1:]]
-            for line in result.stdout.splitlines() if line.strip()}
+  values = {
+    line.split()[0]: [float(v) for v in line.split()[1:]]
+    for line in result.stdout.splitlines()
+    if line.strip()
+  }
   x = np.random.RandomState(0).randn(4, 3)
   w0 = np.array([0.5, -1.5, 2.0], np.float32)
-  gradient = lambda w: (w * (x ** 2).sum(axis=0) - x.sum(axis=0)) / 2
+  gradient = lambda w: (w * (x**2).sum(axis=0) - x.sum(axis=0)) / 2
   # Loss sum((x w - 1)^2) / 4 over the global batch: gradient
   # (w sum(x^2) - sum(x)) / 2 (not proportional to w, else Adam's
   # normalisation would hide a wrong decay factor). It depends on w, so the
@@ -190,6 +233,7 @@ def test_weight_decay_counts_once_on_two_replicas():
   for scaled in (0, 1):
     assert values[f"replicas_{scaled}"] == [2.0]
     np.testing.assert_allclose(values[f"single_{scaled}"], expected, rtol=1e-5)
-    np.testing.assert_allclose(values[f"mirrored_{scaled}"],
-                               values[f"single_{scaled}"], rtol=1e-6)
+    np.testing.assert_allclose(
+      values[f"mirrored_{scaled}"], values[f"single_{scaled}"], rtol=1e-6
+    )
   assert np.abs(np.asarray(values["mirrored_0"]) - doubled).max() > 1e-4

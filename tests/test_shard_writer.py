@@ -154,8 +154,9 @@ def test_failed_conversion_keeps_shards_only_for_a_resume(
   tmp_path, error, kept
 ):
   # An earlier run was interrupted after its first shard.
-  paths = shard_writer.write_shards([_sequence(i) for i in range(200)],
-                               str(tmp_path), "train", 2)
+  paths = shard_writer.write_shards(
+    [_sequence(i) for i in range(200)], str(tmp_path), "train", 2
+  )
   for path in [*paths[1:], str(tmp_path / "train.metadata.json")]:
     tf.io.gfile.remove(path)
   accessed = []
@@ -168,16 +169,19 @@ def test_failed_conversion_keeps_shards_only_for_a_resume(
     )
   names = sorted(p.name for p in tmp_path.iterdir())
   if kept:  # Disk full, say: the complete shards wait for a resume.
-    assert names[:2] == ["train-00000-of-00100.tfrecord",
-                         "train-00001-of-00100.tfrecord"]
+    assert names[:2] == [
+      "train-00000-of-00100.tfrecord",
+      "train-00001-of-00100.tfrecord",
+    ]
   else:  # Bad input: a resume would fail again, so nothing is left.
     assert names == []
     assert max(accessed) < 100  # The shards not started were cancelled.
 
 
 def test_bad_input_for_a_lost_shard_keeps_the_complete_dataset(tmp_path):
-  paths = shard_writer.write_shards([_sequence(i) for i in range(6)],
-                               str(tmp_path), "train", 2)
+  paths = shard_writer.write_shards(
+    [_sequence(i) for i in range(6)], str(tmp_path), "train", 2
+  )
   tf.io.gfile.remove(paths[2])
   with pytest.raises(ValueError, match="item 4 is bad"):
     shard_writer.write_shards(

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from hvrnn_tf.data import digits, smmnist
+from hvrnn_tf.data import digits
+from hvrnn_tf.data import smmnist
 
 SIZE = 28
 
@@ -133,7 +134,9 @@ def test_rejects_non_uint8_digits():
 
 
 def test_svg_style_draws_32x32_digits_at_positions_0_to_31(real_digits):
-  generator = smmnist.StochasticMovingMnist.from_style(real_digits, "svg", seed=4)
+  generator = smmnist.StochasticMovingMnist.from_style(
+    real_digits, "svg", seed=4
+  )
   assert generator.digits.shape[1:] == (32, 32)
   positions = np.concatenate(
     [generator.sequence(i, 40)[1].reshape(-1, 2) for i in range(20)]

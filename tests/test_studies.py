@@ -25,8 +25,10 @@ def test_rows_name_existing_configs_and_the_papers_numbers():
   assert "table2_training_naive" in paper.PARAMETERS
   assert training.row("naive").paper_params_m is None
   assert training.row("dense").paper_params_m is None  # no count at all
-  assert (training.row("beta_warmup_dense").paper_elbo ==
-          hierarchy.row("levels_1_8_32").paper_elbo)
+  assert (
+    training.row("beta_warmup_dense").paper_elbo
+    == hierarchy.row("levels_1_8_32").paper_elbo
+  )
 
 
 def test_unknown_row_names_the_rows():

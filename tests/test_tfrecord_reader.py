@@ -13,7 +13,9 @@ from hvrnn_tf.data import tfrecord_reader
 LENGTH, SHAPE = 8, (16, 16, 3)
 
 
-def numbered_sequences(count: int, size: int = 16) -> list[dict[str, np.ndarray]]:
+def numbered_sequences(
+  count: int, size: int = 16
+) -> list[dict[str, np.ndarray]]:
   """LENGTH frames [size, size, 3] each; frame t of sequence i is all 10 * i + t."""
   ids = 10 * np.arange(count)[:, None] + np.arange(LENGTH)
   frames = np.broadcast_to(
@@ -51,8 +53,9 @@ def shards(tmp_path_factory) -> str:
 
 
 def _frames(pattern, train=False, sequence_length=5, shape=SHAPE, **kwargs):
-  args = dict(seed=0, shuffle_buffer=4, cache=False, compression=None,
-              skip_counter=None)
+  args = dict(
+    seed=0, shuffle_buffer=4, cache=False, compression=None, skip_counter=None
+  )
   return tfrecord_reader.tfrecord_frames(
     train, sequence_length, shape, pattern, **{**args, **kwargs}
   )
@@ -105,7 +108,9 @@ def test_wrong_frame_shape_in_metadata_is_a_clear_error(shards):
 
 
 def test_wrong_frame_shape_without_metadata_names_the_file(tmp_path):
-  path = _foreign_file(tmp_path / "foreign.tfrecord", numbered_sequences(1, size=8))
+  path = _foreign_file(
+    tmp_path / "foreign.tfrecord", numbered_sequences(1, size=8)
+  )
   with pytest.raises(
     ValueError,
     match=rf"{path} stores frames of shape \(8, 8, 3\) .* ask for \(16, 16, 3\)",
@@ -144,7 +149,9 @@ def test_unreadable_file_is_a_clear_error(tmp_path):
 def test_corrupted_shard_fails_naming_the_file_or_is_skipped_and_counted(
   tmp_path,
 ):
-  paths = shard_writer.write_shards(numbered_sequences(6), str(tmp_path), "data", 3)
+  paths = shard_writer.write_shards(
+    numbered_sequences(6), str(tmp_path), "data", 3
+  )
   corrupt_middle(paths[1])
   pattern = str(tmp_path / "data-*")
   with pytest.raises(

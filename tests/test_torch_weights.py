@@ -34,9 +34,17 @@ class _Tensor:
     self.storage, self.size, self.stride = storage, size, stride
 
   def __reduce__(self):
-    return (_Global("torch._utils", "_rebuild_tensor_v2"),
-            (self.storage, 0, self.size, self.stride, False,
-             collections.OrderedDict()))
+    return (
+      _Global("torch._utils", "_rebuild_tensor_v2"),
+      (
+        self.storage,
+        0,
+        self.size,
+        self.stride,
+        False,
+        collections.OrderedDict(),
+      ),
+    )
 
 
 class _StoragePickler(pickle._Pickler):  # pylint: disable=protected-access
@@ -48,8 +56,13 @@ class _StoragePickler(pickle._Pickler):  # pylint: disable=protected-access
 
   def persistent_id(self, obj):
     if isinstance(obj, _Storage):
-      pid = ("storage", _Global("torch", "FloatStorage"), obj.key, "cpu",
-             obj.data.size)
+      pid = (
+        "storage",
+        _Global("torch", "FloatStorage"),
+        obj.key,
+        "cpu",
+        obj.data.size,
+      )
       return pid + (None,) if self.legacy else pid
     return None
 
@@ -61,7 +74,6 @@ class _StoragePickler(pickle._Pickler):  # pylint: disable=protected-access
 
 
 class _Storage:
-
   def __init__(self, key, data):
     self.key, self.data = key, data
 
@@ -81,8 +93,11 @@ def save_state_dict(path, arrays, legacy=True, fortran_order=()):
   _StoragePickler(body, legacy).dump(state)
   if legacy:
     with open(path, "wb") as f:
-      for header in (0x1950A86A20F9469CFC6C, 1001,
-                     {"protocol_version": 1001, "little_endian": True}):
+      for header in (
+        0x1950A86A20F9469CFC6C,
+        1001,
+        {"protocol_version": 1001, "little_endian": True},
+      ):
         pickle.dump(header, f, protocol=2)
       f.write(body.getvalue())
       pickle.dump([s.key for s in storages], f, protocol=2)
@@ -97,17 +112,18 @@ def save_state_dict(path, arrays, legacy=True, fortran_order=()):
 
 
 ARRAYS = {
-    "lin0.model.1.weight": np.arange(6, dtype=np.float32).reshape(1, 6, 1, 1),
-    "features.0.weight": np.random.default_rng(0).normal(size=(4, 3, 3, 3)),
-    "features.0.bias": np.array([1.5, -2.0, 0.0, 3.25]),
+  "lin0.model.1.weight": np.arange(6, dtype=np.float32).reshape(1, 6, 1, 1),
+  "features.0.weight": np.random.default_rng(0).normal(size=(4, 3, 3, 3)),
+  "features.0.bias": np.array([1.5, -2.0, 0.0, 3.25]),
 }
 
 
 @pytest.mark.parametrize("legacy", [True, False], ids=["legacy", "zip"])
 def test_state_dict_round_trips(tmp_path, legacy):
   path = str(tmp_path / "weights.pth")
-  save_state_dict(path, ARRAYS, legacy=legacy,
-                  fortran_order=("features.0.weight",))
+  save_state_dict(
+    path, ARRAYS, legacy=legacy, fortran_order=("features.0.weight",)
+  )
   loaded = torch_weights.load_state_dict(path)
   assert list(loaded) == list(ARRAYS)
   for name, array in ARRAYS.items():
@@ -119,8 +135,9 @@ def test_npz_is_read_with_numpy(tmp_path):
   path = str(tmp_path / "weights.npz")
   np.savez(path, **ARRAYS)
   loaded = torch_weights.load_state_dict(path)
-  np.testing.assert_array_equal(loaded["features.0.bias"],
-                                ARRAYS["features.0.bias"])
+  np.testing.assert_array_equal(
+    loaded["features.0.bias"], ARRAYS["features.0.bias"]
+  )
 
 
 def test_arbitrary_pickled_objects_are_refused(tmp_path):

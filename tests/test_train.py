@@ -5,13 +5,14 @@ import pathlib
 import subprocess
 import sys
 
-import gin
 import numpy as np
 import pytest
-import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
+import tensorflow as tf
 
+import gin
 from hvrnn_tf import train
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 TINY_GIN = str(REPO_ROOT / "gin" / "tiny.gin")
@@ -28,25 +29,27 @@ train.samples_per_sequence = 2
 """
 
 
-
-
 def run_events(workdir):
   """TensorBoard's own reader over every event file of a run's train/ logs."""
   accumulator = event_accumulator.EventAccumulator(
-      os.path.join(workdir, "train"), size_guidance={"tensors": 0})
+    os.path.join(workdir, "train"), size_guidance={"tensors": 0}
+  )
   return accumulator.Reload()
 
 
 def scalar_events(workdir, tag):
   """[(step, value)] of a scalar summary (tf.summary writes them as tensors)."""
-  return sorted((e.step, float(tf.make_ndarray(e.tensor_proto)))
-                for e in run_events(workdir).Tensors(tag))
+  return sorted(
+    (e.step, float(tf.make_ndarray(e.tensor_proto)))
+    for e in run_events(workdir).Tensors(tag)
+  )
 
 
 def run_training(workdir, num_steps):
   gin.clear_config()
   gin.parse_config_files_and_bindings(
-      [TINY_GIN], TINY_TRAINING + f"train.num_steps = {num_steps}")
+    [TINY_GIN], TINY_TRAINING + f"train.num_steps = {num_steps}"
+  )
   return train.train(str(workdir))
 
 
@@ -55,7 +58,9 @@ def test_short_run_learns_checkpoints_and_resumes(tmp_path):
   assert outcome.step == 40 and outcome.interrupted_by is None
   losses = [v for _, v in scalar_events(tmp_path, "loss")]
   assert len(losses) == 4 and losses[-1] < losses[0]
-  assert tf.train.latest_checkpoint(tmp_path / "checkpoints").endswith("ckpt-40")
+  assert tf.train.latest_checkpoint(tmp_path / "checkpoints").endswith(
+    "ckpt-40"
+  )
   config = (tmp_path / "operative_config.gin").read_text()
   assert "ModelConfig.n_hid = 4" in config
   samples = sorted(p.name for p in (tmp_path / "samples" / "step_40").iterdir())
@@ -67,37 +72,65 @@ def test_short_run_learns_checkpoints_and_resumes(tmp_path):
   steps = [s for s, _ in scalar_events(tmp_path, "loss")]
   assert steps == [10, 20, 30, 40, 50]  # continued at 40, did not restart
   assert int(resumed.optimizer.iterations) == 50
-  assert any(np.abs(a - b.numpy()).max() > 0 for a, b in
-             zip(first_weights, resumed.model.trainable_variables))
+  assert any(
+    np.abs(a - b.numpy()).max() > 0
+    for a, b in zip(first_weights, resumed.model.trainable_variables)
+  )
   tags = run_events(tmp_path).Tags()["tensors"]
-  assert {"loss", "nll", "kl", "kl_level_0", "kl_level_1", "beta",
-          "learning_rate", "steps_per_second", "skipped_corrupt_records",
-          "truth_reconstruction_prior",
-          "operative_config"} <= set(tags)
+  assert {
+    "loss",
+    "nll",
+    "kl",
+    "kl_level_0",
+    "kl_level_1",
+    "beta",
+    "learning_rate",
+    "steps_per_second",
+    "skipped_corrupt_records",
+    "truth_reconstruction_prior",
+    "operative_config",
+  } <= set(tags)
 
 
 def run_binary(*args):
   return subprocess.run(
-      [sys.executable, "-m", "hvrnn_tf.train", *args], cwd=REPO_ROOT,
-      capture_output=True, text=True, timeout=300,
-      env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    [sys.executable, "-m", "hvrnn_tf.train", *args],
+    cwd=REPO_ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+  )
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--gin_param=model.ModelConfig.n_hidd = 3"],
-     "unknown gin parameter 'n_hidd' of 'model.ModelConfig' in binding "
-     "model.ModelConfig.n_hidd = 3"),
+@pytest.mark.parametrize(
+  "args,message",
+  [
+    (
+      ["--gin_param=model.ModelConfig.n_hidd = 3"],
+      "unknown gin parameter 'n_hidd' of 'model.ModelConfig' in binding "
+      "model.ModelConfig.n_hidd = 3",
+    ),
     (["--gin_param=train.num_steps = (3"], "gin syntax error"),
     (["--gin_file=gin/does_not_exist.gin"], "does_not_exist.gin"),
-    (["--gin_file=gin/smmnist_quick.gin",
-      "--gin_param=model.ModelConfig.latent_resolutions = (1, 12)",
-      "--gin_param=model.ModelConfig.latent_channels = (2, 2)"],
-     "ModelConfig.latent_resolutions"),
-    (["--gin_file=gin/smmnist_quick.gin",
-      "--gin_param=data.make_dataset.source = 'tfrecord'",
-      "--gin_param=data.make_dataset.file_pattern = '/nonexistent/*.tfrecord'"],
-     "/nonexistent/"),
-])
+    (
+      [
+        "--gin_file=gin/smmnist_quick.gin",
+        "--gin_param=model.ModelConfig.latent_resolutions = (1, 12)",
+        "--gin_param=model.ModelConfig.latent_channels = (2, 2)",
+      ],
+      "ModelConfig.latent_resolutions",
+    ),
+    (
+      [
+        "--gin_file=gin/smmnist_quick.gin",
+        "--gin_param=data.make_dataset.source = 'tfrecord'",
+        "--gin_param=data.make_dataset.file_pattern = '/nonexistent/*.tfrecord'",
+      ],
+      "/nonexistent/",
+    ),
+  ],
+)
 def test_bad_configuration_is_a_clear_error(tmp_path, args, message):
   result = run_binary(f"--workdir={tmp_path / 'run'}", *args)
   assert result.returncode != 0

@@ -1,8 +1,8 @@
 """Tests of TrainConfig: gin names, defaults, factories and validation."""
 
-import gin
 import pytest
 
+import gin
 from hvrnn_tf import distribute
 from hvrnn_tf import schedules
 from hvrnn_tf.train_config import TrainConfig
@@ -32,20 +32,31 @@ def test_defaults_are_the_papers_recipe():
   assert config.steps(2.5) == 2500
 
 
-@pytest.mark.parametrize("overrides,message", [
+@pytest.mark.parametrize(
+  "overrides,message",
+  [
     ({}, "Required bindings for `train` not provided in config: ['num_steps']"),
     ({"num_steps": 0}, "train.num_steps must be >= 1"),
     ({"num_steps": 1, "beta": -1.0}, "train.beta must be >= 0"),
-    ({"num_steps": 1, "learning_rate": float("nan")},
-     "train.learning_rate must be finite"),
-    ({"num_steps": 1, "precision": "float16"},
-     "train.precision='float16'; expected one of"),
-    ({"num_steps": 1, "batch_size": 2.0},
-     "train.batch_size: expected int, got 2.0 (float)"),
-    ({"num_steps": 1, "strategy": "mirrored"},
-     "train.strategy: expected a factory such as "
-     "@distribute.default_strategy, got 'mirrored'"),
-])
+    (
+      {"num_steps": 1, "learning_rate": float("nan")},
+      "train.learning_rate must be finite",
+    ),
+    (
+      {"num_steps": 1, "precision": "float16"},
+      "train.precision='float16'; expected one of",
+    ),
+    (
+      {"num_steps": 1, "batch_size": 2.0},
+      "train.batch_size: expected int, got 2.0 (float)",
+    ),
+    (
+      {"num_steps": 1, "strategy": "mirrored"},
+      "train.strategy: expected a factory such as "
+      "@distribute.default_strategy, got 'mirrored'",
+    ),
+  ],
+)
 def test_bad_settings_name_the_parameter(overrides, message):
   with pytest.raises((ValueError, RuntimeError)) as error:
     TrainConfig(**overrides)
@@ -55,5 +66,9 @@ def test_bad_settings_name_the_parameter(overrides, message):
 def test_strategy_by_name_for_code_that_picks_one():
   with pytest.raises(ValueError, match="Unknown strategy 'mirror'"):
     distribute.make_strategy("mirror")
-  assert set(distribute.STRATEGIES) == {"default", "mirrored", "multi_worker",
-                                        "one_device"}
+  assert set(distribute.STRATEGIES) == {
+    "default",
+    "mirrored",
+    "multi_worker",
+    "one_device",
+  }

@@ -10,7 +10,6 @@ from hvrnn_tf import schedules
 from hvrnn_tf.train_config import TrainConfig
 from hvrnn_tf.trainer import Trainer
 
-
 # bench's "micro" model (8x8, one latent level, one ConvLSTM, 2 + 1 frames):
 # tracing the train step is most of each test's cost.
 MICRO = common.model_config("micro")
@@ -20,10 +19,22 @@ MICRO_VIDEO = tf.random.stateless_uniform([2, 3, 8, 8, 1], seed=[0, 1])
 def tiny_recipe(**overrides):
   """The unit tests' recipe: batch 2, a constant learning rate 1.25e-4, beta 1
   from the start, the paper's weight decay."""
-  return TrainConfig(**{**dict(
-      num_steps=1, batch_size=2, steps_per_epoch=10, learning_rate=1.25e-4,
-      lr_reference_batch=2, lr_warmup_epochs=0, beta=1.0, beta_warmup_epochs=0,
-      weight_decay=1e-4), **overrides})
+  return TrainConfig(
+    **{
+      **dict(
+        num_steps=1,
+        batch_size=2,
+        steps_per_epoch=10,
+        learning_rate=1.25e-4,
+        lr_reference_batch=2,
+        lr_warmup_epochs=0,
+        beta=1.0,
+        beta_warmup_epochs=0,
+        weight_decay=1e-4,
+      ),
+      **overrides,
+    }
+  )
 
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
@@ -42,8 +53,9 @@ def test_mixed_precision_losses_stay_finite(precision):
 
 @pytest.mark.slow  # XLA compiles even the micro model for minutes on CPU
 def test_xla_compiled_step_matches_the_plain_step():
-  trainers = [Trainer(MICRO, tiny_recipe(jit_compile=jit))
-              for jit in (False, True)]
+  trainers = [
+    Trainer(MICRO, tiny_recipe(jit_compile=jit)) for jit in (False, True)
+  ]
   for a, b in zip(*[t.model.trainable_variables for t in trainers]):
     b.assign(a)
   plain, compiled = [t.train_step(MICRO_VIDEO)[0]["loss"] for t in trainers]
@@ -51,22 +63,36 @@ def test_xla_compiled_step_matches_the_plain_step():
 
 
 def test_trainer_uses_the_papers_optimizer_and_schedules():
-  trainer = Trainer(MICRO, tiny_recipe(
-      learning_rate=2e-5, lr_reference_batch=1, lr_warmup_epochs=5,
-      beta_warmup_epochs=20, precision="mixed_float16"))
+  trainer = Trainer(
+    MICRO,
+    tiny_recipe(
+      learning_rate=2e-5,
+      lr_reference_batch=1,
+      lr_warmup_epochs=5,
+      beta_warmup_epochs=20,
+      precision="mixed_float16",
+    ),
+  )
   optimizer = trainer.optimizer.inner_optimizer  # inside the loss scaling
   assert isinstance(optimizer, schedules.TorchAdam)
   assert (optimizer.beta_1, optimizer.beta_2, optimizer.epsilon) == (
-      0.5, 0.9, 1e-8)
+    0.5,
+    0.9,
+    1e-8,
+  )
   assert optimizer.coupled_weight_decay == 1e-4
   assert optimizer.weight_decay is None  # no decoupled (AdamW) decay
   # 2e-5 -> 2e-5 * 2 / 1 over 5 epochs of 10 steps; beta over 20 epochs.
   np.testing.assert_allclose(
-      [float(trainer.learning_rate(s)) for s in (0, 25, 50, 80)],
-      [2e-5, 3e-5, 4e-5, 4e-5], rtol=1e-6)
+    [float(trainer.learning_rate(s)) for s in (0, 25, 50, 80)],
+    [2e-5, 3e-5, 4e-5, 4e-5],
+    rtol=1e-6,
+  )
   np.testing.assert_allclose(
-      [float(trainer.beta_at(s)) for s in (0, 100, 200, 300)],
-      [0.0, 0.5, 1.0, 1.0], rtol=1e-6)
+    [float(trainer.beta_at(s)) for s in (0, 100, 200, 300)],
+    [0.0, 0.5, 1.0, 1.0],
+    rtol=1e-6,
+  )
 
 
 def test_step_loss_is_the_models_negative_elbo_and_updates_the_weights():
@@ -76,17 +102,23 @@ def test_step_loss_is_the_models_negative_elbo_and_updates_the_weights():
   before = [v.numpy() for v in trainer.model.trainable_variables]
   metrics, _ = trainer.train_step(MICRO_VIDEO)
   np.testing.assert_allclose(metrics["loss"], expected.loss, rtol=1e-5)
-  np.testing.assert_allclose(metrics["nll"] + metrics["kl"], expected.loss,
-                             rtol=1e-5)
+  np.testing.assert_allclose(
+    metrics["nll"] + metrics["kl"], expected.loss, rtol=1e-5
+  )
   assert trainer.current_step == 1 and float(metrics["nonfinite"]) == 0
-  assert any(np.abs(a - b.numpy()).max() > 0 for a, b in
-             zip(before, trainer.model.trainable_variables))
+  assert any(
+    np.abs(a - b.numpy()).max() > 0
+    for a, b in zip(before, trainer.model.trainable_variables)
+  )
 
 
 def test_batch_not_divisible_by_replicas_is_a_clear_error():
   class TwoReplicas:
     num_replicas_in_sync = 2
 
-  with pytest.raises(ValueError, match=r"train.batch_size=3 must be divisible "
-                     r"by the number of replicas \(2\)"):
+  with pytest.raises(
+    ValueError,
+    match=r"train.batch_size=3 must be divisible "
+    r"by the number of replicas \(2\)",
+  ):
     Trainer(MICRO, tiny_recipe(batch_size=3), TwoReplicas())

@@ -6,8 +6,8 @@ import signal
 import types
 
 import pytest
-import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
+import tensorflow as tf
 
 from hvrnn_tf import checkpointing
 from hvrnn_tf import summaries as summaries_lib
@@ -17,11 +17,17 @@ from hvrnn_tf.progress import Progress
 
 
 def make_state(step, num_steps=10, streak=(), stop=False, save_now=False):
-  trainer = types.SimpleNamespace(skipped_steps=tf.Variable(len(streak),
-                                                            dtype=tf.int64))
-  state = training_loop.LoopState(trainer, num_steps, 0, step,
-                                  Progress(0, num_steps))
-  state.nonfinite_streak, state.stop, state.save_now = list(streak), stop, save_now
+  trainer = types.SimpleNamespace(
+    skipped_steps=tf.Variable(len(streak), dtype=tf.int64)
+  )
+  state = training_loop.LoopState(
+    trainer, num_steps, 0, step, Progress(0, num_steps)
+  )
+  state.nonfinite_streak, state.stop, state.save_now = (
+    list(streak),
+    stop,
+    save_now,
+  )
   state.metrics = {"loss": 2.0, "nll": 1.5, "kl": 0.5, "beta": 1.0}
   return state
 
@@ -29,20 +35,30 @@ def make_state(step, num_steps=10, streak=(), stop=False, save_now=False):
 @pytest.fixture
 def checkpoint_hook(tmp_path):
   step = tf.Variable(0, dtype=tf.int64)
-  manager = tf.train.CheckpointManager(tf.train.Checkpoint(step=step),
-                                       str(tmp_path / "ckpt"), max_to_keep=10)
+  manager = tf.train.CheckpointManager(
+    tf.train.Checkpoint(step=step), str(tmp_path / "ckpt"), max_to_keep=10
+  )
   writer = summaries_lib.SummaryWriter(str(tmp_path / "train"), chief=True)
-  hook = training_hooks.CheckpointHook(manager, every=3, every_secs=0,
-                                       writer=writer, saved_step=None)
-  hook.saved = lambda: [checkpointing.checkpoint_number(p)
-                        for p in manager.checkpoints]
+  hook = training_hooks.CheckpointHook(
+    manager, every=3, every_secs=0, writer=writer, saved_step=None
+  )
+  hook.saved = lambda: [
+    checkpointing.checkpoint_number(p) for p in manager.checkpoints
+  ]
   return hook
 
 
 def test_checkpoints_every_n_steps_at_the_end_and_not_during_a_streak(
-    checkpoint_hook):
-  for step, streak in [(1, ()), (3, ()), (5, ()), (6, (6,)), (7, ()),
-                       (10, (9, 10))]:
+  checkpoint_hook,
+):
+  for step, streak in [
+    (1, ()),
+    (3, ()),
+    (5, ()),
+    (6, (6,)),
+    (7, ()),
+    (10, (9, 10)),
+  ]:
     checkpoint_hook.after_step(make_state(step, streak=streak))
   assert checkpoint_hook.saved() == [3, 10]  # 6 was non-finite; 10 is last
 
@@ -60,9 +76,11 @@ def test_divergence_stops_at_the_limit_and_says_what_is_kept(tmp_path):
   writer = summaries_lib.SummaryWriter(str(tmp_path / "train"), chief=True)
   hook = training_hooks.DivergenceHook(3, writer, str(tmp_path / "none"))
   hook.after_step(make_state(5, streak=(4, 5)))
-  with pytest.raises(training_hooks.DivergenceError,
-                     match=r"steps 4-6 had a non-finite loss .*\(3 in a row.*"
-                           "no checkpoint was written yet"):
+  with pytest.raises(
+    training_hooks.DivergenceError,
+    match=r"steps 4-6 had a non-finite loss .*\(3 in a row.*"
+    "no checkpoint was written yet",
+  ):
     hook.after_step(make_state(6, streak=(4, 5, 6)))
 
 
@@ -83,10 +101,16 @@ def test_summaries_every_n_steps_and_at_the_end(tmp_path):
     for step in range(1, 11):
       hook.after_step(make_state(step))
   events = event_accumulator.EventAccumulator(
-      str(tmp_path), size_guidance={"tensors": 0}).Reload()
+    str(tmp_path), size_guidance={"tensors": 0}
+  ).Reload()
   assert [e.step for e in events.Tensors("loss")] == [4, 8, 10]
-  assert {"nll", "kl", "steps_per_second", "skipped_nonfinite_steps",
-          "skipped_corrupt_records"} <= set(events.Tags()["tensors"])
+  assert {
+    "nll",
+    "kl",
+    "steps_per_second",
+    "skipped_nonfinite_steps",
+    "skipped_corrupt_records",
+  } <= set(events.Tags()["tensors"])
 
 
 def test_no_samples_after_an_interrupted_run(tmp_path):

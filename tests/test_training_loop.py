@@ -50,23 +50,34 @@ class Recorder(Hook):
 def test_runs_to_num_steps_calling_hooks_in_order():
   calls = []
   trainer = FakeTrainer(start=1, nonfinite=(3,))
-  state = training_loop.run_loop(trainer, iter(range(10)), 4,
-                                 [Recorder("a", calls), Recorder("b", calls)])
+  state = training_loop.run_loop(
+    trainer, iter(range(10)), 4, [Recorder("a", calls), Recorder("b", calls)]
+  )
   assert state.step == 4 and state.start_step == 1 and state.last
   assert trainer.batches == [0, 1, 2]
-  assert calls == [("a", "enter"), ("b", "enter"),
-                   ("a", 2, []), ("b", 2, []), ("a", 3, [3]), ("b", 3, [3]),
-                   ("a", 4, []), ("b", 4, []),
-                   ("a", "end", 4, False), ("b", "end", 4, False),
-                   ("b", "exit"), ("a", "exit")]
+  assert calls == [
+    ("a", "enter"),
+    ("b", "enter"),
+    ("a", 2, []),
+    ("b", 2, []),
+    ("a", 3, [3]),
+    ("b", 3, [3]),
+    ("a", 4, []),
+    ("b", 4, []),
+    ("a", "end", 4, False),
+    ("b", "end", 4, False),
+    ("b", "exit"),
+    ("a", "exit"),
+  ]
   assert state.metrics == {"loss": 1.0}
 
 
 def test_a_stop_request_ends_the_loop_before_the_next_step():
   calls = []
   trainer = FakeTrainer()
-  state = training_loop.run_loop(trainer, iter(range(10)), 9,
-                                 [Recorder("a", calls, stop_at=2)])
+  state = training_loop.run_loop(
+    trainer, iter(range(10)), 9, [Recorder("a", calls, stop_at=2)]
+  )
   assert state.step == 2 and state.stop and not state.last
   assert trainer.batches == [0, 1]
   assert calls[-2:] == [("a", "end", 2, True), ("a", "exit")]
@@ -80,14 +91,22 @@ def test_hooks_exit_when_a_hook_raises():
       raise RuntimeError("boom")
 
   with pytest.raises(RuntimeError, match="boom"):
-    training_loop.run_loop(FakeTrainer(), iter(range(3)), 3,
-                           [Recorder("a", calls), Failing()])
+    training_loop.run_loop(
+      FakeTrainer(), iter(range(3)), 3, [Recorder("a", calls), Failing()]
+    )
   assert calls[-1] == ("a", "exit")
 
 
 def test_poison_batches_turns_the_chosen_steps_into_nan():
   batches = [tf.ones([2]) for _ in range(4)]
-  poisoned = list(training_loop.poison_batches(
-      iter(batches), (3, 4), tf.distribute.get_strategy(), start_step=1))
+  poisoned = list(
+    training_loop.poison_batches(
+      iter(batches), (3, 4), tf.distribute.get_strategy(), start_step=1
+    )
+  )
   assert [bool(np.isnan(b.numpy()).all()) for b in poisoned] == [
-      False, True, True, False]
+    False,
+    True,
+    True,
+    False,
+  ]

@@ -1,28 +1,41 @@
 """Tests of the start-up checks of configuration values."""
 
-import gin
 import pytest
 
+import gin
 from hvrnn_tf import validation
 
 
 @gin.configurable(module="check_test")
-def configurable(steps: int = 1, rate: float = 0.1, name: str | None = None,
-                 flag: bool = False, sizes: tuple[int, ...] = (1,),
-                 anything=None):
+def configurable(
+  steps: int = 1,
+  rate: float = 0.1,
+  name: str | None = None,
+  flag: bool = False,
+  sizes: tuple[int, ...] = (1,),
+  anything=None,
+):
   return steps, rate, name, flag, sizes, anything
 
 
-@pytest.mark.parametrize("values", [
+@pytest.mark.parametrize(
+  "values",
+  [
     dict(steps=3, rate=2, name=None, flag=True, sizes=[1, 2], anything="x"),
     dict(rate=0.5, name="a", sizes=()),
-])
+  ],
+)
 def test_values_of_the_annotated_types_pass(values):
   validation.check_types("check_test.configurable", values, configurable)
 
 
-@pytest.mark.parametrize("values,message", [
-    (dict(steps="10"), "check_test.configurable.steps: expected int, got '10' (str)"),
+@pytest.mark.parametrize(
+  "values,message",
+  [
+    (
+      dict(steps="10"),
+      "check_test.configurable.steps: expected int, got '10' (str)",
+    ),
     (dict(steps=True), "steps: expected int"),
     (dict(steps=1.5), "steps: expected int"),
     (dict(rate="fast"), "rate: expected float"),
@@ -31,7 +44,8 @@ def test_values_of_the_annotated_types_pass(values):
     (dict(sizes=(1, "2")), "sizes: expected tuple[int, ...]"),
     (dict(sizes=5), "sizes: expected tuple[int, ...]"),
     (dict(steps=gin.REQUIRED), "check_test.configurable.steps must be set"),
-])
+  ],
+)
 def test_wrong_types_name_the_parameter(values, message):
   with pytest.raises(ValueError) as error:
     validation.check_types("check_test.configurable", values, configurable)

@@ -33,7 +33,9 @@ def test_gif_and_png_round_trip(tmp_path):
   gif = Image.open(tmp_path / "v.gif")
   assert gif.n_frames == 4 and gif.size == (8, 8)
   png = np.asarray(Image.open(tmp_path / "f.png"))
-  assert png.shape == (8, 8) and png[0, 0] == visualize.to_uint8(frames[2])[0, 0, 0]
+  assert (
+    png.shape == (8, 8) and png[0, 0] == visualize.to_uint8(frames[2])[0, 0, 0]
+  )
   assert not list(tmp_path.glob("*.tmp*"))
 
 

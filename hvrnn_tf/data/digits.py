@@ -18,10 +18,11 @@ import gzip
 import os
 import socket
 
-import gin
-import numpy as np
 from absl import logging
+import numpy as np
 from PIL import Image
+
+import gin
 
 DIGIT_SIZE = 28
 # The fixed split of MNIST's 10,000 test digits: the first 8,000 train, the
@@ -156,10 +157,12 @@ def resize_digits(digits: np.ndarray, size: int) -> np.ndarray:
   """uint8 [N, d, d] digits resized (bilinear, as SVG's torchvision Scale) to [N, size, size]."""
   if digits.shape[1] == size:
     return digits
-  return np.stack([
-    np.asarray(Image.fromarray(digit).resize((size, size), Image.BILINEAR))
-    for digit in digits
-  ])
+  return np.stack(
+    [
+      np.asarray(Image.fromarray(digit).resize((size, size), Image.BILINEAR))
+      for digit in digits
+    ]
+  )
 
 
 def _split_test_file(mnist_dir: str, split: str, at: int):

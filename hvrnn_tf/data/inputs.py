@@ -2,9 +2,9 @@
 
 import contextlib
 
-import gin
 import tensorflow as tf
 
+import gin
 from hvrnn_tf.config import ModelConfig
 from hvrnn_tf.data import digits as digits_lib
 from hvrnn_tf.data import records

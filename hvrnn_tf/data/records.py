@@ -17,10 +17,11 @@ A sharded dataset in `output_dir` is
 an interrupted conversion (`read_metadata` says so).
 """
 
+from collections.abc import Mapping, Sequence
 import json
 import os
 import re
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf

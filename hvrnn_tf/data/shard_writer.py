@@ -7,16 +7,17 @@ so), which rerunning the same conversion finishes.
 """
 
 import collections.abc
+from collections.abc import Callable, Iterable, Mapping, Sequence
 import concurrent.futures
 import hashlib
 import json
 import os
 import time
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
+from absl import logging
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
 from hvrnn_tf import atomic_write
 from hvrnn_tf.data import records

@@ -9,8 +9,8 @@ that does not fit, or a corrupted shard, fails while reading, naming the file.
 import os
 import sys
 
-import tensorflow as tf
 from absl import logging
+import tensorflow as tf
 
 from hvrnn_tf.data import records
 

@@ -50,6 +50,7 @@ shrunk), runner (train + evaluate a row, reuse finished ones), claims (the
 paper's claims checked), report (report.md, results.json, plots).
 """
 
+import pathlib
 import shlex
 import sys
 
@@ -67,25 +68,35 @@ FLAGS = flags.FLAGS
 def define_flags():
   """Flags of the binary; --workdir, --gin_file, --gin_param come from
   hvrnn_tf.train (imported above), and apply to every row."""
-  flags.DEFINE_enum("study", None, sorted(studies.STUDIES),
-                    "Which table to run.")
+  flags.DEFINE_enum(
+    "study", None, sorted(studies.STUDIES), "Which table to run."
+  )
   flags.DEFINE_enum("scale", "small", sorted(scales.NAMES), "Preset of sizes.")
-  flags.DEFINE_enum("dataset", "smmnist", scales.DATASETS,
-                    "smmnist: Stochastic Moving MNIST at the scale's frame "
-                    "size; gin: the rows' own data (BAIR; bind "
-                    "data.make_dataset.file_pattern with --gin_param).")
+  flags.DEFINE_enum(
+    "dataset",
+    "smmnist",
+    scales.DATASETS,
+    "smmnist: Stochastic Moving MNIST at the scale's frame "
+    "size; gin: the rows' own data (BAIR; bind "
+    "data.make_dataset.file_pattern with --gin_param).",
+  )
   flags.DEFINE_list("seeds", None, "Seeds, e.g. 0,1 (default: the scale's).")
   flags.DEFINE_list("rows", None, "Subset of the study's row keys.")
   flags.DEFINE_integer("num_steps", None, "Training steps per row.")
-  flags.DEFINE_float("epochs", None, "Epochs the run is divided into (the "
-                     "unit of the warmup schedules): steps_per_epoch = "
-                     "num_steps / epochs. BAIR as in gin/bair.gin: "
-                     "--num_steps=500000 --epochs=185.")
+  flags.DEFINE_float(
+    "epochs",
+    None,
+    "Epochs the run is divided into (the "
+    "unit of the warmup schedules): steps_per_epoch = "
+    "num_steps / epochs. BAIR as in gin/bair.gin: "
+    "--num_steps=500000 --epochs=185.",
+  )
   flags.DEFINE_integer("n_hid", None, "Base width (paper: 64).")
   flags.DEFINE_integer("batch_size", None, "Training batch size.")
   flags.DEFINE_integer("eval_sequences", None, "Test sequences evaluated.")
-  flags.DEFINE_integer("train_eval_sequences", None,
-                       "Training sequences for the train ELBO.")
+  flags.DEFINE_integer(
+    "train_eval_sequences", None, "Training sequences for the train ELBO."
+  )
   flags.DEFINE_integer("num_samples", None, "N of best-of-N.")
   flags.DEFINE_string("mnist_dir", None, "MNIST IDX folder (see module doc).")
 
@@ -94,20 +105,34 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   scale = scales.with_overrides(
-      scales.load(FLAGS.scale), num_steps=FLAGS.num_steps, n_hid=FLAGS.n_hid,
-      epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, eval_sequences=FLAGS.eval_sequences,
-      train_eval_sequences=FLAGS.train_eval_sequences,
-      num_samples=FLAGS.num_samples,
-      seeds=tuple(int(s) for s in FLAGS.seeds) if FLAGS.seeds else None)
+    scales.load(FLAGS.scale),
+    num_steps=FLAGS.num_steps,
+    n_hid=FLAGS.n_hid,
+    epochs=FLAGS.epochs,
+    batch_size=FLAGS.batch_size,
+    eval_sequences=FLAGS.eval_sequences,
+    train_eval_sequences=FLAGS.train_eval_sequences,
+    num_samples=FLAGS.num_samples,
+    seeds=tuple(int(s) for s in FLAGS.seeds) if FLAGS.seeds else None,
+  )
   command = "python -m hvrnn_tf.experiments.ablation " + " ".join(
-      shlex.quote(a) for a in sys.argv[1:])
+    shlex.quote(a) for a in sys.argv[1:]
+  )
   try:
-    out = runner.run_study(FLAGS.study, scale, FLAGS.workdir, FLAGS.dataset,
-                           FLAGS.rows, FLAGS.mnist_dir, FLAGS.gin_file,
-                           FLAGS.gin_param, command)
+    out = runner.run_study(
+      FLAGS.study,
+      scale,
+      FLAGS.workdir,
+      FLAGS.dataset,
+      FLAGS.rows,
+      FLAGS.mnist_dir,
+      FLAGS.gin_file,
+      FLAGS.gin_param,
+      command,
+    )
   except (ValueError, OSError, KeyError, runner.Interrupted) as e:
     sys.exit(f"hvrnn_tf.experiments.ablation: error: {e}")
-  print(open(out["report"]).read())
+  print(pathlib.Path(out["report"]).read_text())
 
 
 if __name__ == "__main__":

@@ -59,21 +59,26 @@ def table(runs: dict) -> str:
   header = ["run", "predictor", "step", "-ELBO (nats)"]
   for name in SCORES:
     header += [f"{name} mean", f"{name} last"]
-  lines = ["| " + " | ".join(header) + " |",
-           "|" + " --- |" * len(header)]
+  lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
   for run, metrics in runs.items():
     protocol = metrics["protocol"]
     elbo = metrics.get("elbo")
     predictor = protocol.get("predictor", "model")
     # A baseline has no training steps (it only read the run's data config).
-    row = [run, predictor,
-           str(protocol["checkpoint_step"]) if predictor == "model" else "-",
-           f"{elbo['neg_elbo']:.1f}" if elbo else "-"]
+    row = [
+      run,
+      predictor,
+      str(protocol["checkpoint_step"]) if predictor == "model" else "-",
+      f"{elbo['neg_elbo']:.1f}" if elbo else "-",
+    ]
     for name in SCORES:
       row += [_cell(metrics, name, last=False), _cell(metrics, name, last=True)]
     lines.append("| " + " | ".join(row) + " |")
-  lines += [f"\nWarning: {run}: {metrics['warning']}."
-            for run, metrics in runs.items() if "warning" in metrics]
+  lines += [
+    f"\nWarning: {run}: {metrics['warning']}."
+    for run, metrics in runs.items()
+    if "warning" in metrics
+  ]
   return "\n".join(lines)
 
 
@@ -83,9 +88,14 @@ def write_plot(runs: dict, output_dir: str) -> str:
   os.makedirs(output_dir, exist_ok=True)
   path = os.path.join(output_dir, "per_timestep.png")
   plots.plot_runs_per_timestep(
-      {run: {name: m[name]["per_timestep"] for name in SCORES}
-       for run, m in runs.items()},
-      first["context_frames"] + 1, path, first["num_samples"])
+    {
+      run: {name: m[name]["per_timestep"] for name in SCORES}
+      for run, m in runs.items()
+    },
+    first["context_frames"] + 1,
+    path,
+    first["num_samples"],
+  )
   return path
 
 

@@ -15,10 +15,10 @@ import os
 import time
 
 from absl import logging
-import gin
 import numpy as np
 import tensorflow as tf
 
+import gin
 from hvrnn_tf import atomic_write
 from hvrnn_tf import eval as eval_lib
 from hvrnn_tf import losses
@@ -45,11 +45,14 @@ def prepare_mnist(mnist_dir: str | None) -> tuple[list[str], str]:
   """
   if not mnist_dir:
     digits, source = digits_lib.load_digits(None, "test")
-    return [], (f"{source} (no --mnist_dir; train/test from the source's "
-                f"own splits, {len(digits)} test digits)")
+    return [], (
+      f"{source} (no --mnist_dir; train/test from the source's "
+      f"own splits, {len(digits)} test digits)"
+    )
   names = set(os.listdir(mnist_dir))
-  has = lambda prefix: any(n.startswith(f"{prefix}-images-idx3-ubyte")
-                           for n in names)
+  has = lambda prefix: any(
+    n.startswith(f"{prefix}-images-idx3-ubyte") for n in names
+  )
   bindings = [f"data.make_dataset.mnist_dir = {mnist_dir!r}"]
   if has("train") and has("t10k"):
     return bindings, f"MNIST IDX files in {mnist_dir} (train / t10k splits)"
@@ -58,10 +61,12 @@ def prepare_mnist(mnist_dir: str | None) -> tuple[list[str], str]:
   at = digits_lib.TEST_FILE_SPLIT
   test, _ = digits_lib.load_digits(mnist_dir, "test", split_test_file_at=at)
   bindings.append(f"data.make_dataset.split_test_file_at = {at}")
-  return bindings, (f"real MNIST digits: the {at + len(test)} digits of the "
-                    f"MNIST test split in {mnist_dir}, first {at} for "
-                    f"training, last {len(test)} held out for testing (the "
-                    "MNIST train split was not available)")
+  return bindings, (
+    f"real MNIST digits: the {at + len(test)} digits of the "
+    f"MNIST test split in {mnist_dir}, first {at} for "
+    f"training, last {len(test)} held out for testing (the "
+    "MNIST train split was not available)"
+  )
 
 
 def training_elbo(model, num_sequences: int) -> dict:
@@ -72,8 +77,9 @@ def training_elbo(model, num_sequences: int) -> dict:
   Uses the gin-configured data (call while the row's bindings are parsed).
   """
   batch_size = min(8, num_sequences)
-  dataset = inputs.dataset_for_config(model.config, "train", batch_size,
-                                      seed=TRAIN_ELBO_SEED)
+  dataset = inputs.dataset_for_config(
+    model.config, "train", batch_size, seed=TRAIN_ELBO_SEED
+  )
 
   @tf.function
   def elbo(video, seed):
@@ -81,24 +87,38 @@ def training_elbo(model, num_sequences: int) -> dict:
     return out.nll, out.kl
 
   nll, kl = [], []
-  for i, video in enumerate(dataset.take(math.ceil(num_sequences /
-                                                   batch_size))):
+  for i, video in enumerate(
+    dataset.take(math.ceil(num_sequences / batch_size))
+  ):
     batch_nll, batch_kl = elbo(video, tf.constant([TRAIN_ELBO_SEED, i]))
     nll.append(batch_nll.numpy())
     kl.append(batch_kl.numpy())
   nll = np.concatenate(nll)[:num_sequences]
   kl = np.concatenate(kl)[:num_sequences]
-  return {"neg_elbo": float(np.mean(losses.negative_elbo(nll, kl))),
-          "nll": float(np.mean(nll)),
-          "kl": float(np.mean(kl))}
+  return {
+    "neg_elbo": float(np.mean(losses.negative_elbo(nll, kl))),
+    "nll": float(np.mean(nll)),
+    "kl": float(np.mean(kl)),
+  }
 
 
-def run_settings(row: studies.Row, scale: scales.Scale, dataset: str,
-                 seed: int, gin_files=(), gin_params=()) -> dict:
+def run_settings(
+  row: studies.Row,
+  scale: scales.Scale,
+  dataset: str,
+  seed: int,
+  gin_files=(),
+  gin_params=(),
+) -> dict:
   """Everything that determines a (row, seed) result, JSON-normalised."""
-  settings = {"row": row.key, "seed": seed, "dataset": dataset,
-              "scale": dataclasses.asdict(scale), "gin_files": list(gin_files),
-              "gin_params": list(gin_params)}
+  settings = {
+    "row": row.key,
+    "seed": seed,
+    "dataset": dataset,
+    "scale": dataclasses.asdict(scale),
+    "gin_files": list(gin_files),
+    "gin_params": list(gin_params),
+  }
   settings["scale"]["seeds"] = None  # not a setting of one run
   return json.loads(json.dumps(settings))
 
@@ -118,37 +138,57 @@ def _train(row_dir: str):
   start = time.time()
   outcome = train_lib.train(row_dir)  # seeds the weights with train.seed
   if outcome.interrupted_by:
-    raise Interrupted(f"{outcome.interrupted_by} received while training "
-                      f"{row_dir}; re-run the same command to resume")
+    raise Interrupted(
+      f"{outcome.interrupted_by} received while training "
+      f"{row_dir}; re-run the same command to resume"
+    )
   return outcome.trainer.model, time.time() - start
 
 
-def _evaluate(row_dir: str, scale: scales.Scale, seed: int,
-              latent_resolutions) -> dict:
+def _evaluate(
+  row_dir: str, scale: scales.Scale, seed: int, latent_resolutions
+) -> dict:
   """hvrnn_tf.eval of the trained row on the test split, as a result's
   entries."""
   test = eval_lib.run(
-      row_dir, output_dir=os.path.join(row_dir, "eval_test"), split="test",
-      num_samples=scale.num_samples, max_sequences=scale.eval_sequences,
-      batch_size=min(8, scale.eval_sequences), num_visualized=2,
-      i3d_handle="", lpips_weights="", seed=seed)
+    row_dir,
+    output_dir=os.path.join(row_dir, "eval_test"),
+    split="test",
+    num_samples=scale.num_samples,
+    max_sequences=scale.eval_sequences,
+    batch_size=min(8, scale.eval_sequences),
+    num_visualized=2,
+    i3d_handle="",
+    lpips_weights="",
+    seed=seed,
+  )
   return {
-      "test": {k: test["elbo"][k] for k in ("neg_elbo", "nll", "kl")},
-      # Nats per sequence: per-element means x elements per channel.
-      "kl_per_level": [
-          float(np.sum(k)) * r * r * test["protocol"]["future_frames"]
-          for k, r in zip(test["kl"]["per_channel"], latent_resolutions)],
-      "active": test["kl"]["active"],
-      "maximally_active": test["kl"]["maximally_active"],
-      "channels": test["kl"]["channels"],
-      "ssim": test["ssim"]["mean"], "psnr": test["psnr"]["mean"],
-      "ssim_per_timestep": test["ssim"]["per_timestep"],
-      "num_test_sequences": test["protocol"]["dataset"]["num_sequences"]}
+    "test": {k: test["elbo"][k] for k in ("neg_elbo", "nll", "kl")},
+    # Nats per sequence: per-element means x elements per channel.
+    "kl_per_level": [
+      float(np.sum(k)) * r * r * test["protocol"]["future_frames"]
+      for k, r in zip(test["kl"]["per_channel"], latent_resolutions)
+    ],
+    "active": test["kl"]["active"],
+    "maximally_active": test["kl"]["maximally_active"],
+    "channels": test["kl"]["channels"],
+    "ssim": test["ssim"]["mean"],
+    "psnr": test["psnr"]["mean"],
+    "ssim_per_timestep": test["ssim"]["per_timestep"],
+    "num_test_sequences": test["protocol"]["dataset"]["num_sequences"],
+  }
 
 
-def run_row(row: studies.Row, scale: scales.Scale, dataset: str, seed: int,
-            row_dir: str, gin_files=(), gin_params=(),
-            command: str = "") -> dict:
+def run_row(
+  row: studies.Row,
+  scale: scales.Scale,
+  dataset: str,
+  seed: int,
+  row_dir: str,
+  gin_files=(),
+  gin_params=(),
+  command: str = "",
+) -> dict:
   """Trains and evaluates one row for one seed; returns (and stores) its
   result. A stored result of the same settings is reused."""
   result_path = os.path.join(row_dir, "result.json")
@@ -157,8 +197,9 @@ def run_row(row: studies.Row, scale: scales.Scale, dataset: str, seed: int,
   if stored is not None:
     logging.info("Reusing %s", result_path)
     return stored
-  config = scales.configure_row(row, scale, dataset, seed, gin_files,
-                                gin_params)
+  config = scales.configure_row(
+    row, scale, dataset, seed, gin_files, gin_params
+  )
   logging.info("Row %s, seed %d: %s", row.key, seed, config)
   model, train_seconds = _train(row_dir)
   num_params = int(sum(np.prod(v.shape) for v in model.trainable_variables))
@@ -167,12 +208,17 @@ def run_row(row: studies.Row, scale: scales.Scale, dataset: str, seed: int,
   del model
   evaluated = _evaluate(row_dir, scale, seed, config.latent_resolutions)
   result = {
-      "settings": settings, "command": command, "finished": report.now(),
-      "num_params": num_params,
-      "latent_resolutions": list(config.latent_resolutions),
-      "latent_channels": list(config.latent_channels),
-      "train_seconds": train_seconds, "eval_seconds": time.time() - start,
-      "train": train_elbo, **evaluated}
+    "settings": settings,
+    "command": command,
+    "finished": report.now(),
+    "num_params": num_params,
+    "latent_resolutions": list(config.latent_resolutions),
+    "latent_channels": list(config.latent_channels),
+    "train_seconds": train_seconds,
+    "eval_seconds": time.time() - start,
+    "train": train_elbo,
+    **evaluated,
+  }
   atomic_write.write_text(result_path, json.dumps(result, indent=2))
   return result
 
@@ -193,9 +239,17 @@ def _earlier_results(study: studies.Study, out_dir: str, results, settings):
         results.setdefault(row.key, {})[seed] = stored
 
 
-def run_study(study_name: str, scale: scales.Scale, workdir: str,
-              dataset: str = "smmnist", rows=None, mnist_dir=None,
-              gin_files=(), gin_params=(), command: str = "") -> dict:
+def run_study(
+  study_name: str,
+  scale: scales.Scale,
+  workdir: str,
+  dataset: str = "smmnist",
+  rows=None,
+  mnist_dir=None,
+  gin_files=(),
+  gin_params=(),
+  command: str = "",
+) -> dict:
   """Runs every (row, seed) of a study and writes the report.
 
   Returns {"results": {row: {seed: result}}, "claims": [...], "report": path}.
@@ -217,14 +271,37 @@ def run_study(study_name: str, scale: scales.Scale, workdir: str,
     for row in selected:
       logging.info("=== %s / %s / seed %d ===", study.name, row.key, seed)
       results.setdefault(row.key, {})[seed] = run_row(
-          row, scale, dataset, seed,
-          os.path.join(out_dir, row.key, f"seed_{seed}"), gin_files,
-          gin_params, command)
-  _earlier_results(study, out_dir, results, lambda row, seed: run_settings(
-      row, scale, dataset, seed, gin_files, gin_params))
-  report.write_report(study, scale, dataset, results, out_dir, command,
-                      digits, started, time.time() - start)
+        row,
+        scale,
+        dataset,
+        seed,
+        os.path.join(out_dir, row.key, f"seed_{seed}"),
+        gin_files,
+        gin_params,
+        command,
+      )
+  _earlier_results(
+    study,
+    out_dir,
+    results,
+    lambda row, seed: run_settings(
+      row, scale, dataset, seed, gin_files, gin_params
+    ),
+  )
+  report.write_report(
+    study,
+    scale,
+    dataset,
+    results,
+    out_dir,
+    command,
+    digits,
+    started,
+    time.time() - start,
+  )
   gin.clear_config()
-  return {"results": results, "claims": claims_lib.check_claims(study,
-                                                                results),
-          "report": os.path.join(out_dir, "report.md")}
+  return {
+    "results": results,
+    "claims": claims_lib.check_claims(study, results),
+    "report": os.path.join(out_dir, "report.md"),
+  }

@@ -11,7 +11,6 @@ import dataclasses
 import pathlib
 
 import gin
-
 from hvrnn_tf import checkpointing
 from hvrnn_tf import encoder
 from hvrnn_tf import train  # noqa: F401  (registers train.*: scale files bind it)
@@ -28,21 +27,34 @@ DATASETS = ("smmnist", "gin")
 # Scale field -> the run binding a scale file sets it with (unbound: None,
 # the rows keep their gin files' values).
 SCALE_BINDINGS = {
-    "n_hid": "model.ModelConfig.n_hid",
-    "image_size": "model.ModelConfig.image_size",
-    "context_frames": "model.ModelConfig.context_frames",
-    "future_frames": "model.ModelConfig.future_frames",
-    "batch_size": "train.batch_size",
-    "num_steps": "train.num_steps",
-    "lr_warmup_epochs": "train.lr_warmup_epochs",
+  "n_hid": "model.ModelConfig.n_hid",
+  "image_size": "model.ModelConfig.image_size",
+  "context_frames": "model.ModelConfig.context_frames",
+  "future_frames": "model.ModelConfig.future_frames",
+  "batch_size": "train.batch_size",
+  "num_steps": "train.num_steps",
+  "lr_warmup_epochs": "train.lr_warmup_epochs",
 }
-_REQUIRED = ("image_size", "context_frames", "future_frames", "batch_size",
-             "num_steps")
+_REQUIRED = (
+  "image_size",
+  "context_frames",
+  "future_frames",
+  "batch_size",
+  "num_steps",
+)
 
 
-@gin.configurable(module="ablation",
-                  allowlist=["description", "epochs", "eval_sequences",
-                             "train_eval_sequences", "num_samples", "seeds"])
+@gin.configurable(
+  module="ablation",
+  allowlist=[
+    "description",
+    "epochs",
+    "eval_sequences",
+    "train_eval_sequences",
+    "num_samples",
+    "seeds",
+  ],
+)
 @dataclasses.dataclass(frozen=True)
 class Scale:
   """How a study is shrunk (None: keep the gin file's value).
@@ -53,6 +65,7 @@ class Scale:
   (train.learning_rate, train.lr_reference_batch), the base rate and the
   global batch at which the rate stays at the base rate (no ramp).
   """
+
   description: str
   n_hid: int | None
   image_size: int
@@ -93,8 +106,11 @@ def load(name: str) -> Scale:
     if missing:
       raise ValueError(f"{path} binds no {', '.join(missing)}")
     rate = _bound("train.learning_rate")
-    run["lr"] = (None if rate is None else
-                 (rate, gin.query_parameter("train.lr_reference_batch")))
+    run["lr"] = (
+      None
+      if rate is None
+      else (rate, gin.query_parameter("train.lr_reference_batch"))
+    )
     return Scale(**run)
   finally:
     gin.clear_config()
@@ -103,7 +119,8 @@ def load(name: str) -> Scale:
 def with_overrides(scale: Scale, **overrides) -> Scale:
   """`scale` with the non-None overrides applied."""
   return dataclasses.replace(
-      scale, **{k: v for k, v in overrides.items() if v is not None})
+    scale, **{k: v for k, v in overrides.items() if v is not None}
+  )
 
 
 def paper_config(row: studies.Row, gin_params=()) -> ModelConfig:
@@ -116,8 +133,9 @@ def paper_config(row: studies.Row, gin_params=()) -> ModelConfig:
 def scaled_latent_channels(config: ModelConfig, n_hid: int) -> tuple:
   """Latent channels at width n_hid: each level's scale with n_hid /
   config.n_hid (at least 1), as they are the encoder's widths there."""
-  return tuple(max(1, round(z * n_hid / config.n_hid))
-               for z in config.latent_channels)
+  return tuple(
+    max(1, round(z * n_hid / config.n_hid)) for z in config.latent_channels
+  )
 
 
 def _smmnist_bindings(config: ModelConfig, scale: Scale) -> dict:
@@ -125,37 +143,46 @@ def _smmnist_bindings(config: ModelConfig, scale: Scale) -> dict:
   resolutions = encoder.pyramid_resolutions(scale.image_size)
   missing = set(config.latent_resolutions) - set(resolutions)
   if missing:
-    raise ValueError(f"image_size {scale.image_size} has no latent "
-                     f"resolutions {sorted(missing)}")
+    raise ValueError(
+      f"image_size {scale.image_size} has no latent "
+      f"resolutions {sorted(missing)}"
+    )
   model = "model.ModelConfig."
   return {
-      model + "image_size": scale.image_size, model + "channels": 1,
-      model + "context_frames": scale.context_frames,
-      model + "future_frames": scale.future_frames,
-      # The multipliers of the coarsest len(resolutions) stages of the row.
-      model + "channel_multipliers":
-          config.channel_multipliers[-len(resolutions):],
-      model + "decoder_convlstm_layers": min(config.decoder_convlstm_layers,
-                                             len(resolutions)),
-      model + "reconstruction_loss": "bernoulli",
-      "data.make_dataset.source": "smmnist",
-      # SVG's layout where the frames fit its 32x32 digits (not at tiny).
-      "data.make_dataset.smmnist_style": (
-          "svg" if scale.image_size > sum(smmnist.STYLES["svg"])
-          else "mnist28"),
-      "data.make_dataset.num_test_sequences": max(scale.eval_sequences, 1)}
+    model + "image_size": scale.image_size,
+    model + "channels": 1,
+    model + "context_frames": scale.context_frames,
+    model + "future_frames": scale.future_frames,
+    # The multipliers of the coarsest len(resolutions) stages of the row.
+    model + "channel_multipliers": config.channel_multipliers[
+      -len(resolutions) :
+    ],
+    model + "decoder_convlstm_layers": min(
+      config.decoder_convlstm_layers, len(resolutions)
+    ),
+    model + "reconstruction_loss": "bernoulli",
+    "data.make_dataset.source": "smmnist",
+    # SVG's layout where the frames fit its 32x32 digits (not at tiny).
+    "data.make_dataset.smmnist_style": (
+      "svg" if scale.image_size > sum(smmnist.STYLES["svg"]) else "mnist28"
+    ),
+    "data.make_dataset.num_test_sequences": max(scale.eval_sequences, 1),
+  }
 
 
 def _training_bindings(scale: Scale, seed: int) -> dict:
   """Steps, batch, seed, logging and schedules of a row's training run."""
   steps = scale.num_steps
-  b = {"train.num_steps": steps, "train.batch_size": scale.batch_size,
-       "train.seed": seed,
-       "train.log_every": max(1, min(steps // 10, 1000)),
-       "train.summary_every": max(1, min(steps // 20, 100)),
-       "train.checkpoint_every": max(1, min(steps // 5, 5000)),
-       "train.image_summary_every": 0,  # eval draws the samples
-       "train.sample_sequences": 0}
+  b = {
+    "train.num_steps": steps,
+    "train.batch_size": scale.batch_size,
+    "train.seed": seed,
+    "train.log_every": max(1, min(steps // 10, 1000)),
+    "train.summary_every": max(1, min(steps // 20, 100)),
+    "train.checkpoint_every": max(1, min(steps // 5, 5000)),
+    "train.image_summary_every": 0,  # eval draws the samples
+    "train.sample_sequences": 0,
+  }
   if scale.epochs:
     b["train.steps_per_epoch"] = max(1, round(steps / scale.epochs))
   if scale.lr:
@@ -167,30 +194,43 @@ def _training_bindings(scale: Scale, seed: int) -> dict:
 
 def _literal(value) -> str:
   if isinstance(value, (tuple, list)):
-    return "(" + ", ".join(_literal(v) for v in value) + ("," if len(value) == 1
-                                                          else "") + ")"
+    return (
+      "("
+      + ", ".join(_literal(v) for v in value)
+      + ("," if len(value) == 1 else "")
+      + ")"
+    )
   return repr(value)
 
 
-def row_bindings(config: ModelConfig, scale: Scale, dataset: str,
-                 seed: int) -> list[str]:
+def row_bindings(
+  config: ModelConfig, scale: Scale, dataset: str, seed: int
+) -> list[str]:
   """Gin bindings that shrink the paper-size `config` of a row to `scale`."""
   b = _smmnist_bindings(config, scale) if dataset == "smmnist" else {}
   if scale.n_hid is not None:
     b["model.ModelConfig.n_hid"] = scale.n_hid
     b["model.ModelConfig.latent_channels"] = scaled_latent_channels(
-        config, scale.n_hid)
+      config, scale.n_hid
+    )
   b.update(_training_bindings(scale, seed))
   return [f"{k} = {_literal(v)}" for k, v in b.items()]
 
 
-def configure_row(row: studies.Row, scale: Scale, dataset: str, seed: int,
-                  gin_files=(), gin_params=()) -> ModelConfig:
+def configure_row(
+  row: studies.Row,
+  scale: Scale,
+  dataset: str,
+  seed: int,
+  gin_files=(),
+  gin_params=(),
+) -> ModelConfig:
   """Parses the row's gin file, the scale's bindings, then the user's
   `gin_files` / `gin_params` (which win). Returns the resulting ModelConfig."""
   base = paper_config(row, gin_params)
   bindings = row_bindings(base, scale, dataset, seed)
   gin.clear_config()
-  checkpointing.parse_gin([str(REPO_ROOT / row.gin_file), *gin_files],
-                          bindings + list(gin_params))
+  checkpointing.parse_gin(
+    [str(REPO_ROOT / row.gin_file), *gin_files], bindings + list(gin_params)
+  )
   return ModelConfig()

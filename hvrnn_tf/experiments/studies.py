@@ -20,6 +20,7 @@ class Row:
   config: the row's gin file name in gin/ablations/ (without .gin), which
     also keys its numbers in hvrnn_tf.paper.
   """
+
   key: str
   label: str
   config: str
@@ -51,31 +52,49 @@ class Study:
     for row in self.rows:
       if row.key == key:
         return row
-    raise KeyError(f"study {self.name!r} has no row {key!r}; rows: "
-                   f"{[r.key for r in self.rows]}")
+    raise KeyError(
+      f"study {self.name!r} has no row {key!r}; rows: "
+      f"{[r.key for r in self.rows]}"
+    )
 
 
 STUDIES = {
-    "likelihood": Study(
-        "likelihood",
-        "Table 1: likelihood (decoder) capacity, one latent level at 1x1",
-        (Row("convlstm1", "1 ConvLSTM", "table1_decoder_1convlstm"),
-         Row("convlstm3", "3 ConvLSTM", "table1_decoder_3convlstm"),
-         Row("convlstm6", "6 ConvLSTM", "table1_decoder_6convlstm"),
-         Row("convlstm6_wider", "6 ConvLSTM, higher capacity",
-             "table1_decoder_6convlstm_wider"))),
-    "hierarchy": Study(
-        "hierarchy", "Table 2: number of latent levels",
-        (Row("levels_1", "[1]", "table2_hierarchy_1"),
-         Row("levels_1_8", "[1, 8]", "table2_hierarchy_1_8"),
-         Row("levels_1_8_32", "[1, 8, 32]", "table2_hierarchy_1_8_32"),
-         Row("levels_1_8_16_32", "[1, 8, 16, 32]",
-             "table2_hierarchy_1_8_16_32"))),
-    "training": Study(
-        "training", "Table 2: training techniques for [1, 8, 32]",
-        (Row("naive", "naive", "table2_training_naive"),
-         Row("beta_warmup", "beta warmup", "table2_training_beta_warmup"),
-         Row("dense", "dense connectivity", "table2_training_dense"),
-         Row("beta_warmup_dense", "beta warmup + dense",
-             "table2_training_beta_warmup_dense"))),
+  "likelihood": Study(
+    "likelihood",
+    "Table 1: likelihood (decoder) capacity, one latent level at 1x1",
+    (
+      Row("convlstm1", "1 ConvLSTM", "table1_decoder_1convlstm"),
+      Row("convlstm3", "3 ConvLSTM", "table1_decoder_3convlstm"),
+      Row("convlstm6", "6 ConvLSTM", "table1_decoder_6convlstm"),
+      Row(
+        "convlstm6_wider",
+        "6 ConvLSTM, higher capacity",
+        "table1_decoder_6convlstm_wider",
+      ),
+    ),
+  ),
+  "hierarchy": Study(
+    "hierarchy",
+    "Table 2: number of latent levels",
+    (
+      Row("levels_1", "[1]", "table2_hierarchy_1"),
+      Row("levels_1_8", "[1, 8]", "table2_hierarchy_1_8"),
+      Row("levels_1_8_32", "[1, 8, 32]", "table2_hierarchy_1_8_32"),
+      Row("levels_1_8_16_32", "[1, 8, 16, 32]", "table2_hierarchy_1_8_16_32"),
+    ),
+  ),
+  "training": Study(
+    "training",
+    "Table 2: training techniques for [1, 8, 32]",
+    (
+      Row("naive", "naive", "table2_training_naive"),
+      Row("beta_warmup", "beta warmup", "table2_training_beta_warmup"),
+      Row("dense", "dense connectivity", "table2_training_dense"),
+      Row(
+        "beta_warmup_dense",
+        "beta warmup + dense",
+        "table2_training_beta_warmup_dense",
+      ),
+    ),
+  ),
 }

@@ -11,11 +11,17 @@ import dataclasses
 
 import numpy as np
 
-SELECTION = ("per sequence, the one sample (of N) whose score averaged over "
-             "the predicted frames is best")
+SELECTION = (
+  "per sequence, the one sample (of N) whose score averaged over "
+  "the predicted frames is best"
+)
 # Whether a higher score is better, for the metrics this package computes.
-HIGHER_IS_BETTER = {"ssim": True, "ssim_svg": True, "psnr": True,
-                    "lpips": False}
+HIGHER_IS_BETTER = {
+  "ssim": True,
+  "ssim_svg": True,
+  "psnr": True,
+  "lpips": False,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +31,7 @@ class BestOfN:
   index: int [B], which of the N samples was kept.
   per_timestep: [B, T] the kept sample's per-frame scores.
   """
+
   index: np.ndarray
   per_timestep: np.ndarray
 
@@ -42,13 +49,13 @@ def best_of_n(scores, higher_is_better: bool) -> BestOfN:
   scores = np.asarray(scores, np.float64)
   if scores.ndim != 3 or 0 in scores.shape:
     raise ValueError(
-        f"scores must be [B, N, T] and non-empty, got {scores.shape}")
+      f"scores must be [B, N, T] and non-empty, got {scores.shape}"
+    )
   if np.isnan(scores).any():
     raise ValueError("scores contain NaN")
   mean = scores.mean(axis=2)
   index = (np.argmax if higher_is_better else np.argmin)(mean, axis=1)
-  return BestOfN(index=index,
-                 per_timestep=scores[np.arange(len(index)), index])
+  return BestOfN(index=index, per_timestep=scores[np.arange(len(index)), index])
 
 
 def summarize(per_timestep) -> dict:
@@ -64,7 +71,10 @@ def summarize(per_timestep) -> dict:
   per_timestep = np.asarray(per_timestep, np.float64)
   if per_timestep.ndim != 2 or 0 in per_timestep.shape:
     raise ValueError(
-        f"per_timestep must be [S, T] and non-empty, got {per_timestep.shape}")
-  return {"mean": float(per_timestep.mean()),
-          "per_timestep": per_timestep.mean(axis=0).tolist(),
-          "num_sequences": per_timestep.shape[0]}
+      f"per_timestep must be [S, T] and non-empty, got {per_timestep.shape}"
+    )
+  return {
+    "mean": float(per_timestep.mean()),
+    "per_timestep": per_timestep.mean(axis=0).tolist(),
+    "num_sequences": per_timestep.shape[0],
+  }

@@ -24,12 +24,14 @@ def check_video_pair(truth, samples):
   samples = tf.convert_to_tensor(samples, tf.float32)
   if truth.shape.rank != 5 or samples.shape.rank != 6:
     raise ValueError(
-        "expected truth [B, T, H, W, C] and samples [B, N, T, H, W, C], got "
-        f"shapes {truth.shape} and {samples.shape}")
+      "expected truth [B, T, H, W, C] and samples [B, N, T, H, W, C], got "
+      f"shapes {truth.shape} and {samples.shape}"
+    )
   if truth.shape[0] != samples.shape[0] or truth.shape[1:] != samples.shape[2:]:
     raise ValueError(
-        f"truth {truth.shape} and samples {samples.shape} disagree on B, T or "
-        "frame shape")
+      f"truth {truth.shape} and samples {samples.shape} disagree on B, T or "
+      "frame shape"
+    )
   return truth, samples
 
 
@@ -40,10 +42,13 @@ def ssim_per_frame(truth, samples, filter_size: int = 11) -> tf.Tensor:
   """
   truth, samples = check_video_pair(truth, samples)
   if min(truth.shape[2:4]) < filter_size:
-    raise ValueError(f"SSIM needs frames of at least {filter_size}x"
-                     f"{filter_size}, got {truth.shape[2:4]}")
-  return tf.image.ssim(truth[:, None], samples, max_val=1.0,
-                       filter_size=filter_size)
+    raise ValueError(
+      f"SSIM needs frames of at least {filter_size}x"
+      f"{filter_size}, got {truth.shape[2:4]}"
+    )
+  return tf.image.ssim(
+    truth[:, None], samples, max_val=1.0, filter_size=filter_size
+  )
 
 
 SVG_WINDOW = 7
@@ -59,8 +64,10 @@ def ssim_svg_per_frame(truth, samples) -> tf.Tensor:
   """
   truth, samples = check_video_pair(truth, samples)
   if min(truth.shape[2:4]) < SVG_WINDOW:
-    raise ValueError(f"SSIM needs frames of at least {SVG_WINDOW}x"
-                     f"{SVG_WINDOW}, got {truth.shape[2:4]}")
+    raise ValueError(
+      f"SSIM needs frames of at least {SVG_WINDOW}x"
+      f"{SVG_WINDOW}, got {truth.shape[2:4]}"
+    )
   x = tf.broadcast_to(truth[:, None], tf.shape(samples))
   frame = tf.shape(samples)[-3:]
   x, y = (tf.reshape(v, tf.concat([[-1], frame], 0)) for v in (x, samples))
@@ -71,11 +78,13 @@ def ssim_svg_per_frame(truth, samples) -> tf.Tensor:
   var_x = unbias * (mean(x * x) - mu_x * mu_x)
   var_y = unbias * (mean(y * y) - mu_y * mu_y)
   cov = unbias * (mean(x * y) - mu_x * mu_y)
-  c1, c2 = (0.01 * SVG_DATA_RANGE)**2, (0.03 * SVG_DATA_RANGE)**2
-  ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2) /
-              ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)))
-  return tf.reshape(tf.reduce_mean(ssim_map, [1, 2, 3]),
-                    tf.shape(samples)[:3])
+  c1, c2 = (0.01 * SVG_DATA_RANGE) ** 2, (0.03 * SVG_DATA_RANGE) ** 2
+  ssim_map = (
+    (2 * mu_x * mu_y + c1)
+    * (2 * cov + c2)
+    / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+  )
+  return tf.reshape(tf.reduce_mean(ssim_map, [1, 2, 3]), tf.shape(samples)[:3])
 
 
 def psnr_per_frame(truth, samples) -> tf.Tensor:

@@ -23,8 +23,9 @@ are unit-normalised over channels, their squared differences weighted per
 channel, averaged over space and summed over the five layers.
 """
 
+from collections.abc import Callable
 import os
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -33,26 +34,39 @@ import tensorflow as tf
 from hvrnn_tf.metrics import image_metrics
 from hvrnn_tf.metrics import torch_weights
 
-_LIN_URL = ("https://github.com/richzhang/PerceptualSimilarity/raw/master/"
-            "lpips/weights/v0.1/{}.pth")
+_LIN_URL = (
+  "https://github.com/richzhang/PerceptualSimilarity/raw/master/"
+  "lpips/weights/v0.1/{}.pth"
+)
 LIN_WEIGHTS_URL = _LIN_URL.format("vgg")
 VGG16_WEIGHTS_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
 ALEX_LIN_WEIGHTS_URL = _LIN_URL.format("alex")
-ALEXNET_WEIGHTS_URL = ("https://download.pytorch.org/models/"
-                       "alexnet-owt-7be5be79.pth")
+ALEXNET_WEIGHTS_URL = (
+  "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
+)
 
 _SHIFT = np.array([-0.030, -0.088, -0.188], np.float32)
 _SCALE = np.array([0.458, 0.448, 0.450], np.float32)
 _EPS = 1e-10
 # Keras VGG16 layers giving relu1_2 ... relu5_3.
-_VGG_TAPS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3",
-             "block5_conv3")
+_VGG_TAPS = (
+  "block1_conv2",
+  "block2_conv2",
+  "block3_conv3",
+  "block4_conv3",
+  "block5_conv3",
+)
 # torchvision vgg16.features indices of the 13 convolutions, in order.
 _VGG_CONVS = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
 # torchvision alexnet.features convolutions: index -> (out, kernel, stride,
 # padding); a 3x3 stride-2 max pool precedes the second and third.
-_ALEX_CONVS = {0: (64, 11, 4, 2), 3: (192, 5, 1, 2), 6: (384, 3, 1, 1),
-               8: (256, 3, 1, 1), 10: (256, 3, 1, 1)}
+_ALEX_CONVS = {
+  0: (64, 11, 4, 2),
+  3: (192, 5, 1, 2),
+  6: (384, 3, 1, 1),
+  8: (256, 3, 1, 1),
+  10: (256, 3, 1, 1),
+}
 
 
 def _load_convs(convs, state, indices, title):
@@ -61,23 +75,28 @@ def _load_convs(convs, state, indices, title):
     arrays = []
     for suffix in ("weight", "bias"):
       if f"features.{i}.{suffix}" not in state:
-        raise ValueError(f"{title} weights lack 'features.{i}.{suffix}': not "
-                         f"a torchvision {title} state_dict")
+        raise ValueError(
+          f"{title} weights lack 'features.{i}.{suffix}': not "
+          f"a torchvision {title} state_dict"
+        )
       arrays.append(np.asarray(state[f"features.{i}.{suffix}"], np.float32))
     kh, kw, cin, cout = conv.kernel.shape
     expected = (cout, cin, kh, kw)
     if arrays[0].shape != expected:
-      raise ValueError(f"features.{i}.weight has shape {arrays[0].shape}, "
-                       f"{title} expects {expected}: not {title} weights")
+      raise ValueError(
+        f"features.{i}.weight has shape {arrays[0].shape}, "
+        f"{title} expects {expected}: not {title} weights"
+      )
     # [out, in, kh, kw] -> HWIO.
     conv.set_weights([arrays[0].transpose(2, 3, 1, 0), arrays[1]])
 
 
 def _vgg16(state):
   """Keras model of VGG16's relu{1_2,...,5_3} with torchvision weights."""
-  vgg = keras.applications.VGG16(include_top=False, weights=None,
-                                 input_shape=(None, None, 3))
-  convs = [l for l in vgg.layers if isinstance(l, keras.layers.Conv2D)]
+  vgg = keras.applications.VGG16(
+    include_top=False, weights=None, input_shape=(None, None, 3)
+  )
+  convs = [c for c in vgg.layers if isinstance(c, keras.layers.Conv2D)]
   _load_convs(convs, state, _VGG_CONVS, "VGG16")
   return keras.Model(vgg.input, [vgg.get_layer(n).output for n in _VGG_TAPS])
 
@@ -86,12 +105,13 @@ def _alexnet(state):
   """Keras model of torchvision AlexNet's relu1...relu5 with its weights."""
   x = inputs = keras.Input((None, None, 3))
   convs, taps = [], []
-  for l, (filters, kernel, stride, padding) in enumerate(_ALEX_CONVS.values()):
-    if l in (1, 2):
+  for i, (filters, kernel, stride, padding) in enumerate(_ALEX_CONVS.values()):
+    if i in (1, 2):
       x = keras.layers.MaxPooling2D(3, 2)(x)
     x = keras.layers.ZeroPadding2D(padding)(x)
-    convs.append(keras.layers.Conv2D(filters, kernel, stride,
-                                     activation="relu"))
+    convs.append(
+      keras.layers.Conv2D(filters, kernel, stride, activation="relu")
+    )
     x = convs[-1](x)
     taps.append(x)
   model = keras.Model(inputs, taps)
@@ -101,6 +121,7 @@ def _alexnet(state):
 
 class Net(NamedTuple):
   """One LPIPS backbone: its weight URLs, taps and input limits."""
+
   title: str
   lin_url: str
   backbone_url: str
@@ -110,35 +131,52 @@ class Net(NamedTuple):
 
 
 NETS = {
-    # conv1 (k11 s4 p2) and two 3x3 s2 pools: relu5 is 1x1 at 31x31.
-    "alex": Net("AlexNet", ALEX_LIN_WEIGHTS_URL, ALEXNET_WEIGHTS_URL,
-                (64, 192, 384, 256, 256), 31, _alexnet),
-    # Four 2x2 poolings before relu5_3.
-    "vgg": Net("VGG", LIN_WEIGHTS_URL, VGG16_WEIGHTS_URL,
-               (64, 128, 256, 512, 512), 16, _vgg16),
+  # conv1 (k11 s4 p2) and two 3x3 s2 pools: relu5 is 1x1 at 31x31.
+  "alex": Net(
+    "AlexNet",
+    ALEX_LIN_WEIGHTS_URL,
+    ALEXNET_WEIGHTS_URL,
+    (64, 192, 384, 256, 256),
+    31,
+    _alexnet,
+  ),
+  # Four 2x2 poolings before relu5_3.
+  "vgg": Net(
+    "VGG",
+    LIN_WEIGHTS_URL,
+    VGG16_WEIGHTS_URL,
+    (64, 128, 256, 512, 512),
+    16,
+    _vgg16,
+  ),
 }
 
 
 def _net(net: str) -> Net:
   """The `NETS` entry of `net`, or an error naming the known nets."""
   if net not in NETS:
-    raise ValueError(f"unknown LPIPS net {net!r}; expected one of "
-                     f"{sorted(NETS)}")
+    raise ValueError(
+      f"unknown LPIPS net {net!r}; expected one of {sorted(NETS)}"
+    )
   return NETS[net]
 
 
 def _lin_weights(lin_state, spec):
   """LPIPS ``lin{l}.model.1.weight`` [1, C_l, 1, 1] -> five [C_l] arrays."""
   weights = []
-  for l, channels in enumerate(spec.channels):
-    key = f"lin{l}.model.1.weight"
+  for level, channels in enumerate(spec.channels):
+    key = f"lin{level}.model.1.weight"
     if key not in lin_state:
-      raise ValueError(f"LPIPS weights lack {key!r}: expected the v0.1 "
-                       f"{spec.title} release (keys: {sorted(lin_state)})")
+      raise ValueError(
+        f"LPIPS weights lack {key!r}: expected the v0.1 "
+        f"{spec.title} release (keys: {sorted(lin_state)})"
+      )
     w = np.asarray(lin_state[key], np.float32).reshape(-1)
     if w.shape != (channels,):
-      raise ValueError(f"{key} has {w.size} channels, {spec.title} has "
-                       f"{channels}: these are not {spec.title} LPIPS weights")
+      raise ValueError(
+        f"{key} has {w.size} channels, {spec.title} has "
+        f"{channels}: these are not {spec.title} LPIPS weights"
+      )
     weights.append(w)
   return weights
 
@@ -156,8 +194,10 @@ class LPIPS:
 
   def _features_impl(self, images):
     x = (images * 2.0 - 1.0 - _SHIFT) / _SCALE
-    return [f / (tf.sqrt(tf.reduce_sum(f * f, -1, keepdims=True)) + _EPS)
-            for f in self._backbone(x, training=False)]
+    return [
+      f / (tf.sqrt(tf.reduce_sum(f * f, -1, keepdims=True)) + _EPS)
+      for f in self._backbone(x, training=False)
+    ]
 
   def features(self, images):
     """Unit-normalised features of images [N, H, W, C] (C = 1 or 3).
@@ -169,22 +209,28 @@ class LPIPS:
       raise ValueError(f"images must be [N, H, W, 1 or 3], got {images.shape}")
     size = self._spec.min_size
     if min(images.shape[1:3]) < size:
-      raise ValueError(f"LPIPS-{self._spec.title} needs images of at least "
-                       f"{size}x{size}, got {images.shape[1:3]}")
+      raise ValueError(
+        f"LPIPS-{self._spec.title} needs images of at least "
+        f"{size}x{size}, got {images.shape[1:3]}"
+      )
     if images.shape[-1] == 1:
       images = tf.repeat(images, 3, axis=-1)
     return self._features(images)
 
   def distance_from_features(self, features0, features1) -> tf.Tensor:
     """LPIPS from two lists of `features` (broadcastable batches). [N]."""
-    return tf.add_n([
-        tf.reduce_mean(tf.reduce_sum((f0 - f1)**2 * w, -1), axis=[1, 2])
-        for f0, f1, w in zip(features0, features1, self._lin)])
+    return tf.add_n(
+      [
+        tf.reduce_mean(tf.reduce_sum((f0 - f1) ** 2 * w, -1), axis=[1, 2])
+        for f0, f1, w in zip(features0, features1, self._lin)
+      ]
+    )
 
   def __call__(self, images0, images1) -> tf.Tensor:
     """LPIPS between images [N, H, W, C] and [N, H, W, C] in [0, 1]. [N]."""
-    return self.distance_from_features(self.features(images0),
-                                       self.features(images1))
+    return self.distance_from_features(
+      self.features(images0), self.features(images1)
+    )
 
   def per_frame(self, truth, samples) -> tf.Tensor:
     """LPIPS of every sampled frame: truth [B, T, H, W, C], samples
@@ -198,31 +244,37 @@ class LPIPS:
     frame = samples.shape[3:]
     truth_features = self.features(tf.reshape(truth, [b * t, *frame]))
     distances = [
-        self.distance_from_features(
-            truth_features,
-            self.features(tf.reshape(samples[:, i], [b * t, *frame])))
-        for i in range(n)]
+      self.distance_from_features(
+        truth_features,
+        self.features(tf.reshape(samples[:, i], [b * t, *frame])),
+      )
+      for i in range(n)
+    ]
     return tf.transpose(tf.reshape(tf.stack(distances), [n, b, t]), [1, 0, 2])
 
 
 def _local_file(path_or_url: str, cache_subdir: str) -> str:
   """A local path for `path_or_url`, downloading URLs into the Keras cache."""
   if path_or_url.startswith(("http://", "https://")):
-    return keras.utils.get_file(os.path.basename(path_or_url), path_or_url,
-                                cache_subdir=cache_subdir)
+    return keras.utils.get_file(
+      os.path.basename(path_or_url), path_or_url, cache_subdir=cache_subdir
+    )
   return path_or_url
 
 
-def weight_files(net: str, lin_weights: str | None = None,
-                 backbone_weights: str | None = None) -> tuple[str, str]:
+def weight_files(
+  net: str, lin_weights: str | None = None, backbone_weights: str | None = None
+) -> tuple[str, str]:
   """(calibration, backbone) weight paths or URLs; None: `net`'s official."""
   spec = _net(net)
   return lin_weights or spec.lin_url, backbone_weights or spec.backbone_url
 
 
-def load_lpips(lin_weights: str | None = None,
-               backbone_weights: str | None = None,
-               net: str = "vgg") -> LPIPS:
+def load_lpips(
+  lin_weights: str | None = None,
+  backbone_weights: str | None = None,
+  net: str = "vgg",
+) -> LPIPS:
   """LPIPS-`net` ('alex' or 'vgg') from weight files (paths or URLs; ``.pth``
   or ``.npz``); None means the official URL of `net` (`NETS`).
 

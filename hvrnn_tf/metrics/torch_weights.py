@@ -22,15 +22,15 @@ import numpy as np
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
 _STORAGE_DTYPES = {
-    "DoubleStorage": np.float64,
-    "FloatStorage": np.float32,
-    "HalfStorage": np.float16,
-    "LongStorage": np.int64,
-    "IntStorage": np.int32,
-    "ShortStorage": np.int16,
-    "CharStorage": np.int8,
-    "ByteStorage": np.uint8,
-    "BoolStorage": np.bool_,
+  "DoubleStorage": np.float64,
+  "FloatStorage": np.float32,
+  "HalfStorage": np.float16,
+  "LongStorage": np.int64,
+  "IntStorage": np.int32,
+  "ShortStorage": np.int16,
+  "CharStorage": np.int8,
+  "ByteStorage": np.uint8,
+  "BoolStorage": np.bool_,
 }
 
 
@@ -51,7 +51,7 @@ class _TensorRef:
     self.size, self.stride = tuple(size), tuple(stride)
 
   def to_numpy(self):
-    flat = self.storage.data[self.offset:]
+    flat = self.storage.data[self.offset :]
     strides = [s * self.storage.dtype.itemsize for s in self.stride]
     return np.lib.stride_tricks.as_strided(flat, self.size, strides).copy()
 
@@ -65,10 +65,10 @@ def _rebuild_parameter(tensor, *unused):
 
 
 _GLOBALS = {
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+  ("collections", "OrderedDict"): collections.OrderedDict,
+  ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+  ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+  ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
 }
 
 
@@ -84,8 +84,9 @@ class _Unpickler(pickle.Unpickler):
       return _STORAGE_DTYPES[name]
     if (module, name) not in _GLOBALS:
       raise pickle.UnpicklingError(
-          f"unsupported object {module}.{name}: only tensor state_dicts can be "
-          "read without torch")
+        f"unsupported object {module}.{name}: only tensor state_dicts can be "
+        "read without torch"
+      )
     return _GLOBALS[(module, name)]
 
   def persistent_load(self, pid):
@@ -111,7 +112,8 @@ def _read_legacy(f):
     storage = storages[key]
     (numel,) = struct.unpack("<q", f.read(8))
     storage.data = np.frombuffer(
-        f.read(numel * storage.dtype.itemsize), storage.dtype)
+      f.read(numel * storage.dtype.itemsize), storage.dtype
+    )
   return obj
 
 
@@ -120,13 +122,14 @@ def _read_zip(path):
     pkl_names = [n for n in archive.namelist() if n.endswith("/data.pkl")]
     if len(pkl_names) != 1:
       raise ValueError(f"{path}: zip archive without a single data.pkl")
-    prefix = pkl_names[0][:-len("data.pkl")]
+    prefix = pkl_names[0][: -len("data.pkl")]
     storages = {}
     with archive.open(pkl_names[0]) as f:
       obj = _Unpickler(f, storages).load()
     for key, storage in storages.items():
       storage.data = np.frombuffer(
-          archive.read(f"{prefix}data/{key}"), storage.dtype)
+        archive.read(f"{prefix}data/{key}"), storage.dtype
+      )
   return obj
 
 
@@ -155,12 +158,19 @@ def load_state_dict(path):
     else:
       with open(path, "rb") as f:
         obj = _read_legacy(f)
-  except (pickle.UnpicklingError, EOFError, KeyError, ValueError,
-          struct.error) as e:
+  except (
+    pickle.UnpicklingError,
+    EOFError,
+    KeyError,
+    ValueError,
+    struct.error,
+  ) as e:
     raise ValueError(
-        f"{path}: cannot read as a PyTorch state_dict ({e}); convert it to "
-        ".npz as the torch_weights module docstring shows") from e
+      f"{path}: cannot read as a PyTorch state_dict ({e}); convert it to "
+      ".npz as the torch_weights module docstring shows"
+    ) from e
   if not isinstance(obj, dict) or not all(
-      isinstance(v, _TensorRef) for v in obj.values()):
+    isinstance(v, _TensorRef) for v in obj.values()
+  ):
     raise ValueError(f"{path}: not a flat name -> tensor state_dict")
   return {k: v.to_numpy() for k, v in obj.items()}
