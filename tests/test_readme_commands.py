@@ -163,6 +163,7 @@ def test_bare_gin_names_resolve_from_anywhere(tmp_path, monkeypatch):
   from hvrnn_tf import checkpointing  # pylint: disable=g-import-not-at-top
 
   # Registers the configurables the config binds (train.*, data.*).
+  from hvrnn_tf import train  # noqa: F401
 
   monkeypatch.chdir(tmp_path)
   # An ablation config whose `include 'gin/bair.gin'` needs the project root.
