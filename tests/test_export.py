@@ -41,9 +41,14 @@ def exported(tmp_path_factory, make_workdir):
   return model, str(workdir / "export" / "7")
 
 
-def test_reloaded_savedmodel_samples_like_the_model(exported):
-  model, path = exported
-  loaded = tf.saved_model.load(path)
+@pytest.fixture(scope="module")
+def loaded(exported):
+  """The exported SavedModel, loaded once for the tests that only call it."""
+  return tf.saved_model.load(exported[1])
+
+
+def test_reloaded_savedmodel_samples_like_the_model(exported, loaded):
+  model, _ = exported
   context = tf.random.stateless_uniform([2, 2, 16, 16, 1], seed=[0, 0])
   args = dict(
     num_future=tf.constant(5),
@@ -135,9 +140,7 @@ def _cli_run(path, signature, inputs, folder):
   )
 
 
-def test_signatures_declare_the_context_shape(exported):
-  _, path = exported
-  loaded = tf.saved_model.load(path)
+def test_signatures_declare_the_context_shape(loaded):
   for name, dtype in (
     ("serving_default", tf.float32),
     ("serving_uint8", tf.uint8),
@@ -148,9 +151,8 @@ def test_signatures_declare_the_context_shape(exported):
     )
 
 
-def test_bad_inputs_are_clear_errors(exported):
-  _, path = exported
-  signatures = tf.saved_model.load(path).signatures
+def test_bad_inputs_are_clear_errors(loaded):
+  signatures = loaded.signatures
   serve = signatures["serving_default"]
   good = dict(
     num_future=tf.constant(2),
