@@ -197,19 +197,7 @@ def restore_training_state(
     ValueError: a checkpoint does not fit `objects` (another architecture or
       optimizer), or no checkpoint is readable.
   """
-  candidates = registered_checkpoints(directory)
-  if not candidates and os.path.isdir(directory):
-    # No state file (killed while registering the first checkpoint, or
-    # deleted): the complete checkpoints are the ones that restore.
-    candidates = sorted(
-      (
-        os.path.join(directory, name[: -len(".index")])
-        for name in os.listdir(directory)
-        if _CHECKPOINT_FILE.match(name) and name.endswith(".index")
-      ),
-      key=checkpoint_number,
-      reverse=True,
-    )
+  candidates = _restore_candidates(directory)
   problems = []
   for path in candidates:
     try:
@@ -243,28 +231,54 @@ def restore_training_state(
       logging.warning(
         "Resumed from %s; newer checkpoints were unreadable: %s", path, problems
       )
-    restored = set(present)
-    for name in optional:
-      if name in objects and name in names:
-        try:
-          tf.train.Checkpoint(**{name: objects[name]}).restore(
-            path
-          ).expect_partial().assert_existing_objects_matched()
-          restored.add(name)
-        except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
-          logging.warning(
-            "The %s state in %s does not fit (changed settings?)"
-            " and is not restored: %s",
-            name,
-            path,
-            error_message(e),
-          )
-    return path, restored
+    optional = [n for n in optional if n in objects and n in names]
+    return path, set(present) | _restore_optional(objects, optional, path)
   if candidates:
     raise ValueError(
       f"No readable checkpoint in {directory}: " + "; ".join(problems)
     )
   return None, set()
+
+
+def _restore_candidates(directory: str) -> list[str]:
+  """Checkpoint prefixes of `directory`, newest first.
+
+  Without a state file (killed while registering the first checkpoint, or
+  deleted) the complete checkpoints on disk are the ones that restore.
+  """
+  candidates = registered_checkpoints(directory)
+  if candidates or not os.path.isdir(directory):
+    return candidates
+  return sorted(
+    (
+      os.path.join(directory, name[: -len(".index")])
+      for name in os.listdir(directory)
+      if _CHECKPOINT_FILE.match(name) and name.endswith(".index")
+    ),
+    key=checkpoint_number,
+    reverse=True,
+  )
+
+
+def _restore_optional(objects: dict, names, path: str) -> set[str]:
+  """Restores each of `names` on its own; one that does not fit is left as
+  it is, with a warning. Returns the names restored."""
+  restored = set()
+  for name in names:
+    try:
+      tf.train.Checkpoint(**{name: objects[name]}).restore(
+        path
+      ).expect_partial().assert_existing_objects_matched()
+      restored.add(name)
+    except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
+      logging.warning(
+        "The %s state in %s does not fit (changed settings?)"
+        " and is not restored: %s",
+        name,
+        path,
+        error_message(e),
+      )
+  return restored
 
 
 def _drop_unmatched_value_warnings(record) -> bool:

@@ -12,6 +12,7 @@ carries the ConvLSTM states; no Python per frame):
   -> frames float32 [B, num_samples, num_future, S, S, C] in [0, 1].
 """
 
+import functools
 import os
 import sys
 
@@ -24,6 +25,21 @@ import tensorflow as tf
 from hvrnn_tf import atomic_write
 from hvrnn_tf import checkpointing
 from hvrnn_tf.model import HierarchicalVRNN
+
+
+def _sample(model, context, num_future, num_samples, seed):
+  """{"frames": model.sample(...)} after checking the scalar inputs."""
+  checks = [
+    tf.debugging.assert_positive(num_future, message="num_future must be >= 1"),
+    tf.debugging.assert_positive(
+      num_samples, message="num_samples must be >= 1"
+    ),
+    tf.debugging.assert_positive(
+      tf.shape(context)[0], message="context holds no sequence"
+    ),
+  ]
+  with tf.control_dependencies(checks):
+    return {"frames": model.sample(context, num_future, num_samples, seed)}
 
 
 def serving_archive(model: HierarchicalVRNN) -> keras.export.ExportArchive:
@@ -49,20 +65,7 @@ def serving_archive(model: HierarchicalVRNN) -> keras.export.ExportArchive:
       context, context_shape, name="context_must_be_B_c_S_S_C"
     )
 
-  def sample(context, num_future, num_samples, seed):
-    checks = [
-      tf.debugging.assert_positive(
-        num_future, message="num_future must be >= 1"
-      ),
-      tf.debugging.assert_positive(
-        num_samples, message="num_samples must be >= 1"
-      ),
-      tf.debugging.assert_positive(
-        tf.shape(context)[0], message="context holds no sequence"
-      ),
-    ]
-    with tf.control_dependencies(checks):
-      return {"frames": model.sample(context, num_future, num_samples, seed)}
+  sample = functools.partial(_sample, model)
 
   def generate(context, num_future, num_samples, seed):
     return sample(checked(context), num_future, num_samples, seed)
