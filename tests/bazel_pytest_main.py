@@ -26,7 +26,8 @@ def main(argv: list[str]) -> int:
       f"pyproject.toml not found in {os.getcwd()}: the py_test needs "
       "data = [\"//:pyproject.toml\"] (tests/BUILD's :conftest has it)."
     )
-  args = ["-c", "pyproject.toml", "--rootdir", os.curdir, "-q"]
+  # -n 0: one process per target (Bazel runs targets in parallel itself).
+  args = ["-c", "pyproject.toml", "--rootdir", os.curdir, "-q", "-n", "0"]
   if os.environ.get("XML_OUTPUT_FILE"):
     args.append("--junitxml=" + os.environ["XML_OUTPUT_FILE"])
   if os.environ.get("TEST_TMPDIR"):
