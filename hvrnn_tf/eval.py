@@ -279,9 +279,31 @@ def _check_args(
     )
 
 
-def _evaluate_batches(evaluation, dataset, max_sequences, num_samples):
-  """Feeds every test batch to `evaluation`, logging progress."""
-  progress = progress_lib.Progress(0, max_sequences, unit="sequences")
+def _evaluate(model, dataset, networks, args, checkpoint_step) -> Evaluation:
+  """Feeds every test batch to a new Evaluation (settings from `run`'s
+  `args`; networks: the LPIPS metric and I3D, or None), logging progress."""
+  logging.info(
+    "Evaluating %s (%s) at step %d: %d context -> %d predicted frames, "
+    "best of %d",
+    args["workdir"],
+    args["baseline"] or "model",
+    checkpoint_step,
+    model.config.context_frames,
+    args["future_frames"],
+    args["num_samples"],
+  )
+  lpips_metric, i3d = networks
+  evaluation = Evaluation(
+    model,
+    args["num_samples"],
+    lpips_metric,
+    i3d,
+    args["fvd_repeats"],
+    args["num_visualized"],
+    args["seed"],
+    with_elbo=args["baseline"] is None,
+  )
+  progress = progress_lib.Progress(0, args["max_sequences"], unit="sequences")
   done = 0
   for batch_index, video in enumerate(dataset):
     evaluation.add(video, batch_index)
@@ -289,9 +311,22 @@ def _evaluate_batches(evaluation, dataset, max_sequences, num_samples):
     logging.info(
       "eval: %d sequences x %d samples, %s",
       done,
-      num_samples,
+      args["num_samples"],
       progress.report(done),
     )
+  return evaluation
+
+
+def _metrics(evaluation, skipped, config, checkpoint_step, args) -> dict:
+  """The evaluation's metrics with what was skipped, the protocol and, on
+  stand-in digits, a warning."""
+  metrics = evaluation.metrics()
+  metrics["skipped"] = skipped
+  metrics["protocol"] = _protocol(metrics, config, checkpoint_step, args)
+  if digits_lib.is_stand_in(metrics["protocol"]["dataset"]["digits"]):
+    metrics["warning"] = STAND_IN_WARNING
+    logging.warning(STAND_IN_WARNING)
+  return metrics
 
 
 def run(
@@ -339,33 +374,10 @@ def run(
   lpips_metric, i3d, skipped = load_optional_metrics(
     lpips_weights, lpips_backbone_weights, i3d_handle, i3d_batch_size, lpips_net
   )
-  logging.info(
-    "Evaluating %s (%s) at step %d: %d context -> %d predicted "
-    "frames, best of %d",
-    workdir,
-    baseline or "model",
-    checkpoint_step,
-    config.context_frames,
-    future_frames,
-    num_samples,
+  evaluation = _evaluate(
+    model, dataset, (lpips_metric, i3d), args, checkpoint_step
   )
-  evaluation = Evaluation(
-    model,
-    num_samples,
-    lpips_metric,
-    i3d,
-    fvd_repeats,
-    num_visualized,
-    seed,
-    with_elbo=baseline is None,
-  )
-  _evaluate_batches(evaluation, dataset, max_sequences, num_samples)
-  metrics = evaluation.metrics()
-  metrics["skipped"] = skipped
-  metrics["protocol"] = _protocol(metrics, config, checkpoint_step, args)
-  if digits_lib.is_stand_in(metrics["protocol"]["dataset"]["digits"]):
-    metrics["warning"] = STAND_IN_WARNING
-    logging.warning(STAND_IN_WARNING)
+  metrics = _metrics(evaluation, skipped, config, checkpoint_step, args)
   output_dir = output_dir or os.path.join(workdir, "eval")
   write_outputs(
     output_dir,

@@ -32,6 +32,27 @@ def skipped_records_counter() -> tf.Variable:
   return _skipped_records
 
 
+def _float_batches(frames, batch_size: int, drop_remainder: bool):
+  """uint8 sequences -> prefetched float32 batches in [0, 1]."""
+  batches = frames.batch(batch_size, drop_remainder=drop_remainder)
+  batches = batches.map(
+    lambda x: tf.cast(x, tf.float32) / 255.0,
+    num_parallel_calls=tf.data.AUTOTUNE,
+  )
+  return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def _check_arguments(split: str, source: str, **counts) -> None:
+  """Raises ValueError naming a bad split, source or non-positive count."""
+  if split not in SPLITS:
+    raise ValueError(f"split={split!r} is not one of {SPLITS}.")
+  if source not in SOURCES:
+    raise ValueError(f"source={source!r} is not one of {SOURCES}.")
+  for name, value in counts.items():
+    if value < 1:
+      raise ValueError(f"{name}={value} must be >= 1.")
+
+
 @gin.configurable(module="data")
 def make_dataset(
   split: str,
@@ -99,20 +120,16 @@ def make_dataset(
       sequences that do not match (S, S, C) or are shorter than T, unreadable
       files, or an interrupted conversion (shards without metadata).
   """
-  if split not in SPLITS:
-    raise ValueError(f"split={split!r} is not one of {SPLITS}.")
-  if source not in SOURCES:
-    raise ValueError(f"source={source!r} is not one of {SOURCES}.")
-  for name, value in (
-    ("batch_size", batch_size),
-    ("sequence_length", sequence_length),
-    ("image_size", image_size),
-    ("channels", channels),
-    ("shuffle_buffer", shuffle_buffer),
-    ("num_test_sequences", num_test_sequences),
-  ):
-    if value < 1:
-      raise ValueError(f"{name}={value} must be >= 1.")
+  _check_arguments(
+    split,
+    source,
+    batch_size=batch_size,
+    sequence_length=sequence_length,
+    image_size=image_size,
+    channels=channels,
+    shuffle_buffer=shuffle_buffer,
+    num_test_sequences=num_test_sequences,
+  )
   records.check_compression(compression)
   train = split == "train"
   if source == "smmnist":
@@ -141,12 +158,7 @@ def make_dataset(
       compression,
       skipped_records_counter() if skip_corrupt else None,
     )
-  batches = frames.batch(batch_size, drop_remainder=train)
-  batches = batches.map(
-    lambda x: tf.cast(x, tf.float32) / 255.0,
-    num_parallel_calls=tf.data.AUTOTUNE,
-  )
-  return batches.prefetch(tf.data.AUTOTUNE)
+  return _float_batches(frames, batch_size, drop_remainder=train)
 
 
 def dataset_for_config(

@@ -11,6 +11,7 @@ import platform
 import numpy as np
 import tensorflow as tf
 
+from hvrnn_tf import atomic_write
 from hvrnn_tf.experiments import claims as claims_lib
 from hvrnn_tf.experiments import scales
 from hvrnn_tf.experiments import studies
@@ -267,6 +268,15 @@ def _claim_lines(study: studies.Study, claims) -> list[str]:
   ]
 
 
+def _claim_record(claim) -> dict:
+  return {
+    "statement": claim.statement,
+    "verdict": claim.verdict,
+    "note": claim.note,
+    "comparisons": [dataclasses.asdict(x) for x in claim.comparisons],
+  }
+
+
 def write_report(
   study: studies.Study,
   scale: scales.Scale,
@@ -309,30 +319,19 @@ def write_report(
     "",
   ]
   markdown = "\n".join(lines)
-  with open(os.path.join(out_dir, "report.md"), "w") as f:
-    f.write(markdown)
-  with open(os.path.join(out_dir, "results.json"), "w") as f:
-    json.dump(
-      {
-        "study": study.name,
-        "command": command,
-        "started": started,
-        "wall_seconds": wall_seconds,
-        "digits": digits,
-        "scale": dataclasses.asdict(scale),
-        "dataset": dataset,
-        "claims": [
-          {
-            "statement": c.statement,
-            "verdict": c.verdict,
-            "note": c.note,
-            "comparisons": [dataclasses.asdict(x) for x in c.comparisons],
-          }
-          for c in claims
-        ],
-        "results": results,
-      },
-      f,
-      indent=2,
-    )
+  atomic_write.write_text(os.path.join(out_dir, "report.md"), markdown)
+  record = {
+    "study": study.name,
+    "command": command,
+    "started": started,
+    "wall_seconds": wall_seconds,
+    "digits": digits,
+    "scale": dataclasses.asdict(scale),
+    "dataset": dataset,
+    "claims": [_claim_record(c) for c in claims],
+    "results": results,
+  }
+  atomic_write.write_text(
+    os.path.join(out_dir, "results.json"), json.dumps(record, indent=2)
+  )
   return markdown

@@ -270,15 +270,9 @@ def run_study(
   for seed in scale.seeds:
     for row in selected:
       logging.info("=== %s / %s / seed %d ===", study.name, row.key, seed)
+      row_dir = os.path.join(out_dir, row.key, f"seed_{seed}")
       results.setdefault(row.key, {})[seed] = run_row(
-        row,
-        scale,
-        dataset,
-        seed,
-        os.path.join(out_dir, row.key, f"seed_{seed}"),
-        gin_files,
-        gin_params,
-        command,
+        row, scale, dataset, seed, row_dir, gin_files, gin_params, command
       )
   _earlier_results(
     study,
