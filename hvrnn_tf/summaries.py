@@ -4,12 +4,16 @@ import contextlib
 import os
 
 import tensorflow as tf
+from tensorflow.python.ops import summary_ops_v2
 
 from hvrnn_tf import checkpointing
 
 
 class SummaryWriter:
   """The run's TensorBoard writer; a failing write becomes a clear OSError.
+
+  Use it as a context manager (or `close()` it): a writer left open keeps its
+  file and may report its failures in another writer's later operation.
 
   TensorFlow's summary writer drops events silently when its file cannot be
   written (disk full, file system gone read-only), so after each flush of
@@ -43,8 +47,16 @@ class SummaryWriter:
 
   @contextlib.contextmanager
   def at(self, step: int):
-    with self._errors(), self.writer.as_default(step=step):
-      yield
+    # tf.summary's as_default() flushes on exit BEFORE restoring the previous
+    # default writer, so a failed flush (disk full) would leave this writer
+    # the process's default for every later summary: restore it here.
+    state = summary_ops_v2._summary_state  # pylint: disable=protected-access
+    previous = state.writer, state.step
+    try:
+      with self._errors(), self.writer.as_default(step=step):
+        yield
+    finally:
+      state.writer, state.step = previous
     self._pending = True
 
   def flush(self):
@@ -65,12 +77,20 @@ class SummaryWriter:
       )
     self._size = size
 
+  def close(self):
+    """Flushes (raising a lost write) and releases the events file."""
+    try:
+      self.flush()
+    finally:
+      with self._errors():
+        self.writer.close()
+
   def __enter__(self):
     return self
 
   def __exit__(self, exc_type, *unused):
     try:
-      self.flush()
+      self.close()
     except OSError:
       if exc_type is None:
         raise

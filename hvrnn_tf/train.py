@@ -256,18 +256,19 @@ def train(workdir: str) -> TrainOutcome:
     strategy.num_replicas_in_sync,
     model_config,
   )
-  writer = summaries_lib.SummaryWriter(os.path.join(workdir, "train"), chief)
   batches = iterator
   if config.debug_nonfinite_steps:
     batches = training_loop.poison_batches(
       iterator, config.debug_nonfinite_steps, strategy, trainer.current_step
     )
-  state = training_loop.run_loop(
-    trainer,
-    batches,
-    config.num_steps,
-    _hooks(workdir, config, checkpoints, writer, bool(latest)),
-  )
+  logdir = os.path.join(workdir, "train")
+  with summaries_lib.SummaryWriter(logdir, chief) as writer:
+    state = training_loop.run_loop(
+      trainer,
+      batches,
+      config.num_steps,
+      _hooks(workdir, config, checkpoints, writer, bool(latest)),
+    )
   checkpoints.cleanup()
   logging.info(
     "Weights fingerprint at step %d: %s",

@@ -535,13 +535,18 @@ def test_lost_summary_writes_are_detected(small_disk):
   fill(small_disk)
   # TensorFlow reports some failed flushes and silently drops others (then
   # the events file stops growing); either is an OSError naming the file.
-  with pytest.raises(
-    OSError, match=f"cannot write TensorBoard summaries to {small_disk}/train"
+  with (
+    pytest.raises(
+      OSError, match=f"cannot write TensorBoard summaries to {small_disk}/train"
+    ),
+    writer,
   ):
     for step in range(2, 100):  # the file's last page may still take a few
       with writer.at(step):
         tf.summary.text("big", "x" * 2000)
       writer.flush()
+  # The failed writer is not left as the default writer of later summaries.
+  assert not tf.summary.scalar("after", 1.0, step=0)
 
 
 def test_disk_full_mid_run_is_a_clear_error_and_keeps_the_checkpoint(
