@@ -84,6 +84,16 @@ def test_smmnist_train_split_is_infinite_with_full_batches(mnist_dirs):
   assert all(b.min() >= 0.0 and b.max() <= 1.0 for b in batches)
 
 
+def test_smmnist_num_digits_sets_the_digits_per_sequence(mnist_dirs):
+  def ink(num_digits):
+    dataset = inputs.make_dataset(
+      "test", 8, 1, 64, 1, mnist_dir=str(mnist_dirs), num_digits=num_digits
+    )
+    return float(tf.reduce_sum(next(iter(dataset))))
+
+  assert 1.5 < ink(2) / ink(1) <= 2.0  # clipped where digits overlap
+
+
 def test_split_test_file_feeds_both_splits_and_records_the_source():
   if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():
     pytest.skip(f"MNIST test split not found at {MNIST_DIR}.")

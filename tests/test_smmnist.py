@@ -154,6 +154,24 @@ def test_mnist28_style_keeps_the_digits(real_digits):
   assert generator.max_position == 64 - 28
 
 
+def test_svg_half_style_is_svg_at_half_scale(real_digits):
+  generator = smmnist.StochasticMovingMnist.from_style(
+    real_digits, "svg_half", image_size=32, seed=4
+  )
+  assert generator.digits.shape[1:] == (16, 16)
+  assert generator.max_speed == 2
+  positions = np.stack([generator.sequence(i, 40)[1] for i in range(20)])
+  assert positions.min() == 0 and positions.max() == 32 - 17
+  assert np.abs(np.diff(positions, axis=1)).max() == 2  # pixels per frame
+
+
+def test_a_style_needs_frames_larger_than_its_digits(real_digits):
+  with pytest.raises(ValueError, match="must be at least 18"):
+    smmnist.StochasticMovingMnist.from_style(
+      real_digits, "svg_half", image_size=17
+    )
+
+
 def test_unknown_style_is_named(real_digits):
   with pytest.raises(ValueError, match="style='svg32' is not one of"):
     smmnist.StochasticMovingMnist.from_style(real_digits, "svg32")

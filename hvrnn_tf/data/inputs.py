@@ -65,6 +65,7 @@ def make_dataset(
   mnist_dir: str | None = None,
   split_test_file_at: int | None = None,
   smmnist_style: str = "svg",
+  num_digits: int = 2,
   seed: int = 0,
   shuffle_buffer: int = 256,
   num_test_sequences: int = 256,
@@ -97,7 +98,8 @@ def make_dataset(
       `mnist_dir` (train: its first N digits, test: the rest), for machines
       with only that file (see `load_digits`).
     smmnist_style: SM-MNIST digit layout, "svg" (SVG's 32x32 digits, the
-      paper's numbers) or "mnist28" (see `smmnist.STYLES`).
+      paper's numbers), "mnist28" or "svg_half" (see `smmnist.STYLES`).
+    num_digits: digits per generated SM-MNIST sequence (the paper: 2).
     seed: shuffling / window seed; for source="smmnist" also the train
       generator's seed (the test set always uses `smmnist.TEST_SEED`).
     shuffle_buffer: sequences in the train shuffle buffer (source="tfrecord";
@@ -142,6 +144,7 @@ def make_dataset(
       sequence_length,
       image_size,
       smmnist_style,
+      num_digits,
       seed,
       num_test_sequences,
       cache,
@@ -255,6 +258,7 @@ def _smmnist_frames(
   sequence_length: int,
   image_size: int,
   style: str,
+  num_digits: int,
   seed: int,
   num_test_sequences: int,
   cache: bool,
@@ -262,12 +266,13 @@ def _smmnist_frames(
   """uint8 [T, S, S, 1] generated sequences."""
   if train:
     return smmnist.smmnist_dataset(
-      digits, sequence_length, image_size, seed=seed, style=style
+      digits, sequence_length, image_size, num_digits, seed=seed, style=style
     )
   frames = smmnist.smmnist_dataset(
     digits,
     sequence_length,
     image_size,
+    num_digits,
     seed=smmnist.TEST_SEED,
     num_sequences=num_test_sequences,
     style=style,

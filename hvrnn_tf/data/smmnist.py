@@ -9,11 +9,14 @@ border points away from it (uniform in [1, max_speed] in magnitude) and the othe
 component is redrawn uniformly in [-max_speed, max_speed] (in a corner both
 components point away).
 
-Two layouts (`STYLES`):
+Layouts (`STYLES`):
   "svg" (default): Denton & Fergus's release (edenton/svg), which the paper's
     SM-MNIST numbers follow: MNIST's 28x28 digits bilinearly resized to 32x32,
-    top-left positions 0..S-33 (a digit never touches the last row/column).
+    top-left positions 0..S-33 (a digit never touches the last row/column),
+    speeds up to 4 pixels per frame.
   "mnist28": digits keep MNIST's 28x28 size, positions 0..S-28.
+  "svg_half": SVG's layout at half scale for 32x32 frames: 16x16 digits,
+    speeds up to 2 pixels per frame (the quick default's, gin/smmnist_quick.gin).
 
 Digits are combined by a clipped sum (min(a + b, 255)), as in their release.
 
@@ -22,6 +25,8 @@ from `np.random.default_rng([seed, index])`, so it is the same on every run and
 independent of which other sequences were generated, in any order or thread.
 """
 
+import typing
+
 import numpy as np
 import tensorflow as tf
 
@@ -29,8 +34,25 @@ from hvrnn_tf.data import digits as digits_lib
 from hvrnn_tf.data import shard_writer
 
 TEST_SEED = 1_000_003  # The fixed seed of every SM-MNIST test set (streamed or written to shards).
-# style -> (digit side, margin): positions run 0..image_size - side - margin.
-STYLES = {"svg": (32, 1), "mnist28": (digits_lib.DIGIT_SIZE, 0)}
+
+
+class Style(typing.NamedTuple):
+  """A digit layout: positions run 0..image_size - digit_size - margin."""
+
+  digit_size: int
+  margin: int
+  max_speed: int
+
+  @property
+  def min_image_size(self) -> int:
+    return self.digit_size + self.margin + 1
+
+
+STYLES = {
+  "svg": Style(32, 1, 4),
+  "mnist28": Style(digits_lib.DIGIT_SIZE, 0, 4),
+  "svg_half": Style(16, 1, 2),
+}
 
 
 class StochasticMovingMnist:
@@ -85,14 +107,21 @@ class StochasticMovingMnist:
     """A generator laid out as `style` (see `STYLES`) from 28x28 MNIST digits."""
     if style not in STYLES:
       raise ValueError(f"style={style!r} is not one of {tuple(STYLES)}.")
-    size, margin = STYLES[style]
+    layout = STYLES[style]
     image_size = kwargs.get("image_size", 64)
-    if image_size <= size + margin:
+    if image_size < layout.min_image_size:
+      size = layout.digit_size
       raise ValueError(
         f"style={style!r} draws {size}x{size} digits: image_size={image_size}"
-        f" must exceed {size + margin} (style 'mnist28' fits frames > 28)."
+        f" must be at least {layout.min_image_size} (style 'mnist28' fits"
+        " frames > 28, 'svg_half' frames > 17)."
       )
-    return cls(digits_lib.resize_digits(digits, size), margin=margin, **kwargs)
+    kwargs.setdefault("max_speed", layout.max_speed)
+    return cls(
+      digits_lib.resize_digits(digits, layout.digit_size),
+      margin=layout.margin,
+      **kwargs,
+    )
 
   @property
   def max_position(self) -> int:

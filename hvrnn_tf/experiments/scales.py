@@ -164,7 +164,9 @@ def _smmnist_bindings(config: ModelConfig, scale: Scale) -> dict:
     "data.make_dataset.source": "smmnist",
     # SVG's layout where the frames fit its 32x32 digits (not at tiny).
     "data.make_dataset.smmnist_style": (
-      "svg" if scale.image_size > sum(smmnist.STYLES["svg"]) else "mnist28"
+      "svg"
+      if scale.image_size >= smmnist.STYLES["svg"].min_image_size
+      else "mnist28"
     ),
     "data.make_dataset.num_test_sequences": max(scale.eval_sequences, 1),
   }
