@@ -7,6 +7,7 @@ import pytest
 from bench import gpu
 
 
+@pytest.mark.slow  # a whole benchmark run in a subprocess: 10-35 s
 def test_tiny_preset_writes_json(tmp_path):
   out = tmp_path / "gpu.json"
   gpu.main(["--preset=tiny", "--modes=function", f"--output={out}"])

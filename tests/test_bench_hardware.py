@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from bench import hardware
 
 
+@pytest.mark.slow  # a whole benchmark run in a subprocess: 10-35 s
 def test_hardware_bench_writes_json(tmp_path):
   out = tmp_path / "hardware.json"
   hardware.main(

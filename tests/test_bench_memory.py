@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from bench import memory
 
 
+@pytest.mark.slow  # a whole benchmark run in a subprocess: 10-35 s
 def test_memory_bench_writes_json(tmp_path):
   out = tmp_path / "memory.json"
   memory.main(["--cases=micro:1", "--search=", "--steps=1", f"--output={out}"])

@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from bench import op_profile
 
 
+@pytest.mark.slow  # a whole benchmark run in a subprocess: 10-35 s
 def test_op_profile_bench_writes_json(tmp_path):
   out = tmp_path / "op_profile.json"
   op_profile.main(["--cases=micro:1", "--steps=1", f"--output={out}"])

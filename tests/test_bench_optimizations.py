@@ -14,6 +14,7 @@ from hvrnn_tf import layers
 convlstm = optimizations.convlstm
 
 
+@pytest.mark.slow  # a whole benchmark run in a subprocess: 10-35 s
 def test_optimizations_bench_writes_json_and_keeps_numerics(tmp_path):
   out = tmp_path / "optimizations.json"
   optimizations.main(

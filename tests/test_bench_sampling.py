@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from bench import sampling
 
 
+@pytest.mark.slow  # a whole benchmark run in a subprocess: 10-35 s
 def test_sampling_bench_writes_json(tmp_path):
   out = tmp_path / "sampling.json"
   sampling.main(

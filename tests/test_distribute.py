@@ -123,6 +123,7 @@ def micro_on_records(data_dir):
   return [f"--gin_param={b}" for b in bindings]
 
 
+@pytest.mark.slow  # end to end: two worker processes and a coordinator
 def test_two_workers_finish_with_identical_weights(tmp_path):
   cluster = {"worker": [f"127.0.0.1:{free_port()}" for _ in range(2)]}
   micro = micro_on_records(tmp_path / "data")

@@ -187,6 +187,7 @@ def killed_and_resumed(tmp_path_factory):
   return result
 
 
+@pytest.mark.slow  # fault injection: kills training processes
 def test_sigkill_resumes_from_the_last_checkpoint_on_the_same_curve(
   killed_and_resumed,
 ):
@@ -212,6 +213,7 @@ def test_sigkill_resumes_from_the_last_checkpoint_on_the_same_curve(
   assert 0 < r["second_beta"][min(second)] < 1
 
 
+@pytest.mark.slow  # fault injection: kills training processes
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(killed_and_resumed):
   r = killed_and_resumed
   stopped_at = max(r["second_events"])
@@ -299,6 +301,7 @@ def test_nonfinite_steps_are_skipped_and_a_streak_stops_the_run(diverged):
   assert np.isfinite(losses[4]) and np.isnan(losses[3])
 
 
+@pytest.mark.slow  # fault injection: kills training processes
 def test_same_seed_same_losses_in_another_process(killed_and_resumed, diverged):
   """The in-process run (diverged) and run 1 of killed_and_resumed, a separate
   process, share config and seed: their first steps agree exactly (CPU)."""
@@ -331,6 +334,7 @@ while True:
 """
 
 
+@pytest.mark.slow  # fault injection: kills training processes
 def test_sigkill_during_checkpoint_writes_never_leaves_a_partial_latest(
   tmp_path,
 ):
