@@ -166,7 +166,9 @@ def test_svg_half_style_is_svg_at_half_scale(real_digits):
 
 
 def test_a_style_needs_frames_larger_than_its_digits(real_digits):
-  with pytest.raises(ValueError, match="must be at least 18"):
+  with pytest.raises(
+    ValueError, match=r"must be at least 18 \(styles that fit it: \[\]\)"
+  ):
     smmnist.StochasticMovingMnist.from_style(
       real_digits, "svg_half", image_size=17
     )

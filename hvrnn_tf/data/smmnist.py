@@ -16,7 +16,8 @@ Layouts (`STYLES`):
     speeds up to 4 pixels per frame.
   "mnist28": digits keep MNIST's 28x28 size, positions 0..S-28.
   "svg_half": SVG's layout at half scale for 32x32 frames: 16x16 digits,
-    speeds up to 2 pixels per frame (the quick default's, gin/smmnist_quick.gin).
+    speeds up to 2 pixels per frame (the quick-default pilots of
+    docs/RESULTS.md).
 
 Digits are combined by a clipped sum (min(a + b, 255)), as in their release.
 
@@ -111,10 +112,11 @@ class StochasticMovingMnist:
     image_size = kwargs.get("image_size", 64)
     if image_size < layout.min_image_size:
       size = layout.digit_size
+      fitting = [k for k, v in STYLES.items() if image_size >= v.min_image_size]
       raise ValueError(
         f"style={style!r} draws {size}x{size} digits: image_size={image_size}"
-        f" must be at least {layout.min_image_size} (style 'mnist28' fits"
-        " frames > 28, 'svg_half' frames > 17)."
+        f" must be at least {layout.min_image_size} (styles that fit it:"
+        f" {fitting})."
       )
     kwargs.setdefault("max_speed", layout.max_speed)
     return cls(
