@@ -13,7 +13,9 @@ the model under the patch:
   * numerics: loss and every gradient of one ELBO (same weights, same seed)
     with and without the patch; max |loss diff|, the largest
     max|g_patched - g_model| / max|g_model| over variables (and which), and
-    ||g_patched - g_model|| / ||g_model|| over all gradients;
+    ||g_patched - g_model|| / ||g_model|| over all gradients. For an
+    optimizer patch, the same two of the updates (new weights - old) of one
+    TorchAdam step from the same weights and gradients;
   * speed: ms per Trainer train step (tf.function) of a Trainer built and
     traced without the patch and one built and traced with it, runs
     interleaved (model, patched, model, ...) so that a shared machine's load
@@ -21,30 +23,7 @@ the model under the patch:
     / time with it (patched / model for a reference, model / patched for a
     proposal).
 
-Variants:
-  slice_per_step    reference of convlstm_unstack (in the model:
-                    hvrnn_tf.convlstm.ConvLSTM.call, plain and normalized,
-                    reads its precomputed input gates with one tf.unstack over
-                    time): puts back input_gates[:, t] per step. Same
-                    arithmetic; the gradient of T strided slices is T
-                    full-size StridedSliceGrad tensors summed by AddN (O(T^2)
-                    memory traffic, the largest single op kind in
-                    bench.op_profile before the change), that of unstack one stack.
-  full_kernel_1x1   reference of center_tap_1x1 (in the model: hvrnn_tf.layers.Conv2D,
-                    used by the ConvLSTMs, ResBlocks and DcConvs, convolves 1x1
-                    maps with the kernel's centre tap only, since with stride 1
-                    and SAME padding the other taps only ever see zeros): puts
-                    back keras.layers.Conv2D's full-kernel convolution. Same
-                    arithmetic on the non-zero terms; the convolutions and
-                    their gradients are k^2 (9) times larger (the weights are
-                    the same).
-  kernel1_at_1x1    proposal: such layers are built with a 1x1 kernel instead:
-                    the same function class with 8/9 fewer of those weights, so
-                    Adam updates fewer too; timed against the model, which
-                    already skips their convolution. Other parameters and
-                    initial values: timed, not compared.
-Also reported per config: the parameters in such dead kernel taps (the
-weights of the centre-tap layers still hold them; their gradient is zero).
+Variants: see bench/patches.py (`--variants` lists them).
 """
 
 import contextlib
@@ -56,87 +35,9 @@ import numpy as np
 import tensorflow as tf
 
 from bench import common
-from hvrnn_tf import convlstm
-from hvrnn_tf import layers
+from bench import patches
+from hvrnn_tf import schedules
 from hvrnn_tf.model import HierarchicalVRNN
-
-
-def _convlstm_call_sliced(self, inputs, state):
-  """hvrnn_tf.convlstm.ConvLSTM.call with the old time indexing: input_gates[:, t] per step.
-
-  Otherwise the model's call (plain and normalized=True: GroupNorms on the
-  input gates, the hidden gates and the new cell; no forget-gate bias), so
-  the two must give the same loss and gradients.
-  """
-  input_gates = layers.time_distributed(self._input_gates, inputs)
-  h, c = state
-  outputs = []
-  for t in range(inputs.shape[1]):
-    step_gates = input_gates[:, t]
-    gates = step_gates + tf.cast(self._hidden_gates(h), step_gates.dtype)
-    i, f, o, g = tf.split(gates, 4, axis=-1)
-    c = tf.sigmoid(f) * tf.cast(c, gates.dtype) + tf.sigmoid(i) * tf.tanh(g)
-    if self.normalized:
-      c = self.cell_norm(c)
-    h = tf.sigmoid(o) * tf.tanh(c)
-    outputs.append(h)
-  return tf.stack(outputs, axis=1), (h, c)
-
-
-@contextlib.contextmanager
-def _patch(owner, name, replacement):
-  had_own = name in owner.__dict__
-  original = owner.__dict__.get(name)
-  setattr(owner, name, replacement)
-  try:
-    yield
-  finally:
-    if had_own:
-      setattr(owner, name, original)
-    else:
-      delattr(owner, name)
-
-
-def _on_1x1_same(layer, input_shape) -> bool:
-  """A stride-1 SAME Conv2D with a k > 1 kernel applied to 1x1 feature maps."""
-  return (
-    tuple(input_shape[1:3]) == (1, 1)
-    and layer.padding == "same"
-    and tuple(layer.strides) == (1, 1)
-    and tuple(layer.dilation_rate) == (1, 1)
-    and tuple(layer.kernel_size) != (1, 1)
-    and layer.groups == 1
-  )
-
-
-def _full_kernel_1x1():
-  """hvrnn_tf.layers.Conv2D convolves 1x1 maps with the whole kernel again.
-
-  The plain keras.layers.Conv2D path: the k^2 - 1 taps that see only the
-  SAME padding are multiplied too (same output, zero gradient for them).
-  """
-  return _patch(
-    layers.Conv2D, "convolution_op", keras.layers.Conv2D.convolution_op
-  )
-
-
-@contextlib.contextmanager
-def _kernel1_at_1x1():
-  """Conv2D layers first built on 1x1 inputs get a 1x1 kernel (fewer weights).
-
-  The same function class as the centre tap of the k x k kernel (the other
-  taps are dead, see dead_kernel_parameters), but other parameters and other
-  initial values: speed and size only, no numerics comparison.
-  """
-  original = keras.layers.Conv2D.build
-
-  def build(self, input_shape):
-    if _on_1x1_same(self, input_shape):
-      self.kernel_size = (1, 1)
-    return original(self, input_shape)
-
-  with _patch(keras.layers.Conv2D, "build", build):
-    yield
 
 
 def dead_kernel_parameters(model, config) -> dict:
@@ -152,7 +53,7 @@ def dead_kernel_parameters(model, config) -> dict:
     seen.setdefault(id(self), (self, tuple(inputs.shape[1:3])))
     return original(self, inputs)
 
-  with _patch(keras.layers.Conv2D, "call", call):
+  with patches.patch(keras.layers.Conv2D, "call", call):
     model.elbo(common.synthetic_video(config, 1), tf.constant([0, 0]))
   dead = total = 0
   for layer, (height, width) in seen.values():
@@ -178,47 +79,27 @@ def dead_kernel_parameters(model, config) -> dict:
   }
 
 
-VARIANTS = {
-  "slice_per_step": lambda: _patch(
-    convlstm.ConvLSTM, "call", _convlstm_call_sliced
-  ),
-  "full_kernel_1x1": _full_kernel_1x1,
-  "kernel1_at_1x1": _kernel1_at_1x1,
-}
-EXACT = {
-  "slice_per_step": True,
-  "full_kernel_1x1": True,
-  "kernel1_at_1x1": False,
-}
-# Reference patches: the optimisation (applied in the model) whose old path each restores.
-REFERENCE_OF = {
-  "slice_per_step": "convlstm_unstack",
-  "full_kernel_1x1": "center_tap_1x1",
-}
-# Old names (the optimisations, measured as patches before they were applied) still work.
-ALIASES = {
-  optimisation: variant for variant, optimisation in REFERENCE_OF.items()
-}
-
-
-def optimisation(variant: str) -> str:
-  return REFERENCE_OF.get(variant, variant)
-
-
 def loss_and_gradients(model, video, seed):
   with tf.GradientTape() as tape:
     loss = model.elbo(video, seed, 1.0).loss
   return loss, tape.gradient(loss, model.trainable_variables)
 
 
-def _op_counts(concrete, op_types) -> dict:
-  import collections  # pylint: disable=g-import-not-at-top
-
-  graph = concrete.graph.as_graph_def()
-  counts = collections.Counter(n.op for n in graph.node)
-  for function in graph.library.function:
-    counts.update(n.op for n in function.node_def)
-  return {t: counts[t] for t in op_types}
+def _relative_diffs(variables, model, patched) -> dict:
+  """Largest per-variable max|b - a| / max|a| (and where), and the global one."""
+  relative, squared_diff, squared = [], 0.0, 0.0
+  for var, a, b in zip(variables, model, patched):
+    scale = float(tf.reduce_max(tf.abs(a)))
+    diff = float(tf.reduce_max(tf.abs(a - b)))
+    relative.append((diff / scale if scale > 0 else diff, var.path, scale))
+    squared_diff += float(tf.reduce_sum(tf.square(a - b)))
+    squared += float(tf.reduce_sum(tf.square(a)))
+  worst = max(relative)
+  return {
+    "max": worst[0],
+    "worst_variable": {"path": worst[1], "max_abs": worst[2]},
+    "global": (squared_diff / squared) ** 0.5 if squared else 0.0,
+  }
 
 
 def compare_numerics(model, video, variant) -> dict:
@@ -227,31 +108,49 @@ def compare_numerics(model, video, variant) -> dict:
   model_fn = tf.function(lambda v: loss_and_gradients(model, v, seed))
   patched_fn = tf.function(lambda v: loss_and_gradients(model, v, seed))
   plain = model_fn(video)
-  with VARIANTS[variant]():
+  with patches.VARIANTS[variant]():
     patched = patched_fn(video)
-  relative, squared_diff, squared = [], 0.0, 0.0
-  for var, a, b in zip(model.trainable_variables, plain[1], patched[1]):
-    scale = float(tf.reduce_max(tf.abs(a)))
-    diff = float(tf.reduce_max(tf.abs(a - b)))
-    relative.append((diff / scale if scale > 0 else diff, var.path, scale))
-    squared_diff += float(tf.reduce_sum(tf.square(a - b)))
-    squared += float(tf.reduce_sum(tf.square(a)))
-  worst = max(relative)
+  diffs = _relative_diffs(model.trainable_variables, plain[1], patched[1])
   ops = ("StridedSliceGrad", "Unpack", "AddN", "Conv2D", "Conv2DBackpropFilter")
-  return {
+  result = {
     "loss_model": float(plain[0]),
     "loss_abs_diff": float(tf.abs(plain[0] - patched[0])),
-    # max over variables of max|g_patched - g_model| / max|g_model|
-    "max_gradient_relative_diff": worst[0],
-    "worst_variable": {"path": worst[1], "max_abs_gradient": worst[2]},
-    # ||g_patched - g_model|| / ||g_model|| over all gradients
-    "global_gradient_relative_diff": (squared_diff / squared) ** 0.5
-    if squared
-    else 0.0,
-    "graph_ops_model": _op_counts(model_fn.get_concrete_function(video), ops),
-    "graph_ops_patched": _op_counts(
+    "max_gradient_relative_diff": diffs["max"],
+    "worst_variable": diffs["worst_variable"],
+    "global_gradient_relative_diff": diffs["global"],
+    "graph_ops_model": patches.op_counts(
+      model_fn.get_concrete_function(video), ops
+    ),
+    "graph_ops_patched": patches.op_counts(
       patched_fn.get_concrete_function(video), ops
     ),
+  }
+  if patches.NUMERICS[variant] == "update":
+    result.update(_compare_update(model, plain[1], variant))
+  return result
+
+
+def _adam_update(variables, gradients, context) -> list:
+  """new - old weights of one TorchAdam step on copies of `variables`."""
+  copies = [tf.Variable(v) for v in variables]
+  optimizer = schedules.torch_adam(1e-3, 1e-4)
+  optimizer.build(copies)
+  with context:
+    tf.function(lambda: optimizer.apply_gradients(zip(gradients, copies)))()
+  return [c - v for c, v in zip(copies, variables)]
+
+
+def _compare_update(model, gradients, variant) -> dict:
+  """One TorchAdam step from the same weights and gradients, model vs patched."""
+  variables = model.trainable_variables
+  updates = _adam_update(variables, gradients, contextlib.nullcontext())
+  gc.collect()
+  patched = _adam_update(variables, gradients, patches.VARIANTS[variant]())
+  diffs = _relative_diffs(variables, updates, patched)
+  return {
+    "max_update_relative_diff": diffs["max"],
+    "worst_update_variable": diffs["worst_variable"],
+    "global_update_relative_diff": diffs["global"],
   }
 
 
@@ -287,26 +186,26 @@ def run_case(
   name: str, batch: int, variant: str, warmup: int, repeats: int
 ) -> dict:
   config = common.model_config(name)
-  reference = variant in REFERENCE_OF
+  reference = variant in patches.REFERENCE_OF
   result = {
     "config": name,
     "batch_size": batch,
     "variant": variant,
-    "optimisation": optimisation(variant),
+    "optimisation": patches.optimisation(variant),
     "role": "reference" if reference else "proposal",
     "load_at_start": common.load_average(),
   }
   trainer = common.make_trainer(config, batch)
   video = common.synthetic_video(config, batch)
   try:
-    if EXACT[variant]:
+    if patches.NUMERICS[variant]:
       result.update(compare_numerics(trainer.model, video, variant))
       gc.collect()  # drop the compared gradients before a second Trainer is built
     else:
       result["numerics"] = "not compared: the variant has other parameters"
     # A second Trainer built and traced under the patch (a Trainer's step
     # functions are traced once and cached, so the patch must be active then).
-    with VARIANTS[variant]():
+    with patches.VARIANTS[variant]():
       patched = common.make_trainer(config, batch)
       common.sync(patched.train_step(video)[0]["loss"])
     timing = time_interleaved(
@@ -388,6 +287,7 @@ def run(cases, variants, warmup, repeats, output, argv=None):
       r.get("loss_abs_diff"),
       r.get("max_gradient_relative_diff"),
       r.get("global_gradient_relative_diff"),
+      r.get("max_update_relative_diff"),
       r["status"]
       if r["status"] == "ok"
       else f"{r['status']}: {r.get('error', '')[:100]}",
@@ -408,6 +308,7 @@ def run(cases, variants, warmup, repeats, output, argv=None):
       "abs loss diff",
       "max rel. grad diff (worst variable)",
       "global rel. grad diff",
+      "max rel. update diff",
       "status",
     ],
     rows,
@@ -433,16 +334,6 @@ def run(cases, variants, warmup, repeats, output, argv=None):
   return common.finish_record(record, [table, dead])
 
 
-def _variant(name: str) -> str:
-  name = ALIASES.get(name, name)
-  if name not in VARIANTS:
-    raise ValueError(
-      f"Unknown variant {name!r}; known: {list(VARIANTS)} "
-      f"(or the optimisations {list(ALIASES)}, meaning their reference patches)"
-    )
-  return name
-
-
 def main(argv=None):
   parser = common.base_parser(__doc__.split("\n")[0], "optimizations")
   parser.add_argument(
@@ -452,17 +343,21 @@ def main(argv=None):
   )
   parser.add_argument(
     "--variants",
-    default=",".join(VARIANTS),
-    help=f"Comma list of {list(VARIANTS)}; {list(ALIASES)} name the "
+    default=",".join(patches.VARIANTS),
+    help=f"Comma list of {list(patches.VARIANTS)}; {list(patches.ALIASES)} name the "
     "reference patches of those optimisations.",
   )
   args = parser.parse_args(argv)
-  variants = [_variant(v) for v in common.csv_list(args.variants)]
+  variants = [patches.variant_named(v) for v in common.csv_list(args.variants)]
   cases = []
   for name, batch, named in common.config_cases(
     args.cases, "variant+variant...", optional=True
   ):
-    chosen = None if named is None else [_variant(v) for v in named.split("+")]
+    chosen = (
+      None
+      if named is None
+      else [patches.variant_named(v) for v in named.split("+")]
+    )
     cases.append((name, batch, chosen))
   return run(
     cases,

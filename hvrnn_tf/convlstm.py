@@ -62,15 +62,16 @@ class ConvLSTM(layers.Layer):
     outputs = []
     # One unstack rather than input_gates[:, t] per step: the gradient of T
     # slices is T full-size StridedSliceGrad tensors summed by AddN, that of
-    # unstack a single stack.
-    for step_gates in tf.unstack(input_gates, num=inputs.shape[1], axis=1):
-      gates = step_gates + tf.cast(self._hidden_gates(h), step_gates.dtype)
-      i, f, o, g = tf.split(gates, 4, axis=-1)
-      c = tf.sigmoid(f) * tf.cast(c, gates.dtype) + tf.sigmoid(i) * tf.tanh(g)
-      if self.normalized:
-        c = self.cell_norm(c)
-      h = tf.sigmoid(o) * tf.tanh(c)
-      outputs.append(h)
+    # unstack a single stack. The same for the hidden kernel's centre tap.
+    with self.hidden_conv.reuse_kernel():
+      for step_gates in tf.unstack(input_gates, num=inputs.shape[1], axis=1):
+        gates = step_gates + tf.cast(self._hidden_gates(h), step_gates.dtype)
+        i, f, o, g = tf.split(gates, 4, axis=-1)
+        c = tf.sigmoid(f) * tf.cast(c, gates.dtype) + tf.sigmoid(i) * tf.tanh(g)
+        if self.normalized:
+          c = self.cell_norm(c)
+        h = tf.sigmoid(o) * tf.tanh(c)
+        outputs.append(h)
     return tf.stack(outputs, axis=1), (h, c)
 
 

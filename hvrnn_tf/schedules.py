@@ -8,7 +8,6 @@ weight beta warmed up from 0 to 1 over 20 epochs (the release).
 """
 
 import keras
-from keras import ops
 import tensorflow as tf
 
 import gin
@@ -119,37 +118,47 @@ class TorchAdam(keras.optimizers.Adam):
     self.coupled_weight_decay = coupled_weight_decay
 
   def update_step(self, gradient, variable, learning_rate):
+    """One fused `ResourceApplyAdam` kernel per variable.
+
+    That kernel computes w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) +
+    eps'), torch's update when eps' = eps sqrt(1 - b2^t). One pass over w, m,
+    v and g instead of ~14 elementwise ops, each a full-size temporary: on
+    the paper's 224M-parameter model those took ~3 s of a ~14 s CPU step.
+    """
     dtype = variable.dtype
-    lr = ops.cast(learning_rate, dtype)
-    gradient = ops.cast(gradient, dtype)
+    gradient = tf.cast(tf.convert_to_tensor(gradient), dtype)
     if self.coupled_weight_decay:
-      gradient = ops.add(
-        gradient,
-        ops.multiply(ops.cast(self.coupled_weight_decay, dtype), variable),
-      )
-    local_step = ops.cast(self.iterations + 1, dtype)
-    beta_1 = ops.cast(self.beta_1, dtype)
-    beta_2 = ops.cast(self.beta_2, dtype)
-    bias_correction_1 = 1 - ops.power(beta_1, local_step)
-    bias_correction_2 = 1 - ops.power(beta_2, local_step)
-    m = self._momentums[self._get_variable_index(variable)]
-    v = self._velocities[self._get_variable_index(variable)]
-    self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - beta_1))
-    self.assign_add(
-      v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - beta_2)
-    )
-    denominator = ops.add(
-      ops.divide(ops.sqrt(v), ops.sqrt(bias_correction_2)),
-      ops.cast(self.epsilon, dtype),
-    )
-    self.assign_sub(
-      variable, ops.divide(ops.multiply(m, lr / bias_correction_1), denominator)
+      gradient += tf.cast(self.coupled_weight_decay, dtype) * variable
+    step = tf.cast(self.iterations + 1, dtype)
+    beta_1 = tf.cast(self.beta_1, dtype)
+    beta_2 = tf.cast(self.beta_2, dtype)
+    beta_2_power = tf.pow(beta_2, step)
+    index = self._get_variable_index(variable)
+    tf.raw_ops.ResourceApplyAdam(
+      var=_handle(variable),
+      m=_handle(self._momentums[index]),
+      v=_handle(self._velocities[index]),
+      beta1_power=tf.pow(beta_1, step),
+      beta2_power=beta_2_power,
+      lr=tf.cast(learning_rate, dtype),
+      beta1=beta_1,
+      beta2=beta_2,
+      epsilon=tf.cast(self.epsilon, dtype) * tf.sqrt(1 - beta_2_power),
+      grad=gradient,
     )
 
   def get_config(self):
     config = super().get_config()
     config["coupled_weight_decay"] = self.coupled_weight_decay
     return config
+
+
+def _handle(variable):
+  """The resource handle of a Keras or tf variable (a replica's, under
+  a strategy's update)."""
+  if isinstance(variable, keras.Variable):
+    variable = variable.value
+  return variable.handle
 
 
 @gin.configurable(module="schedules")

@@ -1,5 +1,7 @@
 """Tests of the shared building blocks."""
 
+import contextlib
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -169,6 +171,38 @@ def test_conv2d_uses_the_centre_tap_on_1x1_maps_only(use_bias):
       assert np.abs(kernel_gradient[1, 1]).max() > 0
       kernel_gradient[1, 1] = 0
       assert not kernel_gradient.any()
+
+
+def test_conv2d_reuse_kernel_slices_the_centre_tap_once():
+  """Three calls on 1x1 maps: one StridedSliceGrad in reuse_kernel, same values."""
+  conv = layers.Conv2D(6, 3, padding="same")
+  xs = tf.random.stateless_normal([3, 2, 1, 1, 5], seed=[4, 2])
+  conv.build(xs.shape[1:])
+
+  def loss_and_gradients(reuse):
+    reusing = conv.reuse_kernel() if reuse else contextlib.nullcontext()
+    with tf.GradientTape() as tape, reusing:
+      loss = sum(tf.reduce_sum(tf.sin(conv(x))) for x in tf.unstack(xs))
+    return loss, tape.gradient(loss, conv.trainable_variables)
+
+  slice_grads = []
+  results = []
+  for reuse in (False, True):
+    fn = tf.function(lambda reuse=reuse: loss_and_gradients(reuse))
+    graph = fn.get_concrete_function().graph.as_graph_def()
+    slice_grads.append(
+      sum(
+        n.op == "StridedSliceGrad"
+        for f in graph.library.function
+        for n in f.node_def
+      )
+      + sum(n.op == "StridedSliceGrad" for n in graph.node)
+    )
+    results.append(tf.nest.flatten(fn()))
+  assert slice_grads == [3, 1]
+  for a, b in zip(*results):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+  assert conv._reused_tap is None  # nothing kept after the block
 
 
 def test_conv2d_keeps_the_plain_path_for_strides_and_valid_padding():

@@ -1,0 +1,144 @@
+"""bench.patches: each reference patch restores the old path with the same numerics."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bench import patches
+from hvrnn_tf import layers
+from hvrnn_tf import schedules
+
+# hvrnn_tf.convlstm as bench.patches patches it (through that module, so that
+# this test's BUILD target needs no deps beyond //bench:patches).
+convlstm = patches.convlstm
+
+
+def test_old_optimisation_names_select_their_reference_patches():
+  assert patches.variant_named("convlstm_unstack") == "slice_per_step"
+  assert patches.variant_named("center_tap_1x1") == "full_kernel_1x1"
+  assert patches.optimisation("kernel1_at_1x1") == "kernel1_at_1x1"
+
+
+def _conv_gradients(conv, x):
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    loss = tf.reduce_sum(tf.sin(conv(x)))
+  return loss, tape.gradient(loss, [x] + conv.trainable_variables)
+
+
+def test_center_tap_equals_the_full_kernel_on_1x1_maps():
+  conv = layers.Conv2D(6, 3, padding="same")
+  x = tf.random.stateless_uniform([4, 1, 1, 5], seed=[3, 4])
+  conv(x)
+  conv.kernel.assign(tf.random.stateless_normal(conv.kernel.shape, seed=[5, 6]))
+  conv.bias.assign(tf.random.stateless_normal(conv.bias.shape, seed=[7, 8]))
+  center = tf.function(lambda x: _conv_gradients(conv, x))
+  full = tf.function(lambda x: _conv_gradients(conv, x))
+  model = center(x)
+  with patches.VARIANTS["full_kernel_1x1"]():
+    patched = full(x)
+  assert (
+    layers.Conv2D.convolution_op is not keras.layers.Conv2D.convolution_op
+  )  # restored
+  for a, b in zip(tf.nest.flatten(model), tf.nest.flatten(patched)):
+    tf.debugging.assert_near(a, b, rtol=1e-6, atol=1e-6)
+  # The two paths differ: the patched one convolves with the whole 3x3 kernel.
+  kernel_shapes = lambda f: sorted(
+    tuple(op.inputs[1].shape)
+    for op in f.get_concrete_function(x).graph.get_operations()
+    if op.type == "Conv2D"
+  )
+  assert kernel_shapes(center) == [(1, 1, 5, 6)]
+  assert kernel_shapes(full) == [(3, 3, 5, 6)]
+  with patches.VARIANTS["kernel1_at_1x1"]():
+    small = layers.Conv2D(6, 3, padding="same")
+    small(x)
+  assert small.kernel.shape == (1, 1, 5, 6)
+  assert "build" not in keras.layers.Conv2D.__dict__  # restored
+
+
+@pytest.mark.parametrize("normalized", [False, True])
+def test_per_step_slices_same_gradients_but_strided_slice_grads(normalized):
+  # normalized=True: the release's NormConvLSTM (GroupNorms on the input
+  # gates, the hidden gates and the cell), which the model uses above 1x1.
+  lstm = convlstm.ConvLSTM(8, normalized=normalized)
+  x = tf.random.stateless_uniform([2, 5, 4, 4, 3], seed=[1, 2])
+  state = (
+    tf.random.stateless_normal([2, 4, 4, 8], seed=[3, 4]),
+    tf.random.stateless_normal([2, 4, 4, 8], seed=[5, 6]),
+  )
+
+  def gradients(x):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      loss = tf.reduce_sum(tf.square(lstm(x, state)[0]))
+    return loss, tape.gradient(loss, [x] + lstm.trainable_variables)
+
+  model_fn, patched_fn = tf.function(gradients), tf.function(gradients)
+  model = model_fn(x)
+  with patches.VARIANTS["slice_per_step"]():
+    patched = patched_fn(x)
+  assert convlstm.ConvLSTM.call is not patches._convlstm_call_sliced  # restored
+  assert "call" in convlstm.ConvLSTM.__dict__
+  # Every weight gets a gradient (the norms' too when normalized).
+  assert len(lstm.trainable_variables) == (10 if normalized else 3)
+  for a, b in zip(tf.nest.flatten(model), tf.nest.flatten(patched)):
+    tf.debugging.assert_near(a, b, rtol=1e-5, atol=1e-5)
+  count = lambda f: patches.op_counts(
+    f.get_concrete_function(x), ["StridedSliceGrad"]
+  )
+  assert count(model_fn)["StridedSliceGrad"] == 0
+  assert count(patched_fn)["StridedSliceGrad"] >= 5  # one per time step
+
+
+def test_slice_tap_per_step_slices_at_every_step_with_the_same_gradients():
+  lstm = convlstm.ConvLSTM(8)
+  x = tf.random.stateless_uniform([2, 5, 1, 1, 3], seed=[1, 2])
+  state = (tf.zeros([2, 1, 1, 8]), tf.zeros([2, 1, 1, 8]))
+
+  def gradients(x):
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(tf.square(lstm(x, state)[0]))
+    return loss, tape.gradient(loss, lstm.trainable_variables)
+
+  model_fn, patched_fn = tf.function(gradients), tf.function(gradients)
+  model = model_fn(x)
+  with patches.VARIANTS["slice_tap_per_step"]():
+    patched = patched_fn(x)
+  assert "reuse_kernel" in layers.Conv2D.__dict__  # restored
+  for a, b in zip(tf.nest.flatten(model), tf.nest.flatten(patched)):
+    tf.debugging.assert_near(a, b, rtol=1e-5, atol=1e-6)
+  count = lambda f: patches.op_counts(
+    f.get_concrete_function(x), ["StridedSliceGrad"]
+  )
+  # The input conv runs once over the sequence; the hidden one per step.
+  assert count(model_fn)["StridedSliceGrad"] == 2
+  assert count(patched_fn)["StridedSliceGrad"] == 1 + 5
+
+
+def test_unfused_adam_gives_the_fused_update():
+  w0 = tf.random.stateless_normal([50], seed=[1, 1])
+  grads = [
+    tf.random.stateless_normal([50], seed=[2, i]) * 1e-3 for i in range(3)
+  ]
+
+  def three_steps():
+    w = tf.Variable(w0)
+    optimizer = schedules.torch_adam(1e-2, 1e-4)
+    step = tf.function(lambda g: optimizer.apply_gradients([(g, w)]))
+    for g in grads:
+      step(g)
+    return w.numpy()
+
+  fused = three_steps()
+  with patches.VARIANTS["unfused_adam"]():
+    unfused = three_steps()
+  assert "update_step" in schedules.TorchAdam.__dict__  # restored
+  assert np.abs(fused - w0.numpy()).max() > 1e-3  # the steps moved w
+  np.testing.assert_allclose(fused, unfused, rtol=1e-6, atol=1e-8)
+
+
+def test_unknown_variant_names_the_known_ones():
+  with pytest.raises(ValueError, match="unfused_adam"):
+    patches.variant_named("nope")
