@@ -27,6 +27,7 @@ import sys
 import time
 
 from bench import peer_torch_driver as driver
+from hvrnn_tf import allocator
 
 GIB = 2**30
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -159,7 +160,7 @@ def start_children(args, batch):
     f"--future_frames={args.future_frames}",
     f"--n_hid={args.n_hid}",
   ]
-  peer_env = dict(env)
+  peer_env = allocator.child_env(env, args.release_malloc)
   if args.peer_omp_wait_policy:
     peer_env["OMP_WAIT_POLICY"] = args.peer_omp_wait_policy
   peer = driver.Child(
@@ -186,7 +187,7 @@ def start_children(args, batch):
       f"--precision={args.precision}",
     ]
     + shape,
-    env,
+    allocator.child_env(env, args.ours_malloc),
   )
   return peer, ours
 
@@ -623,6 +624,13 @@ def run(args, argv=None) -> dict:
   settings = {k: v for k, v in vars(args).items() if k not in ("output",)}
   settings["torch"] = args.torch_version
   settings["torch_threads"] = len(os.sched_getaffinity(0))
+  settings["ld_preload"] = {
+    side: allocator.child_env({}, choice).get("LD_PRELOAD")
+    for side, choice in (
+      (RELEASE, args.release_malloc),
+      (OURS, args.ours_malloc),
+    )
+  }
   record = common.start_record("peer", argv, settings)
   record.update(output=args.output, peaks=[], turns=[], parameters={})
   for i, batch in enumerate(args.batches):
@@ -705,6 +713,17 @@ def parse_args(argv):
     default="PASSIVE",
     help="OMP_WAIT_POLICY of the release's child ('' leaves it unset).",
   )
+  for side, default, shipped in (
+    ("ours", "auto", "hvrnn_tf's binaries"),
+    ("release", "system", "the release"),
+  ):
+    parser.add_argument(
+      f"--{side}_malloc",
+      default=default,
+      choices=("auto", "tcmalloc", "system"),
+      help=f"Allocator of the {side} child: TCMalloc (auto: if installed) "
+      f"or glibc's; the default is what {shipped} use.",
+    )
   parser.set_defaults(repeats=5)
   parser.add_argument(
     "--from_json",

@@ -34,6 +34,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from hvrnn_tf import allocator
 from hvrnn_tf import atomic_write
 from hvrnn_tf import baselines
 from hvrnn_tf import checkpointing
@@ -430,6 +431,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  allocator.reexec_with_tcmalloc()
   define_flags()
   flags.mark_flag_as_required("workdir")
   app.run(main)

@@ -10,6 +10,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from hvrnn_tf import allocator
 from hvrnn_tf import checkpointing
 from hvrnn_tf import sampling
 
@@ -44,6 +45,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  allocator.reexec_with_tcmalloc()
   define_flags()
   flags.mark_flag_as_required("workdir")
   app.run(main)

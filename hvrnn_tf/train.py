@@ -29,6 +29,7 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from hvrnn_tf import allocator
 from hvrnn_tf import checkpointing
 from hvrnn_tf import distribute
 from hvrnn_tf import summaries as summaries_lib
@@ -320,6 +321,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  allocator.reexec_with_tcmalloc()
   define_binary_flags()
   flags.mark_flag_as_required("workdir")
   app.run(main)

@@ -148,6 +148,8 @@ def test_children_build_models_with_equal_parameter_counts():
     torch_python=driver.DEFAULT_TORCH_PYTHON,
     release_dir=driver.DEFAULT_RELEASE_DIR,
     peer_omp_wait_policy="PASSIVE",
+    release_malloc="system",
+    ours_malloc="auto",
   )
   children = peer.start_children(args, 1)
   try:

@@ -1,0 +1,87 @@
+"""hvrnn_tf.allocator: when and how the binaries restart under TCMalloc."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from hvrnn_tf import allocator
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FAKE = "/opt/fake/libtcmalloc_minimal.so.4"
+
+
+@pytest.fixture
+def found(monkeypatch):
+  monkeypatch.setattr(allocator, "find_tcmalloc", lambda: FAKE)
+  monkeypatch.setattr(allocator, "loaded", lambda name="tcmalloc": False)
+
+
+def test_auto_preloads_tcmalloc_in_front_of_an_existing_preload(found):
+  env = allocator.preload_env({"LD_PRELOAD": "/lib/other.so", "HOME": "/h"})
+  assert env["LD_PRELOAD"] == f"{FAKE}:/lib/other.so"
+  assert env["HOME"] == "/h"
+  # The restarted process does not restart again.
+  assert allocator.preload_env(env) is None
+
+
+def test_system_keeps_the_process_tcmalloc_insists(found):
+  assert allocator.preload_env({allocator.ENV: "system"}) is None
+  assert (
+    allocator.preload_env({allocator.ENV: "tcmalloc"})["LD_PRELOAD"] == FAKE
+  )
+
+
+def test_missing_library_is_fine_for_auto_an_error_for_tcmalloc(monkeypatch):
+  monkeypatch.setattr(allocator, "find_tcmalloc", lambda: None)
+  monkeypatch.setattr(allocator, "loaded", lambda name="tcmalloc": False)
+  assert allocator.preload_env({}) is None
+  with pytest.raises(ValueError, match="libtcmalloc-minimal4"):
+    allocator.preload_env({allocator.ENV: "tcmalloc"})
+  with pytest.raises(ValueError, match="HVRNN_TF_MALLOC='jemalloc'"):
+    allocator.preload_env({allocator.ENV: "jemalloc"})
+
+
+def test_child_env_sets_or_strips_tcmalloc(found):
+  inherited = {"LD_PRELOAD": f"{FAKE}:/lib/other.so"}
+  assert allocator.child_env(inherited, "system")["LD_PRELOAD"] == (
+    "/lib/other.so"
+  )
+  assert "LD_PRELOAD" not in allocator.child_env({"LD_PRELOAD": FAKE}, "system")
+  assert allocator.child_env({}, "auto")["LD_PRELOAD"] == FAKE
+  assert allocator.child_env(inherited, "tcmalloc")["LD_PRELOAD"] == (
+    f"{FAKE}:/lib/other.so"
+  )  # not twice
+
+
+RESTART = """
+import os, sys
+from hvrnn_tf import allocator
+print("start", os.getpid(), allocator.loaded(), flush=True)
+allocator.reexec_with_tcmalloc()
+print("main", os.getpid(), allocator.loaded(), sys.argv[1:])
+"""
+
+
+@pytest.mark.skipif(
+  allocator.find_tcmalloc() is None, reason="libtcmalloc-minimal4 not installed"
+)
+def test_restarts_the_same_process_with_tcmalloc_loaded():
+  env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+  env.pop(allocator.ENV, None)
+  env.pop("HVRNN_TF_MALLOC_REEXECUTED", None)
+  child = subprocess.run(
+    [sys.executable, "-c", RESTART, "--flag=1"],
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=60,
+    check=True,
+  )
+  lines = child.stdout.split("\n")
+  start, main = lines[0].split(), lines[2].split(maxsplit=3)
+  # Printed before the restart (once), then after it: same PID, same argv.
+  assert start[0] == "start" and start[2] == "False"
+  assert lines[1].startswith("start") and lines[1].split()[2] == "True"
+  assert main[:3] == ["main", start[1], "True"] and "--flag=1" in main[3]
