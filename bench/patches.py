@@ -29,12 +29,15 @@ Variants:
                     initial values: timed, not compared.
 Also reported per config: the parameters in such dead kernel taps (the
 weights of the centre-tap layers still hold them; their gradient is zero).
-  slice_tap_per_step reference of centre_tap_once (in the model: ConvLSTM
-                    wraps its time loop in hidden_conv.reuse_kernel(), so a
-                    hidden convolution on 1x1 maps slices its kernel's centre
-                    tap once per sequence): slices it again at every step. Same
-                    arithmetic; each slice's gradient is a zero-filled
-                    kernel-sized StridedSliceGrad, T per 1x1 ConvLSTM.
+  per_step_kernel   reference of shared_kernel (in the model: ConvLSTM wraps
+                    its time loop in hidden_conv.reuse_kernel(): the hidden
+                    kernel, or on 1x1 maps its centre tap, is read once per
+                    sequence and its gradient is one backprop-filter
+                    convolution over all steps, hvrnn_tf.shared_kernel): puts
+                    back plain per-step convolutions, i.e. T kernel-sized
+                    gradients summed by AddN (and on 1x1 maps T zero-filled
+                    kernel-sized StridedSliceGrads). Same arithmetic up to the
+                    order of the sum over steps.
   unfused_adam      reference of fused_adam (in the model:
                     schedules.TorchAdam.update_step runs one ResourceApplyAdam
                     kernel per variable): puts back the update as ~14 Keras
@@ -184,7 +187,7 @@ VARIANTS = {
     convlstm.ConvLSTM, "call", _convlstm_call_sliced
   ),
   "full_kernel_1x1": _full_kernel_1x1,
-  "slice_tap_per_step": lambda: patch(
+  "per_step_kernel": lambda: patch(
     layers.Conv2D, "reuse_kernel", _no_kernel_reuse
   ),
   "unfused_adam": lambda: patch(
@@ -197,7 +200,7 @@ VARIANTS = {
 NUMERICS = {
   "slice_per_step": "gradients",
   "full_kernel_1x1": "gradients",
-  "slice_tap_per_step": "gradients",
+  "per_step_kernel": "gradients",
   "unfused_adam": "update",
   "kernel1_at_1x1": None,
 }
@@ -205,7 +208,7 @@ NUMERICS = {
 REFERENCE_OF = {
   "slice_per_step": "convlstm_unstack",
   "full_kernel_1x1": "center_tap_1x1",
-  "slice_tap_per_step": "centre_tap_once",
+  "per_step_kernel": "shared_kernel",
   "unfused_adam": "fused_adam",
 }
 # The optimisations' names select their reference patches.

@@ -11,6 +11,8 @@ import contextlib
 import keras
 import tensorflow as tf
 
+from hvrnn_tf import shared_kernel
+
 LEAKY_SLOPE = 0.2
 
 
@@ -141,36 +143,45 @@ class Conv2D(keras.layers.Conv2D):
       and tuple(self.kernel_size) != (1, 1)
     )
 
-  _reuse = False  # inside reuse_kernel()
-  _reused_tap = None
+  _shared = None  # a SharedKernel inside reuse_kernel()
 
   @contextlib.contextmanager
   def reuse_kernel(self):
-    """Within it, calls on 1x1 maps share one slice of the kernel's centre tap.
+    """Within it, the calls are the steps of one recurrence and share the kernel.
 
     For a recurrent caller that applies this layer once per time step: the
-    gradient of each slice is a zero-filled kernel-sized StridedSliceGrad, so
-    slicing once per sequence instead of once per step saves T - 1 of them
-    (4% of the paper's BAIR step time). Same values and gradients.
+    kernel (or, on 1x1 maps, its centre-tap slice) is read once, and its
+    gradient over all steps is one convolution (shared_kernel.SharedKernel)
+    instead of T kernel-sized gradients summed by AddN (for a 1x1 map also
+    T zero-filled kernel-sized StridedSliceGrads). Same values; the same
+    gradients up to summation order. Stride-1 channels-last layers only;
+    others keep the plain path.
     """
-    self._reuse, self._reused_tap = True, None
+    plain = (
+      self.data_format != "channels_last"
+      or self.groups != 1
+      or tuple(self.strides) != (1, 1)
+      or tuple(self.dilation_rate) != (1, 1)
+    )
+    if not plain:
+      self._shared = shared_kernel.SharedKernel()
     try:
       yield self
     finally:
-      self._reuse, self._reused_tap = False, None
+      self._shared = None
 
   def convolution_op(self, inputs, kernel):
-    if not self._center_tap_only(inputs.shape):
-      return super().convolution_op(inputs, kernel)
-    tap = self._reused_tap
-    if tap is None:
+    padding = self.padding
+    if self._center_tap_only(inputs.shape):
       ky, kx = [(k - 1) // 2 for k in self.kernel_size]  # SAME's centre tap
-      tap = kernel[ky : ky + 1, kx : kx + 1]
-      if self._reuse:
-        self._reused_tap = tap
-    return keras.ops.conv(
-      inputs, tap, strides=1, padding="valid", data_format=self.data_format
-    )
+      kernel, padding = kernel[ky : ky + 1, kx : kx + 1], "valid"
+    if self._shared is not None:
+      return self._shared(inputs, kernel, padding.upper())
+    if padding != self.padding:
+      return keras.ops.conv(
+        inputs, kernel, strides=1, padding="valid", data_format=self.data_format
+      )
+    return super().convolution_op(inputs, kernel)
 
 
 class ResBlock(Layer):

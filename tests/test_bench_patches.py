@@ -92,29 +92,42 @@ def test_per_step_slices_same_gradients_but_strided_slice_grads(normalized):
   assert count(patched_fn)["StridedSliceGrad"] >= 5  # one per time step
 
 
-def test_slice_tap_per_step_slices_at_every_step_with_the_same_gradients():
-  lstm = convlstm.ConvLSTM(8)
-  x = tf.random.stateless_uniform([2, 5, 1, 1, 3], seed=[1, 2])
-  state = (tf.zeros([2, 1, 1, 8]), tf.zeros([2, 1, 1, 8]))
+@pytest.mark.parametrize("normalized,size", [(False, 1), (True, 4)])
+def test_per_step_kernel_differentiates_every_step_with_the_same_gradients(
+  normalized, size
+):
+  lstm = convlstm.ConvLSTM(8, normalized=normalized)
+  x = tf.random.stateless_uniform([2, 5, size, size, 3], seed=[1, 2])
+  state = (
+    tf.random.stateless_normal([2, size, size, 8], seed=[3, 4]),
+    tf.zeros([2, size, size, 8]),
+  )
 
   def gradients(x):
     with tf.GradientTape() as tape:
+      tape.watch(state[0])
       loss = tf.reduce_sum(tf.square(lstm(x, state)[0]))
-    return loss, tape.gradient(loss, lstm.trainable_variables)
+    return loss, tape.gradient(loss, [state[0]] + lstm.trainable_variables)
 
   model_fn, patched_fn = tf.function(gradients), tf.function(gradients)
   model = model_fn(x)
-  with patches.VARIANTS["slice_tap_per_step"]():
+  with patches.VARIANTS["per_step_kernel"]():
     patched = patched_fn(x)
   assert "reuse_kernel" in layers.Conv2D.__dict__  # restored
   for a, b in zip(tf.nest.flatten(model), tf.nest.flatten(patched)):
-    tf.debugging.assert_near(a, b, rtol=1e-5, atol=1e-6)
-  count = lambda f: patches.op_counts(
-    f.get_concrete_function(x), ["StridedSliceGrad"]
-  )
+    tf.debugging.assert_near(a, b, rtol=1e-5, atol=1e-5)
+  ops = ["StridedSliceGrad", "Conv2DBackpropFilter"]
+  count = lambda f: patches.op_counts(f.get_concrete_function(x), ops)
   # The input conv runs once over the sequence; the hidden one per step.
-  assert count(model_fn)["StridedSliceGrad"] == 2
-  assert count(patched_fn)["StridedSliceGrad"] == 1 + 5
+  slices = 1 if size == 1 else 0
+  assert count(model_fn) == {
+    "StridedSliceGrad": 2 * slices,
+    "Conv2DBackpropFilter": 2,
+  }
+  assert count(patched_fn) == {
+    "StridedSliceGrad": 6 * slices,
+    "Conv2DBackpropFilter": 6,
+  }
 
 
 def test_unfused_adam_gives_the_fused_update():

@@ -173,36 +173,46 @@ def test_conv2d_uses_the_centre_tap_on_1x1_maps_only(use_bias):
       assert not kernel_gradient.any()
 
 
-def test_conv2d_reuse_kernel_slices_the_centre_tap_once():
-  """Three calls on 1x1 maps: one StridedSliceGrad in reuse_kernel, same values."""
-  conv = layers.Conv2D(6, 3, padding="same")
-  xs = tf.random.stateless_normal([3, 2, 1, 1, 5], seed=[4, 2])
-  conv.build(xs.shape[1:])
+@pytest.mark.parametrize("size", [1, 4])
+def test_conv2d_reuse_kernel_differentiates_the_kernel_once(size):
+  """A 3-step recurrence: one kernel gradient convolution (and on 1x1 maps
+  one StridedSliceGrad) inside reuse_kernel, three outside; same values."""
+  conv = layers.Conv2D(5, 3, padding="same")
+  x0 = tf.random.stateless_normal([2, size, size, 5], seed=[4, 2])
+  conv.build(x0.shape)
 
   def loss_and_gradients(reuse):
     reusing = conv.reuse_kernel() if reuse else contextlib.nullcontext()
     with tf.GradientTape() as tape, reusing:
-      loss = sum(tf.reduce_sum(tf.sin(conv(x))) for x in tf.unstack(xs))
-    return loss, tape.gradient(loss, conv.trainable_variables)
+      tape.watch(x0)
+      h = x0
+      for _ in range(3):
+        h = tf.tanh(conv(h))
+      loss = tf.reduce_sum(tf.sin(h))
+    return loss, tape.gradient(loss, [x0] + conv.trainable_variables)
 
-  slice_grads = []
-  results = []
+  counts, results = [], []
   for reuse in (False, True):
     fn = tf.function(lambda reuse=reuse: loss_and_gradients(reuse))
-    graph = fn.get_concrete_function().graph.as_graph_def()
-    slice_grads.append(
-      sum(
-        n.op == "StridedSliceGrad"
-        for f in graph.library.function
-        for n in f.node_def
-      )
-      + sum(n.op == "StridedSliceGrad" for n in graph.node)
-    )
+    ops = ["StridedSliceGrad", "Conv2DBackpropFilter"]
+    counts.append(_op_counts(fn.get_concrete_function(), ops))
     results.append(tf.nest.flatten(fn()))
-  assert slice_grads == [3, 1]
+  slices = 1 if size == 1 else 0
+  assert counts == [
+    {"StridedSliceGrad": 3 * slices, "Conv2DBackpropFilter": 3},
+    {"StridedSliceGrad": slices, "Conv2DBackpropFilter": 1},
+  ]
   for a, b in zip(*results):
-    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
-  assert conv._reused_tap is None  # nothing kept after the block
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  assert conv._shared is None  # nothing kept after the block
+
+
+def _op_counts(concrete, op_types) -> dict:
+  graph = concrete.graph.as_graph_def()
+  nodes = list(graph.node) + [
+    n for f in graph.library.function for n in f.node_def
+  ]
+  return {t: sum(n.op == t for n in nodes) for t in op_types}
 
 
 def test_conv2d_keeps_the_plain_path_for_strides_and_valid_padding():

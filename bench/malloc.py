@@ -1,0 +1,199 @@
+"""The memory allocator under the paper's model's CPU train step: glibc vs TCMalloc vs jemalloc.
+
+  python -m bench.malloc                                 # ~10 min on 2 CPU cores
+  python -m bench.malloc --allocators=system,tcmalloc --batch=2 --repeats=5
+
+One clean child process per allocator (`python -m bench.malloc --child`,
+started with LD_PRELOAD set, or not, as hvrnn_tf.allocator sets it for the
+binaries), each building the paper's BAIR model (bench.peer's, at --n_hid)
+and its Trainer. After one warm-up step each (the first traces), the steps
+alternate child by child, one at a time, so that load hits all alike. Per
+step: wall seconds, minor page faults and system CPU seconds of the child
+(getrusage); per child: peak RSS and which allocator /proc/self/maps shows.
+Allocators not installed here are reported as skipped.
+"""
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+
+from bench import peer
+from bench import peer_torch_driver as driver
+from hvrnn_tf import allocator
+
+JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+ALLOCATORS = ("system", "tcmalloc", "jemalloc")
+
+
+class MallocChild(peer.OursChild):
+  """bench.peer's child of ours, with page faults and system time per step."""
+
+  def train(self, steps=1, precision=None):
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    result = super().train(steps, precision)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    result["minor_faults_per_step"] = (
+      after.ru_minflt - before.ru_minflt
+    ) / max(steps, 1)
+    result["system_s_per_step"] = (after.ru_stime - before.ru_stime) / max(
+      steps, 1
+    )
+    return result
+
+  def info(self):
+    mapped = [n for n in ("tcmalloc", "jemalloc") if allocator.loaded(n)]
+    return {
+      **super().info(),
+      "allocator_mapped": mapped[0] if mapped else "system",
+    }
+
+
+def child_env(name: str) -> dict | None:
+  """The environment of the child for allocator `name`; None: not installed."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  env["PYTHONPATH"] = peer.ROOT + os.pathsep + env.get("PYTHONPATH", "")
+  if name == "jemalloc":
+    if not os.path.exists(JEMALLOC):
+      return None
+    env = allocator.child_env(env, "system")
+    env["LD_PRELOAD"] = ":".join(
+      filter(None, [JEMALLOC, env.get("LD_PRELOAD")])
+    )
+    return env
+  if name == "tcmalloc" and allocator.find_tcmalloc() is None:
+    return None
+  return allocator.child_env(env, name)
+
+
+def start(names, args) -> dict:
+  children = {}
+  for name in names:
+    env = child_env(name)
+    if env is None:
+      continue
+    children[name] = driver.Child(
+      name,
+      peer.ROOT,
+      [sys.executable, "-m", "bench.malloc", "--child", f"--batch={args.batch}"]
+      + [f"--n_hid={args.n_hid}", f"--future_frames={args.future_frames}"],
+      env,
+    )
+  return children
+
+
+def measure(children: dict, warmup: int, repeats: int) -> dict:
+  """`warmup` steps each (the first traces), then `repeats` rounds of one
+  step per child."""
+  first = {
+    n: c.call("train", steps=warmup)["runs_s"][0] for n, c in children.items()
+  }
+  steps = {n: [] for n in children}
+  for _ in range(repeats):
+    for name, child in children.items():
+      steps[name].append(child.call("train", steps=1))
+  results = {}
+  for name, child in children.items():
+    runs = [s["runs_s"][0] for s in steps[name]]
+    results[name] = {
+      "status": "ok",
+      "first_s": first[name],
+      "runs_s": runs,
+      "median_s": statistics.median(runs),
+      "min_s": min(runs),
+      "minor_faults_per_step": [
+        s["minor_faults_per_step"] for s in steps[name]
+      ],
+      "system_s_per_step": [s["system_s_per_step"] for s in steps[name]],
+      "info": child.call("info"),
+    }
+  return results
+
+
+def rows(results: dict) -> list:
+  base = results.get("system", {}).get("median_s")
+  out = []
+  for name in ALLOCATORS:
+    r = results.get(name)
+    if r is None or r["status"] != "ok":
+      out.append([name, "-", "-", "-", "-", "-", "-", "not installed"])
+      continue
+    out.append(
+      [
+        name,
+        r["median_s"],
+        r["min_s"],
+        base / r["median_s"] if base else "-",
+        statistics.median(r["minor_faults_per_step"]),
+        statistics.median(r["system_s_per_step"]),
+        r["info"]["peak_rss_bytes"] / 2**30,
+        f"ok ({r['info']['allocator_mapped']} mapped)",
+      ]
+    )
+  return out
+
+
+def run(args, argv) -> dict:
+  from bench import common  # pylint: disable=g-import-not-at-top
+
+  settings = {k: v for k, v in vars(args).items() if k != "output"}
+  record = common.start_record("malloc", argv, settings)
+  record["output"] = args.output
+  names = common.csv_list(args.allocators)
+  children = start(names, args)
+  try:
+    results = measure(children, max(args.warmup, 1), args.repeats)
+  finally:
+    for child in children.values():
+      child.close()
+  record["results"] = [{"allocator": n, **r} for n, r in results.items()]
+  table = common.markdown_table(
+    [
+      "allocator",
+      "s/step (median)",
+      "s/step (min)",
+      "x vs system",
+      "minor faults/step",
+      "system s/step",
+      "peak RSS (GiB)",
+      "status",
+    ],
+    rows(results),
+  )
+  return common.finish_record(record, [table])
+
+
+def child_main(argv) -> None:
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--child", action="store_true")
+  parser.add_argument("--batch", type=int, default=1)
+  parser.add_argument("--n_hid", type=int, default=64)
+  parser.add_argument("--future_frames", type=int, default=10)
+  args = parser.parse_args(argv)
+  child = MallocChild(args.batch, 2, args.future_frames, args.n_hid, "fp32")
+  driver.serve(child.handlers())
+
+
+def main(argv=None):
+  argv = sys.argv[1:] if argv is None else argv
+  if "--child" in argv:
+    return child_main(argv)
+  from bench import common  # pylint: disable=g-import-not-at-top
+
+  parser = common.base_parser(__doc__.split("\n")[0], "malloc")
+  parser.add_argument("--allocators", default=",".join(ALLOCATORS))
+  parser.add_argument("--batch", type=int, default=1)
+  parser.add_argument(
+    "--n_hid", type=int, default=64, help="64: the paper's model; 16: tests."
+  )
+  parser.add_argument("--future_frames", type=int, default=10)
+  args = parser.parse_args(argv)
+  unknown = set(common.csv_list(args.allocators)) - set(ALLOCATORS)
+  if unknown:
+    parser.error(f"unknown allocators {sorted(unknown)}; known: {ALLOCATORS}")
+  return run(args, argv)
+
+
+if __name__ == "__main__":
+  main()
