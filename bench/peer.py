@@ -713,17 +713,18 @@ def parse_args(argv):
     default="PASSIVE",
     help="OMP_WAIT_POLICY of the release's child ('' leaves it unset).",
   )
-  for side, default, shipped in (
-    ("ours", "auto", "hvrnn_tf's binaries"),
-    ("release", "system", "the release"),
-  ):
-    parser.add_argument(
-      f"--{side}_malloc",
-      default=default,
-      choices=("auto", "tcmalloc", "system"),
-      help=f"Allocator of the {side} child: TCMalloc (auto: if installed) "
-      f"or glibc's; the default is what {shipped} use.",
-    )
+  malloc = dict(default="auto", choices=("auto", "tcmalloc", "system"))
+  parser.add_argument(
+    "--ours_malloc",
+    **malloc,
+    help="Allocator of ours' child: TCMalloc (auto: if installed, as "
+    "hvrnn_tf's binaries run) or glibc's (system).",
+  )
+  parser.add_argument(
+    "--release_malloc",
+    **{**malloc, "default": "system"},
+    help="Allocator of the release's child; default: glibc's, as it runs.",
+  )
   parser.set_defaults(repeats=5)
   parser.add_argument(
     "--from_json",

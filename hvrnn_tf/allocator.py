@@ -1,12 +1,12 @@
 """Runs the binaries under TCMalloc when the machine has it (faster on CPU).
 
 With glibc's malloc, every large tensor of a TensorFlow CPU step is a fresh
-mmap whose pages fault in and are returned on free: ~900,000 page faults and
-1.5 s of system time per train step of the paper's BAIR model on 2 cores
-(bench/README.md, "Memory allocator"). TCMalloc keeps freed memory for reuse:
-the same step ran ~10% faster with a lower peak RSS. An allocator is chosen
-when a process starts, so `reexec_with_tcmalloc` restarts the binary (same
-PID, same argv and environment) with LD_PRELOAD set.
+mmap whose pages fault in and are returned on free: ~560,000 page faults and
+~1 s of system time per train step of the paper's BAIR model on 2 cores.
+Under TCMalloc, which keeps freed memory for reuse, the step ran 1.08x faster
+(bench/README.md, "Memory allocator"). An allocator is chosen when a process
+starts, so `reexec_with_tcmalloc` restarts the binary (same PID, argv and
+environment) with LD_PRELOAD set.
 
 HVRNN_TF_MALLOC=system keeps the system allocator; =tcmalloc insists (an
 error when the library is missing); unset or =auto uses TCMalloc if found.
