@@ -71,13 +71,7 @@ def _convlstm_call_sliced(self, inputs, state):
   outputs = []
   with self.hidden_conv.reuse_kernel():
     for t in range(inputs.shape[1]):
-      step_gates = input_gates[:, t]
-      gates = step_gates + tf.cast(self._hidden_gates(h), step_gates.dtype)
-      i, f, o, g = tf.split(gates, 4, axis=-1)
-      c = tf.sigmoid(f) * tf.cast(c, gates.dtype) + tf.sigmoid(i) * tf.tanh(g)
-      if self.normalized:
-        c = self.cell_norm(c)
-      h = tf.sigmoid(o) * tf.tanh(c)
+      h, c = self.step(input_gates[:, t], h, c)
       outputs.append(h)
   return tf.stack(outputs, axis=1), (h, c)
 

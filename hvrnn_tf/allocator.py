@@ -113,3 +113,10 @@ def reexec_with_tcmalloc() -> None:
   sys.stdout.flush()
   sys.stderr.flush()
   os.execve(sys.executable, list(sys.orig_argv), environ)
+
+
+def describe() -> str:
+  """One line for a binary's log: which allocator this process runs on."""
+  if loaded():
+    return f"TCMalloc ({ENV}=system to use glibc's malloc)"
+  return f"the system malloc ({ENV}=auto uses TCMalloc when installed)"

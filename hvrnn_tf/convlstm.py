@@ -65,14 +65,18 @@ class ConvLSTM(layers.Layer):
     # unstack a single stack. The same for the hidden kernel's centre tap.
     with self.hidden_conv.reuse_kernel():
       for step_gates in tf.unstack(input_gates, num=inputs.shape[1], axis=1):
-        gates = step_gates + tf.cast(self._hidden_gates(h), step_gates.dtype)
-        i, f, o, g = tf.split(gates, 4, axis=-1)
-        c = tf.sigmoid(f) * tf.cast(c, gates.dtype) + tf.sigmoid(i) * tf.tanh(g)
-        if self.normalized:
-          c = self.cell_norm(c)
-        h = tf.sigmoid(o) * tf.tanh(c)
+        h, c = self.step(step_gates, h, c)
         outputs.append(h)
     return tf.stack(outputs, axis=1), (h, c)
+
+  def step(self, step_gates, h, c):
+    """One time step: input gates [B, H, W, 4F] and state (h, c) -> (h', c')."""
+    gates = step_gates + tf.cast(self._hidden_gates(h), step_gates.dtype)
+    i, f, o, g = tf.split(gates, 4, axis=-1)
+    c = tf.sigmoid(f) * tf.cast(c, gates.dtype) + tf.sigmoid(i) * tf.tanh(g)
+    if self.normalized:
+      c = self.cell_norm(c)
+    return tf.sigmoid(o) * tf.tanh(c), c
 
 
 def NormConvLSTM(filters: int, kernel_size: int = 3, **kwargs) -> ConvLSTM:  # pylint: disable=invalid-name

@@ -292,6 +292,7 @@ def _without_gin_context(error: Exception) -> str:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  logging.info("Memory allocator: %s", allocator.describe())
   try:
     mnist_dir = FLAGS.mnist_dir if "mnist_dir" in FLAGS else None
     mnist = (

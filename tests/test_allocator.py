@@ -85,3 +85,12 @@ def test_restarts_the_same_process_with_tcmalloc_loaded():
   assert start[0] == "start" and start[2] == "False"
   assert lines[1].startswith("start") and lines[1].split()[2] == "True"
   assert main[:3] == ["main", start[1], "True"] and "--flag=1" in main[3]
+
+
+def test_describe_names_the_allocator_and_the_switch(monkeypatch):
+  monkeypatch.setattr(allocator, "loaded", lambda name="tcmalloc": True)
+  assert allocator.describe().startswith("TCMalloc") and "=system" in (
+    allocator.describe()
+  )
+  monkeypatch.setattr(allocator, "loaded", lambda name="tcmalloc": False)
+  assert "system malloc" in allocator.describe()
