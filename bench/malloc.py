@@ -111,10 +111,10 @@ def measure(children: dict, warmup: int, repeats: int) -> dict:
   return results
 
 
-def rows(results: dict) -> list:
+def rows(names: list, results: dict) -> list:
   base = results.get("system", {}).get("median_s")
   out = []
-  for name in ALLOCATORS:
+  for name in names:
     r = results.get(name)
     if r is None or r["status"] != "ok":
       out.append([name, "-", "-", "-", "-", "-", "-", "not installed"])
@@ -159,7 +159,7 @@ def run(args, argv) -> dict:
       "peak RSS (GiB)",
       "status",
     ],
-    rows(results),
+    rows(names, results),
   )
   return common.finish_record(record, [table])
 
