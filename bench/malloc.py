@@ -52,8 +52,7 @@ class MallocChild(peer.OursChild):
 
 def child_env(name: str) -> dict | None:
   """The environment of the child for allocator `name`; None: not installed."""
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  env["PYTHONPATH"] = peer.ROOT + os.pathsep + env.get("PYTHONPATH", "")
+  env = peer.child_env()
   if name == "jemalloc":
     if not os.path.exists(JEMALLOC):
       return None
@@ -62,9 +61,10 @@ def child_env(name: str) -> dict | None:
       filter(None, [JEMALLOC, env.get("LD_PRELOAD")])
     )
     return env
-  if name == "tcmalloc" and allocator.find_tcmalloc() is None:
+  try:
+    return allocator.child_env(env, name)
+  except ValueError:  # tcmalloc, not installed
     return None
-  return allocator.child_env(env, name)
 
 
 def start(names, args) -> dict:

@@ -148,12 +148,19 @@ class OursChild:
     }
 
 
-def start_children(args, batch):
-  """(release child, ours child) for `batch`, both building their model."""
+def child_env() -> dict:
+  """This process's environment for a child: the repository on PYTHONPATH,
+  TensorFlow's start-up logging off."""
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   env["PYTHONPATH"] = ROOT + (
     os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
   )
+  return env
+
+
+def start_children(args, batch):
+  """(release child, ours child) for `batch`, both building their model."""
+  env = child_env()
   shape = [
     f"--batch={batch}",
     f"--context_frames={args.context_frames}",

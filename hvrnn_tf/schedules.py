@@ -122,8 +122,9 @@ class TorchAdam(keras.optimizers.Adam):
 
     That kernel computes w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) +
     eps'), torch's update when eps' = eps sqrt(1 - b2^t). One pass over w, m,
-    v and g instead of ~14 elementwise ops, each a full-size temporary: on
-    the paper's 224M-parameter model those took ~3 s of a ~14 s CPU step.
+    v and g instead of ~14 elementwise ops, each a full-size temporary (13%
+    of the op time of the paper's model's CPU step; bench/README.md,
+    finding 6).
     """
     dtype = variable.dtype
     gradient = tf.cast(tf.convert_to_tensor(gradient), dtype)
