@@ -16,9 +16,9 @@ def test_configs_are_their_gin_files_models():
   assert common.model_config("bair_h1_d1").decoder_convlstm_layers == 1
   quick = common.model_config("smmnist_quick")
   assert (quick.image_size, quick.n_hid, quick.latent_channels) == (
-    64,
+    32,
     8,
-    (64, 64),
+    (64, 64, 16),
   )
   assert gin.config_str() == ""  # reading a gin file leaves no bindings
 

@@ -52,10 +52,10 @@ def test_learning_rate_below_the_reference_batch_is_constant():
   np.testing.assert_allclose(
     [float(schedule(s)) for s in (0, 500, 5000)], [5e-6] * 3, rtol=1e-6
   )
-  # smmnist_quick.gin: base 1.25e-4, reference batch 1, batch 8.
-  quick = schedules.WarmupLearningRate(1.25e-4, 100, 8, reference_batch_size=1)
+  # smmnist_quick.gin: base 3.75e-4, reference batch 1, batch 8.
+  quick = schedules.WarmupLearningRate(3.75e-4, 100, 8, reference_batch_size=1)
   np.testing.assert_allclose(
-    [float(quick(0)), float(quick(100))], [1.25e-4, 1e-3], rtol=1e-6
+    [float(quick(0)), float(quick(100))], [3.75e-4, 3e-3], rtol=1e-6
   )
 
 
