@@ -8,8 +8,14 @@ Each (config, batch) runs in its own Python process (so the figure is that
 case's alone): build the Trainer, run --steps tf.function train steps on a
 synthetic batch, report the process's peak resident set size (getrusage
 ru_maxrss; on a GPU also TensorFlow's peak device memory), the RSS after
-importing TensorFlow and after building model + optimizer. Peak minus
-after-build is roughly the step's activations and gradients.
+importing TensorFlow, after building model + optimizer and after tracing the
+step, and TensorFlow's own count of the tensor bytes in use on the CPU (after
+the build, and the peak over the steps; kept by oneDNN's allocator for its
+pool of allocations of 256 KiB and more, so smaller tensors are not in it,
+and absent with TF_ENABLE_ONEDNN_OPTS=0). Peak RSS minus the tensor peak is what the
+process holds beyond live tensors: TensorFlow's runtime, the traced graphs,
+allocator caches and fragmentation. Children run under the allocator the
+binaries pick (--malloc, see hvrnn_tf.allocator).
 Search: for each --search config, batches 1, 2, 4, ... until the peak exceeds
 --budget_gib (device memory on a GPU, RSS otherwise), the process fails, or
 --max_batch; reports the largest measured batch within the budget, and the
@@ -23,6 +29,9 @@ import resource
 import subprocess
 import sys
 import time
+
+from bench import peer
+from hvrnn_tf import allocator
 
 MARKER = "BENCH_MEMORY_RESULT "
 DEFAULT_CASES = "bair_h1_d1:1,bair_h1_d1:2"
@@ -44,6 +53,18 @@ def _peak_rss_bytes() -> int:
   return peak if sys.platform == "darwin" else peak * 1024
 
 
+def _tensor_stats(tf, device: str, reset: bool = False) -> dict | None:
+  """TensorFlow's allocator stats of `device` ({"current", "peak"} bytes of
+  tensors in use), after a reset of the peak if `reset`; None where the
+  allocator keeps none (on CPU only oneDNN's allocator does)."""
+  try:
+    if reset:
+      tf.config.experimental.reset_memory_stats(device)
+    return tf.config.experimental.get_memory_info(device)
+  except ValueError:
+    return None
+
+
 def child(config_name: str, batch: int, steps: int) -> dict:
   """Runs in the subprocess: one case, measured from a clean process."""
   start = time.perf_counter()
@@ -57,12 +78,17 @@ def child(config_name: str, batch: int, steps: int) -> dict:
   config = common.model_config(config_name)
   trainer = common.make_trainer(config, batch)
   rss_build = _rss_bytes()
+  cpu_build = _tensor_stats(tf, "CPU:0")
+  video = common.synthetic_video(config, batch)
+  trainer.train_step.get_concrete_function(video)
+  rss_traced = _rss_bytes()
+  _tensor_stats(tf, "CPU:0", reset=True)
   if gpus:
     tf.config.experimental.reset_memory_stats("GPU:0")
-  video = common.synthetic_video(config, batch)
   loss = None
   for _ in range(steps):
     loss = float(trainer.train_step(video)[0]["loss"])
+  cpu_steps = _tensor_stats(tf, "CPU:0")
   result = {
     "config": config_name,
     "batch_size": batch,
@@ -71,10 +97,14 @@ def child(config_name: str, batch: int, steps: int) -> dict:
     "rss_start_bytes": rss_start,
     "rss_after_import_bytes": rss_import,
     "rss_after_build_bytes": rss_build,
+    "rss_after_trace_bytes": rss_traced,
     "rss_end_bytes": _rss_bytes(),
     "peak_rss_bytes": _peak_rss_bytes(),
+    "cpu_tensors_after_build_bytes": cpu_build and int(cpu_build["current"]),
+    "cpu_tensor_peak_bytes": cpu_steps and int(cpu_steps["peak"]),
     "loss": loss,
     "seconds": time.perf_counter() - start,
+    "allocator": os.environ.get("LD_PRELOAD") or "system",
   }
   if gpus:
     info = tf.config.experimental.get_memory_info("GPU:0")
@@ -83,8 +113,11 @@ def child(config_name: str, batch: int, steps: int) -> dict:
   return result
 
 
-def measure(config_name: str, batch: int, steps: int, timeout: float) -> dict:
-  """Runs `child` in a fresh process; returns its result or the failure."""
+def measure(
+  config_name: str, batch: int, steps: int, timeout: float, malloc: str = "auto"
+) -> dict:
+  """Runs `child` in a fresh process under the memory allocator `malloc`
+  (hvrnn_tf.allocator's choices); returns its result or the failure."""
   command = [
     sys.executable,
     "-m",
@@ -94,12 +127,7 @@ def measure(config_name: str, batch: int, steps: int, timeout: float) -> dict:
     f"--child_batch={batch}",
     f"--steps={steps}",
   ]
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  env = dict(os.environ)
-  env["PYTHONPATH"] = root + (
-    os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
-  )
-  env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  env = allocator.child_env(peer.child_env(), malloc)
   print(f"[memory] {config_name} batch {batch}", flush=True)
   load = (
     [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else []
@@ -108,7 +136,7 @@ def measure(config_name: str, batch: int, steps: int, timeout: float) -> dict:
   try:
     proc = subprocess.run(
       command,
-      cwd=root,
+      cwd=peer.ROOT,
       env=env,
       capture_output=True,
       text=True,
@@ -171,12 +199,13 @@ def search(
   steps: int,
   timeout: float,
   cache: dict,
+  malloc: str = "auto",
 ) -> dict:
   batch, within, points, stopped = 1, None, [], "max_batch"
   while batch <= max_batch:
     key = (config_name, batch)
     if key not in cache:
-      cache[key] = measure(config_name, batch, steps, timeout)
+      cache[key] = measure(config_name, batch, steps, timeout, malloc)
     result = cache[key]
     if result["status"] != "ok":
       stopped = f"batch {batch}: {result['status']}"
@@ -204,7 +233,15 @@ def search(
 
 
 def run(
-  cases, searches, budget_gib, max_batch, steps, timeout, output, argv=None
+  cases,
+  searches,
+  budget_gib,
+  max_batch,
+  steps,
+  timeout,
+  output,
+  argv=None,
+  malloc="auto",
 ):
   from bench import common  # pylint: disable=g-import-not-at-top
 
@@ -218,15 +255,16 @@ def run(
       "max_batch": max_batch,
       "steps": steps,
       "timeout_s": timeout,
+      "malloc": malloc,
       "metric": "gpu_peak_bytes" if common.gpu_devices() else "peak_rss_bytes",
     },
   )
   record["output"] = output
   cache = {}
   for name, batch in cases:
-    cache[(name, batch)] = measure(name, batch, steps, timeout)
+    cache[(name, batch)] = measure(name, batch, steps, timeout, malloc)
   record["searches"] = [
-    search(name, budget_gib * GIB, max_batch, steps, timeout, cache)
+    search(name, budget_gib * GIB, max_batch, steps, timeout, cache, malloc)
     for name in searches
   ]
   record["results"] = [cache[k] for k in sorted(cache)]
@@ -245,9 +283,12 @@ def run(
       g(r.get("gpu_peak_bytes")),
       g(r.get("rss_after_import_bytes")),
       g(r.get("rss_after_build_bytes")),
+      g(r.get("rss_after_trace_bytes")),
       g(r["peak_rss_bytes"] - r["rss_after_build_bytes"])
       if r["status"] == "ok"
       else None,
+      g(r.get("cpu_tensors_after_build_bytes")),
+      g(r.get("cpu_tensor_peak_bytes")),
       r["status"],
     ]
     for r in record["results"]
@@ -262,7 +303,10 @@ def run(
         "GPU peak (GiB)",
         "RSS after import",
         "RSS after build",
+        "RSS after trace",
         "peak - after build",
+        "TF tensors after build",
+        "TF tensor peak",
         "status",
       ],
       rows,
@@ -339,6 +383,12 @@ def main(argv=None):
   parser.add_argument(
     "--timeout", type=float, default=900, help="Seconds per case."
   )
+  parser.add_argument(
+    "--malloc",
+    default="auto",
+    choices=("auto", "tcmalloc", "system"),
+    help="Allocator of the children, as HVRNN_TF_MALLOC for the binaries.",
+  )
   args = parser.parse_args(args_list)
   cases = common.config_cases(args.cases)
   searches = common.csv_list(args.search)
@@ -353,6 +403,7 @@ def main(argv=None):
     args.timeout,
     args.output,
     args_list,
+    args.malloc,
   )
 
 

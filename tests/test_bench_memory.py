@@ -19,15 +19,21 @@ def test_memory_bench_writes_json(tmp_path):
     "peak_rss_bytes",
     "rss_after_import_bytes",
     "rss_after_build_bytes",
+    "rss_after_trace_bytes",
     "parameters",
   ):
     assert result[key] > 0
   assert result["peak_rss_bytes"] >= result["rss_after_build_bytes"]
+  # oneDNN's CPU allocator (on by default) keeps the stats; it counts only
+  # tensors of 256 KiB and more, which the micro model may not have.
+  tensors = result["cpu_tensors_after_build_bytes"]
+  assert 0 <= tensors <= result["cpu_tensor_peak_bytes"]
+  assert result["cpu_tensor_peak_bytes"] < result["peak_rss_bytes"]
 
 
 def test_search_stops_at_the_budget(monkeypatch):
-  def fake_measure(config, batch, steps, timeout):
-    del steps, timeout
+  def fake_measure(config, batch, steps, timeout, malloc):
+    del steps, timeout, malloc
     return {
       "config": config,
       "batch_size": batch,
