@@ -203,7 +203,11 @@ def test_conv2d_reuse_kernel_differentiates_the_kernel_once(size):
     {"StridedSliceGrad": slices, "Conv2DBackpropFilter": 1},
   ]
   for a, b in zip(*results):
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # One filter gradient over the stacked steps sums in another order than
+    # three added up: float32 rounding of the largest entries (~40) reaches
+    # near-zero ones, so atol scales with the tensor.
+    atol = 1e-6 * max(1.0, float(np.abs(b).max()))
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=atol)
   assert conv._shared is None  # nothing kept after the block
 
 
