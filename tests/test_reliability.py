@@ -76,6 +76,15 @@ def events(path, tag="loss"):
         values[event.step] = float(tf.make_ndarray(value.tensor))
 
 
+def _wait_for_event(workdir, step, timeout=30.0):
+  """Returns once the newest events file holds `step`'s loss."""
+  deadline = time.time() + timeout
+  while step not in events(events_files(workdir)[-1]):
+    if time.time() > deadline:
+      raise AssertionError(f"no summaries of step {step} after {timeout} s")
+    time.sleep(0.005)
+
+
 def events_files(workdir):
   return sorted(
     glob.glob(os.path.join(workdir, "train", "events.out.*")),
@@ -149,14 +158,16 @@ def killed_and_resumed(tmp_path_factory):
   )
   try:
     # Kill at a random moment of the step after step k = 1 (mod 3): after
-    # checkpoint k - 1, with step k (at least) done and logged, to be lost.
+    # checkpoint k - 1, with step k (at least) done, logged and its summaries
+    # in the event file (they follow the log line), to be lost.
     times = {}
     while True:
       step = int(first.wait_for(r"step (\d+)/1000").group(1))
       times[step] = time.time()
       if step >= 4 and step % 3 == 1 and step - 1 in times:
         break
-    time.sleep(rng.uniform(0, times[step] - times[step - 1]))
+    _wait_for_event(workdir, step)
+    time.sleep(rng.uniform(0, (times[step] - times[step - 1]) / 2))
     first.popen.kill()
     first.popen.wait()
   finally:
