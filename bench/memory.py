@@ -104,7 +104,7 @@ def child(config_name: str, batch: int, steps: int) -> dict:
     "cpu_tensor_peak_bytes": cpu_steps and int(cpu_steps["peak"]),
     "loss": loss,
     "seconds": time.perf_counter() - start,
-    "allocator": os.environ.get("LD_PRELOAD") or "system",
+    "allocator": "tcmalloc" if allocator.loaded() else "system",
   }
   if gpus:
     info = tf.config.experimental.get_memory_info("GPU:0")
