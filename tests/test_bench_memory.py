@@ -29,6 +29,7 @@ def test_memory_bench_writes_json(tmp_path):
   tensors = result["cpu_tensors_after_build_bytes"]
   assert 0 <= tensors <= result["cpu_tensor_peak_bytes"]
   assert result["cpu_tensor_peak_bytes"] < result["peak_rss_bytes"]
+  assert result["allocator"] in ("tcmalloc", "system")
 
 
 def test_search_stops_at_the_budget(monkeypatch):
