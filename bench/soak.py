@@ -240,11 +240,14 @@ def final_checks(workdir, final_step):
     )
   if not all(np.isfinite(v) for v in losses.values()):
     problems.append("non-finite losses in the curve")
-  first = [losses[s] for s in sorted(losses)[:20]]
-  last = [losses[s] for s in sorted(losses)[-20:]]
+  # The first and last (up to) 20 steps, never overlapping: a short run on a
+  # slow machine may log only a few steps.
+  window = min(20, len(losses) // 2)
+  values = [losses[s] for s in sorted(losses)]
   report.update(
-    loss_first_20_mean=float(np.mean(first)),
-    loss_last_20_mean=float(np.mean(last)),
+    loss_window_steps=window,
+    loss_first_mean=float(np.mean(values[:window])) if window else None,
+    loss_last_mean=float(np.mean(values[-window:])) if window else None,
     loss_curve_steps=len(losses),
   )
   return problems, report

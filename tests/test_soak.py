@@ -45,4 +45,7 @@ def test_short_soak_ends_with_a_valid_model(tmp_path):
   ]
   assert result["kills_inside_checkpoint_writes"] >= 1
   assert result["final_step"] > 0
-  assert result["loss_last_20_mean"] < result["loss_first_20_mean"]
+  # Training went on across the stops: the loss fell between the first and
+  # the last steps of the curve (windows of up to 20 steps, disjoint).
+  assert result["loss_window_steps"] >= 1, result
+  assert result["loss_last_mean"] < result["loss_first_mean"], result
