@@ -12,9 +12,9 @@ importing TensorFlow, after building model + optimizer and after tracing the
 step, and TensorFlow's own count of the tensor bytes in use on the CPU (after
 the build, and the peak over the steps; kept by oneDNN's allocator for its
 pool of allocations of 256 KiB and more, so smaller tensors are not in it,
-and absent with TF_ENABLE_ONEDNN_OPTS=0). Peak RSS minus the tensor peak is what the
-process holds beyond live tensors: TensorFlow's runtime, the traced graphs,
-allocator caches and fragmentation. Children run under the allocator the
+and absent with TF_ENABLE_ONEDNN_OPTS=0). Peak RSS minus the tensor peak is
+what the process holds beyond live tensors: TensorFlow's runtime, the traced
+graphs, allocator caches and fragmentation. Children run under the allocator the
 binaries pick (--malloc, see hvrnn_tf.allocator).
 Search: for each --search config, batches 1, 2, 4, ... until the peak exceeds
 --budget_gib (device memory on a GPU, RSS otherwise), the process fails, or
@@ -84,7 +84,7 @@ def child(config_name: str, batch: int, steps: int) -> dict:
   rss_traced = _rss_bytes()
   _tensor_stats(tf, "CPU:0", reset=True)
   if gpus:
-    tf.config.experimental.reset_memory_stats("GPU:0")
+    _tensor_stats(tf, "GPU:0", reset=True)
   loss = None
   for _ in range(steps):
     loss = float(trainer.train_step(video)[0]["loss"])
@@ -107,7 +107,7 @@ def child(config_name: str, batch: int, steps: int) -> dict:
     "allocator": "tcmalloc" if allocator.loaded() else "system",
   }
   if gpus:
-    info = tf.config.experimental.get_memory_info("GPU:0")
+    info = _tensor_stats(tf, "GPU:0")
     result["gpu_peak_bytes"] = int(info["peak"])
     result["gpu_current_bytes"] = int(info["current"])
   return result

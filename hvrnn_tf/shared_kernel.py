@@ -18,10 +18,11 @@ class SharedKernel:
   Stride 1, NHWC, padding "SAME" or "VALID". The first call's kernel and
   padding serve every step (later calls' kernels are ignored). Every call
   must be one step of the same recurrence, in order, each step's input
-  depending on the previous step's output (a ConvLSTM's hidden state). Under a GradientTape each step's
-  gradient function then returns the input's gradient and keeps the step's
-  output gradient; the first step's runs last (every later step depends on
-  it), and it returns the kernel's gradient for all steps, the others None.
+  depending on the previous step's output (a ConvLSTM's hidden state). Under
+  a GradientTape each step's gradient function then returns the input's
+  gradient and keeps the step's output gradient; the first step's runs last
+  (every later step depends on it), and it returns the kernel's gradient for
+  all steps, the others None.
   """
 
   def __init__(self):
