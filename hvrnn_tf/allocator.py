@@ -103,11 +103,15 @@ def preload_env(environ=None) -> dict | None:
 def reexec_with_tcmalloc() -> None:
   """Restarts this binary with TCMalloc preloaded, when preload_env says so.
 
-  Call first thing in a binary's `if __name__ == "__main__":` block. Does
-  not return when it restarts (os.execve keeps the PID, so signals and
-  process managers see the same process).
+  Call from a binary's `if __name__ == "__main__":` block before TensorFlow
+  is imported (a restart repeats every import). Does not return when it
+  restarts (os.execve keeps the PID, so signals and process managers see the
+  same process); exits with a message for a bad HVRNN_TF_MALLOC.
   """
-  environ = preload_env()
+  try:
+    environ = preload_env()
+  except ValueError as e:
+    sys.exit(f"error: {e}")
   if environ is None:
     return
   sys.stdout.flush()

@@ -24,6 +24,13 @@ stored in metrics.json, and the other metrics are still computed. An empty
 flag value skips the metric on purpose.
 """
 
+from hvrnn_tf import allocator
+
+if __name__ == "__main__":
+  # Restart under TCMalloc before TensorFlow is imported: afterwards the
+  # restart would pay for that import twice.
+  allocator.reexec_with_tcmalloc()
+
 import json
 import os
 import sys
@@ -34,7 +41,6 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from hvrnn_tf import allocator
 from hvrnn_tf import atomic_write
 from hvrnn_tf import baselines
 from hvrnn_tf import checkpointing
@@ -431,7 +437,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  allocator.reexec_with_tcmalloc()
   define_flags()
   flags.mark_flag_as_required("workdir")
   app.run(main)

@@ -3,6 +3,13 @@
 python -m hvrnn_tf.sample --workdir=DIR [--num_sequences=4 --num_samples=3]
 """
 
+from hvrnn_tf import allocator
+
+if __name__ == "__main__":
+  # Restart under TCMalloc before TensorFlow is imported: afterwards the
+  # restart would pay for that import twice.
+  allocator.reexec_with_tcmalloc()
+
 import os
 import sys
 
@@ -10,7 +17,6 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from hvrnn_tf import allocator
 from hvrnn_tf import checkpointing
 from hvrnn_tf import sampling
 
@@ -45,7 +51,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  allocator.reexec_with_tcmalloc()
   define_flags()
   flags.mark_flag_as_required("workdir")
   app.run(main)

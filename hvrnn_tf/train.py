@@ -15,6 +15,13 @@ stop the run; failing writes and bad settings stop it with a message naming
 the file or parameter.
 """
 
+from hvrnn_tf import allocator
+
+if __name__ == "__main__":
+  # Restart under TCMalloc before TensorFlow is imported: afterwards the
+  # restart would pay for that import twice.
+  allocator.reexec_with_tcmalloc()
+
 import dataclasses
 import hashlib
 import os
@@ -29,7 +36,6 @@ from absl import logging
 import keras
 import tensorflow as tf
 
-from hvrnn_tf import allocator
 from hvrnn_tf import checkpointing
 from hvrnn_tf import distribute
 from hvrnn_tf import summaries as summaries_lib
@@ -322,7 +328,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  allocator.reexec_with_tcmalloc()
   define_binary_flags()
   flags.mark_flag_as_required("workdir")
   app.run(main)

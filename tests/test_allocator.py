@@ -87,6 +87,21 @@ def test_restarts_the_same_process_with_tcmalloc_loaded():
   assert main[:3] == ["main", start[1], "True"] and "--flag=1" in main[3]
 
 
+def test_a_bad_choice_stops_the_binary_with_a_message():
+  env = dict(os.environ, PYTHONPATH=REPO_ROOT, **{allocator.ENV: "jemalloc"})
+  env.pop("HVRNN_TF_MALLOC_REEXECUTED", None)
+  child = subprocess.run(
+    [sys.executable, "-c", RESTART],
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=60,
+  )
+  assert child.returncode == 1 and "main" not in child.stdout
+  assert "HVRNN_TF_MALLOC='jemalloc'" in child.stderr
+  assert "Traceback" not in child.stderr
+
+
 def test_describe_names_the_allocator_and_the_switch(monkeypatch):
   monkeypatch.setattr(allocator, "loaded", lambda name="tcmalloc": True)
   assert allocator.describe().startswith("TCMalloc") and "=system" in (
