@@ -72,7 +72,7 @@ CONFIGS = {
 DESCRIPTIONS = {
   "tiny": "gin/tiny.gin at 16x16: levels [1,4,8], 4 ConvLSTMs, 2+3 frames",
   "micro": "gin/tiny.gin at 8x8: level [1], 1 ConvLSTM, 2+1 frames",
-  "smmnist_quick": "gin/smmnist_quick.gin: 32x32x1, n_hid 8, [1,8,16] (64,64,16), "
+  "smmnist_quick": "gin/smmnist_quick.gin: 32x32x1, n_hid 8, [1,8] (64,64), decoder skips, "
   "5 ConvLSTMs, 2+6 frames",
   "bair_h3": "gin/bair.gin: BAIR 64x64x3, n_hid 64, [1,8,32] (512,512,128), 6 ConvLSTMs, "
   "2+10 frames",

@@ -69,7 +69,7 @@ def make_naive_sampler(model: HierarchicalVRNN):
       )
       _, samples = model.latents.sample("prior", hidden, noise)
       logits, decoder_states = model.decoder(
-        inputs[1], dict(zip(resolutions, samples)), states["decoder"]
+        inputs, dict(zip(resolutions, samples)), states["decoder"]
       )
       return k + 1, {"prior": prior_states, "decoder": decoder_states}, logits
 

@@ -37,6 +37,11 @@ class ModelConfig:
       are ConvLSTMs, the rest 3x3 DcConv blocks (paper ablation: 1, 3, 6;
       all stages, 6 at 64x64 and 7 at 128x128, in the paper's models).
     decoder_width_multiplier: scales decoder widths ("wider" ablation).
+    decoder_skips: not in the paper (False there): every decoder stage after
+      the 1x1 one also takes x_{t-1}'s encoder features at its resolution,
+      skip connections in the spirit of SVG's (which skips from the last
+      context frame), so that the decoder can carry the frame's appearance
+      forward instead of redrawing it from the latents (the quick default).
     reconstruction_loss: "l1" (authors' default), "l2" or "bernoulli".
     kernel_size: ConvLSTM kernel size.
   """
@@ -52,6 +57,7 @@ class ModelConfig:
   dense: bool = True
   decoder_convlstm_layers: int = 6
   decoder_width_multiplier: float = 1.0
+  decoder_skips: bool = False
   reconstruction_loss: str = "l1"
   kernel_size: int = 3
 

@@ -3,8 +3,10 @@ release's "render" net of s2s_big_hier_v4).
 
 Stages at resolutions 1, 4, 8, ..., S with the encoder's widths there. Stage 0
 takes the 1x1 encoding of x_{t-1}; every later stage first upsamples the
-previous stage's output with a DcUpConv. The latent sample of the stage's
-resolution, if there is a level there, is concatenated, then the stage runs
+previous stage's output with a DcUpConv. x_{t-1}'s encoder features of the
+stage's resolution (only with `decoder_skips`, not in the paper) and the
+latent sample of the stage's resolution, if there is a level there, are
+concatenated, then the stage runs
 its ConvLSTM: plain at 1x1, normalised elsewhere. The first
 `decoder_convlstm_layers` stages are ConvLSTMs, the rest (ablation) a 3x3
 DcConv. A 3x3 DcConv and a 3x3 conv give the logits.
@@ -19,7 +21,7 @@ from hvrnn_tf.config import ModelConfig
 
 
 class Decoder(layers.Layer):
-  """Maps [B, T, 1, 1, C_top] encodings + latents to logits [B, T, S, S, C].
+  """Maps x_{t-1}'s encodings + latents to logits [B, T, S, S, C].
 
   States: one (h, c) per ConvLSTM stage, in stage order, each from an
   initial-state net over the context features of its resolution (3x3 at
@@ -36,6 +38,7 @@ class Decoder(layers.Layer):
       for r in self.resolutions
     ]
     self.num_recurrent = config.decoder_convlstm_layers
+    self.skips = config.decoder_skips
     self.stages = [
       self._stage(i, r, w, config.kernel_size)
       for i, (r, w) in enumerate(zip(self.resolutions, widths))
@@ -68,21 +71,24 @@ class Decoder(layers.Layer):
       for net, r in zip(self.initial_states, self.resolutions)
     ]
 
-  def call(self, top_features, latents, states):
+  def call(self, previous, latents, states):
     """Decodes a sequence (T = 1 is one generation step).
 
     Args:
-      top_features: [B, T, 1, 1, C_1] encodings of the previous frames.
+      previous: {resolution: [B, T, r, r, C_r]} encoder features of the
+        previous frames (only the 1x1 ones are used without skips).
       latents: {resolution: [B, T, r, r, z]} latent samples.
       states: list of (h, c) per ConvLSTM stage.
     Returns:
       (logits [B, T, S, S, C], new states).
     """
-    x = top_features
+    x = previous[1]
     new_states = []
     for i, (resolution, stage) in enumerate(zip(self.resolutions, self.stages)):
       if i > 0:
         x = layers.time_distributed(self.upsamplers[i - 1], x)
+        if self.skips:
+          x = tf.concat([x, tf.cast(previous[resolution], x.dtype)], axis=-1)
       if resolution in latents:
         x = tf.concat([x, tf.cast(latents[resolution], x.dtype)], axis=-1)
       if i < self.num_recurrent:

@@ -126,7 +126,7 @@ class HierarchicalVRNN(layers.Layer):
     )
     priors = self.latents.prior_given(prior_hidden, samples)
     logits, decoder_states = self.decoder(
-      previous[1],
+      previous,
       dict(zip(self.config.latent_resolutions, samples)),
       states["decoder"],
     )
@@ -222,7 +222,7 @@ class HierarchicalVRNN(layers.Layer):
       )
       _, samples = self.latents.sample("prior", hidden, noise)
       logits, decoder_states = self.decoder(
-        previous[1],
+        previous,
         dict(zip(self.config.latent_resolutions, samples)),
         states["decoder"],
       )

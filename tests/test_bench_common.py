@@ -15,11 +15,12 @@ def test_configs_are_their_gin_files_models():
   assert common.model_config("bair_h1").latent_resolutions == (1,)
   assert common.model_config("bair_h1_d1").decoder_convlstm_layers == 1
   quick = common.model_config("smmnist_quick")
-  assert (quick.image_size, quick.n_hid, quick.latent_channels) == (
-    32,
-    8,
-    (64, 64, 16),
-  )
+  assert (
+    quick.image_size,
+    quick.n_hid,
+    quick.latent_channels,
+    quick.decoder_skips,
+  ) == (32, 8, (64, 64), True)
   assert gin.config_str() == ""  # reading a gin file leaves no bindings
 
 

@@ -10,7 +10,10 @@ from hvrnn_tf.encoder import FrameEncoder
 
 
 def inputs(config, decoder, channels, steps=2):
-  top = tf.random.stateless_normal([2, steps, 1, 1, channels[1]], seed=[0, 1])
+  previous = {
+    r: tf.random.stateless_normal([2, steps, r, r, c], seed=[r, 1])
+    for r, c in channels.items()
+  }
   latents = {
     r: tf.random.stateless_normal([2, steps, r, r, z], seed=[r, 2])
     for r, z in zip(config.latent_resolutions, config.latent_channels)
@@ -19,7 +22,7 @@ def inputs(config, decoder, channels, steps=2):
     r: tf.random.stateless_normal([2, 2, r, r, c], seed=[r, 3])
     for r, c in channels.items()
   }
-  return top, latents, decoder.initial_state(context)
+  return previous, latents, decoder.initial_state(context)
 
 
 @pytest.mark.parametrize("num_convlstm", [1, 3, 4])
@@ -27,8 +30,8 @@ def test_stage_types_and_output_shape(tiny_config, num_convlstm):
   config = tiny_config(decoder_convlstm_layers=num_convlstm)
   channels = FrameEncoder(16, 4, config.channel_multipliers).channels
   decoder = Decoder(config, channels)
-  top, latents, states = inputs(config, decoder, channels)
-  logits, new_states = decoder(top, latents, states)
+  previous, latents, states = inputs(config, decoder, channels)
+  logits, new_states = decoder(previous, latents, states)
   assert logits.shape == [2, 2, 16, 16, 1] and logits.dtype == tf.float32
   kinds = [isinstance(s, convlstm.ConvLSTM) for s in decoder.stages]
   assert kinds == [i < num_convlstm for i in range(4)]
@@ -39,11 +42,32 @@ def test_every_latent_level_changes_the_output(tiny_config):
   config = tiny_config()
   channels = FrameEncoder(16, 4, config.channel_multipliers).channels
   decoder = Decoder(config, channels)
-  top, latents, states = inputs(config, decoder, channels)
-  base, _ = decoder(top, latents, states)
+  previous, latents, states = inputs(config, decoder, channels)
+  base, _ = decoder(previous, latents, states)
   for r in config.latent_resolutions:
     moved = {**latents, r: latents[r] + 1.0}
-    assert np.abs(decoder(top, moved, states)[0] - base).max() > 1e-5
+    assert np.abs(decoder(previous, moved, states)[0] - base).max() > 1e-5
+
+
+@pytest.mark.parametrize("skips", [False, True])
+def test_skips_feed_the_previous_frame_at_every_resolution(tiny_config, skips):
+  """Without skips only the 1x1 encoding of x_{t-1} reaches the decoder (the
+  paper); with them every finer stage also reads x_{t-1}'s features there."""
+  config = tiny_config(decoder_skips=skips)
+  channels = FrameEncoder(16, 4, config.channel_multipliers).channels
+  decoder = Decoder(config, channels)
+  previous, latents, states = inputs(config, decoder, channels)
+  base, _ = decoder(previous, latents, states)
+  for r in channels:
+    moved = {**previous, r: previous[r] + 1.0}
+    changed = np.abs(decoder(moved, latents, states)[0] - base).max() > 1e-5
+    assert changed == (r == 1 or skips)
+  latent = dict(zip(config.latent_resolutions, config.latent_channels))
+  for i, (stage, r) in enumerate(zip(decoder.stages, decoder.resolutions)):
+    skip = channels[r] if skips and i > 0 else 0
+    assert stage.input_conv.kernel.shape[2] == channels[r] + skip + latent.get(
+      r, 0
+    )
 
 
 def test_width_multiplier_widens_stages(tiny_config):

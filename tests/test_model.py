@@ -34,8 +34,9 @@ def randomize_heads(model, scale=0.3):
 
 
 @pytest.fixture
-def model_and_config(tiny_config):
-  config = tiny_config()
+def model_and_config(tiny_config, request):
+  """The tiny model; `request.param` (indirect) sets decoder_skips."""
+  config = tiny_config(decoder_skips=getattr(request, "param", False))
   model = HierarchicalVRNN(config)
   model.initialize()
   return model, config
@@ -113,6 +114,9 @@ def test_gradients_reach_every_variable(model_and_config):
     assert not unreached, f"{part.name}: no gradient for {unreached}"
 
 
+@pytest.mark.parametrize(
+  "model_and_config", [False, True], ids=["paper", "skips"], indirect=True
+)
 def test_stepwise_pass_equals_full_sequence_pass(model_and_config):
   model, config = model_and_config
   randomize_heads(model)
@@ -127,6 +131,9 @@ def test_stepwise_pass_equals_full_sequence_pass(model_and_config):
   np.testing.assert_allclose(full.loss, stepwise.loss, rtol=1e-5)
 
 
+@pytest.mark.parametrize(
+  "model_and_config", [False, True], ids=["paper", "skips"], indirect=True
+)
 def test_sample_shape_range_and_seeding(model_and_config):
   model, config = model_and_config
   randomize_heads(model)
@@ -156,7 +163,7 @@ def test_sampling_cost_is_linear_in_the_number_of_frames(
     )
 
   counting(model.encoder, encoded, lambda x: x.shape[0])
-  counting(model.decoder, decoded, lambda x: x.shape[0] * x.shape[1])
+  counting(model.decoder, decoded, lambda x: x[1].shape[0] * x[1].shape[1])
   tf.config.run_functions_eagerly(True)
   try:
     for num_future in (3, 6, 12):
