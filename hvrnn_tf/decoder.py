@@ -6,10 +6,9 @@ takes the 1x1 encoding of x_{t-1}; every later stage first upsamples the
 previous stage's output with a DcUpConv. x_{t-1}'s encoder features of the
 stage's resolution (only with `decoder_skips`, not in the paper) and the
 latent sample of the stage's resolution, if there is a level there, are
-concatenated, then the stage runs
-its ConvLSTM: plain at 1x1, normalised elsewhere. The first
-`decoder_convlstm_layers` stages are ConvLSTMs, the rest (ablation) a 3x3
-DcConv. A 3x3 DcConv and a 3x3 conv give the logits.
+concatenated, then the stage runs its ConvLSTM: plain at 1x1, normalised
+elsewhere. The first `decoder_convlstm_layers` stages are ConvLSTMs, the rest
+(ablation) a 3x3 DcConv. A 3x3 DcConv and a 3x3 conv give the logits.
 """
 
 import keras
