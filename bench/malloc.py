@@ -5,7 +5,8 @@
 
 One clean child process per allocator (`python -m bench.malloc --child`,
 started with LD_PRELOAD set, or not, as hvrnn_tf.allocator sets it for the
-binaries), each building the paper's BAIR model (bench.peer's, at --n_hid)
+binaries; tcmalloc_pool: TCMalloc with TensorFlow's own pool for large
+tensors, the binaries' setting until 2026-12-01), each building the paper's BAIR model (bench.peer's, at --n_hid)
 and its Trainer. After one warm-up step each (the first traces), the steps
 alternate child by child, one at a time, so that load hits all alike. Per
 step: wall seconds, minor page faults and system CPU seconds of the child
@@ -24,7 +25,7 @@ from bench import peer_torch_driver as driver
 from hvrnn_tf import allocator
 
 JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
-ALLOCATORS = ("system", "tcmalloc", "jemalloc")
+ALLOCATORS = ("system", "tcmalloc", "tcmalloc_pool", "jemalloc")
 
 
 class MallocChild(peer.OursChild):
@@ -47,12 +48,23 @@ class MallocChild(peer.OursChild):
     return {
       **super().info(),
       "allocator_mapped": mapped[0] if mapped else "system",
+      "tf_system_allocator": os.environ.get(
+        allocator.TF_SYSTEM_ALLOCATOR_ENV, "0"
+      ),
     }
 
 
 def child_env(name: str) -> dict | None:
-  """The environment of the child for allocator `name`; None: not installed."""
+  """The environment of the child for allocator `name`; None: not installed.
+
+  tcmalloc is the binaries' setting (TensorFlow's tensors in TCMalloc too);
+  tcmalloc_pool keeps the large ones in TensorFlow's own oneDNN pool, as
+  before 2026-12-01 (bench/README.md, "Memory allocator").
+  """
   env = peer.child_env()
+  if name == "tcmalloc_pool":
+    env[allocator.TF_SYSTEM_ALLOCATOR_ENV] = "0"
+    name = "tcmalloc"
   if name == "jemalloc":
     if not os.path.exists(JEMALLOC):
       return None

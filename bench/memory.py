@@ -12,7 +12,8 @@ importing TensorFlow, after building model + optimizer and after tracing the
 step, and TensorFlow's own count of the tensor bytes in use on the CPU (after
 the build, and the peak over the steps; kept by oneDNN's allocator for its
 pool of allocations of 256 KiB and more, so smaller tensors are not in it,
-and absent with TF_ENABLE_ONEDNN_OPTS=0). Peak RSS minus the tensor peak is
+and absent with TF_ENABLE_ONEDNN_OPTS=0 or TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1,
+which the binaries set under TCMalloc; --malloc=tcmalloc_pool keeps the pool). Peak RSS minus the tensor peak is
 what the process holds beyond live tensors: TensorFlow's runtime, the traced
 graphs, allocator caches and fragmentation. Children run under the allocator the
 binaries pick (--malloc, see hvrnn_tf.allocator).
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import time
 
+from bench import malloc as malloc_lib
 from bench import peer
 from hvrnn_tf import allocator
 
@@ -56,7 +58,12 @@ def _peak_rss_bytes() -> int:
 def _tensor_stats(tf, device: str, reset: bool = False) -> dict | None:
   """TensorFlow's allocator stats of `device` ({"current", "peak"} bytes of
   tensors in use), after a reset of the peak if `reset`; None where the
-  allocator keeps none (on CPU only oneDNN's allocator does)."""
+  allocator keeps none (on CPU only oneDNN's pool does, which the binaries
+  leave to TCMalloc: hvrnn_tf.allocator)."""
+  if device.startswith("CPU") and os.environ.get(
+    allocator.TF_SYSTEM_ALLOCATOR_ENV
+  ) in ("1", "true"):
+    return None
   try:
     if reset:
       tf.config.experimental.reset_memory_stats(device)
@@ -117,7 +124,8 @@ def measure(
   config_name: str, batch: int, steps: int, timeout: float, malloc: str = "auto"
 ) -> dict:
   """Runs `child` in a fresh process under the memory allocator `malloc`
-  (hvrnn_tf.allocator's choices); returns its result or the failure."""
+  (hvrnn_tf.allocator's choices, or bench.malloc's tcmalloc_pool); returns
+  its result or the failure."""
   command = [
     sys.executable,
     "-m",
@@ -127,7 +135,9 @@ def measure(
     f"--child_batch={batch}",
     f"--steps={steps}",
   ]
-  env = allocator.child_env(peer.child_env(), malloc)
+  env = malloc_lib.child_env(malloc)
+  if env is None:
+    raise ValueError(f"--malloc={malloc}: libtcmalloc_minimal.so.4 not found")
   print(f"[memory] {config_name} batch {batch}", flush=True)
   load = (
     [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else []
@@ -386,8 +396,9 @@ def main(argv=None):
   parser.add_argument(
     "--malloc",
     default="auto",
-    choices=("auto", "tcmalloc", "system"),
-    help="Allocator of the children, as HVRNN_TF_MALLOC for the binaries.",
+    choices=("auto", "tcmalloc", "system", "tcmalloc_pool"),
+    help="Allocator of the children, as HVRNN_TF_MALLOC for the binaries; "
+    "tcmalloc_pool: TCMalloc with TensorFlow's own pool for large tensors.",
   )
   args = parser.parse_args(args_list)
   cases = common.config_cases(args.cases)

@@ -55,6 +55,13 @@ def test_child_env_sets_or_strips_tcmalloc(found):
   )  # not twice
 
 
+def test_under_tcmalloc_tensorflow_allocates_with_malloc(found):
+  name = allocator.TF_SYSTEM_ALLOCATOR_ENV
+  assert allocator.child_env({}, "auto")[name] == "1"
+  assert allocator.child_env({name: "0"}, "tcmalloc")[name] == "0"  # kept
+  assert name not in allocator.child_env({}, "system")
+
+
 RESTART = """
 import os, sys
 from hvrnn_tf import allocator

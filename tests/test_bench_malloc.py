@@ -20,6 +20,10 @@ def test_child_env_preloads_the_named_allocator():
     assert tcmalloc is None
   else:
     assert "tcmalloc" in tcmalloc["LD_PRELOAD"]
+    assert tcmalloc[allocator.TF_SYSTEM_ALLOCATOR_ENV] == "1"
+    pool = malloc.child_env("tcmalloc_pool")
+    assert pool["LD_PRELOAD"] == tcmalloc["LD_PRELOAD"]
+    assert pool[allocator.TF_SYSTEM_ALLOCATOR_ENV] == "0"
 
 
 @pytest.mark.slow  # two children building a small model: ~40 s
