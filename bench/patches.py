@@ -45,6 +45,15 @@ weights of the centre-tap layers still hold them; their gradient is zero).
                     update up to rounding (epsilon enters the fused kernel
                     rescaled by sqrt(1 - beta_2^t)); compared on the weights
                     after one update, not on the gradients.
+  keras_group_norm  reference of group_norm_gradient (in the model:
+                    hvrnn_tf.group_norm.GroupNorm differentiates GroupNorm in
+                    closed form): puts back keras.layers.GroupNormalization's
+                    call, differentiated by autodiff. Same forward ops; the
+                    gradients equal up to rounding.
+  isfinite_all      reference of nonfinite_sums (in the model:
+                    Trainer._nonfinite tests each gradient's sum): puts back
+                    IsFinite + All over every gradient. The same decision;
+                    the ELBO and its gradients are untouched.
 """
 
 import collections
@@ -55,8 +64,10 @@ from keras import ops
 import tensorflow as tf
 
 from hvrnn_tf import convlstm
+from hvrnn_tf import group_norm
 from hvrnn_tf import layers
 from hvrnn_tf import schedules
+from hvrnn_tf import trainer
 
 
 def _convlstm_call_sliced(self, inputs, state):
@@ -162,6 +173,16 @@ def _unfused_adam_update_step(self, gradient, variable, learning_rate):
   )
 
 
+def _nonfinite_isfinite_all(self, loss, gradients):
+  """Trainer._nonfinite as IsFinite + All over every tensor (the old check)."""
+  checks = [tf.reduce_all(tf.math.is_finite(loss))]
+  if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+    checks += [
+      tf.reduce_all(tf.math.is_finite(g)) for g in gradients if g is not None
+    ]
+  return 1.0 - tf.cast(tf.reduce_all(tf.stack(checks)), tf.float32)
+
+
 @contextlib.contextmanager
 def _no_kernel_reuse(self):
   yield self
@@ -187,6 +208,12 @@ VARIANTS = {
   "unfused_adam": lambda: patch(
     schedules.TorchAdam, "update_step", _unfused_adam_update_step
   ),
+  "keras_group_norm": lambda: patch(
+    group_norm.GroupNorm, "call", keras.layers.GroupNormalization.call
+  ),
+  "isfinite_all": lambda: patch(
+    trainer.Trainer, "_nonfinite", _nonfinite_isfinite_all
+  ),
   "kernel1_at_1x1": _kernel1_at_1x1,
 }
 # What each patch is checked on: the ELBO's loss and gradients, the weights
@@ -196,6 +223,8 @@ NUMERICS = {
   "full_kernel_1x1": "gradients",
   "per_step_kernel": "gradients",
   "unfused_adam": "update",
+  "keras_group_norm": "gradients",
+  "isfinite_all": "gradients",
   "kernel1_at_1x1": None,
 }
 # Reference patches: the optimisation (applied in the model) whose old path each restores.
@@ -204,6 +233,8 @@ REFERENCE_OF = {
   "full_kernel_1x1": "center_tap_1x1",
   "per_step_kernel": "shared_kernel",
   "unfused_adam": "fused_adam",
+  "keras_group_norm": "group_norm_gradient",
+  "isfinite_all": "nonfinite_sums",
 }
 # The optimisations' names select their reference patches.
 ALIASES = {

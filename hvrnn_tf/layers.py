@@ -11,6 +11,7 @@ import contextlib
 import keras
 import tensorflow as tf
 
+from hvrnn_tf import group_norm as group_norm_lib
 from hvrnn_tf import shared_kernel
 
 LEAKY_SLOPE = 0.2
@@ -68,12 +69,13 @@ def num_groups(channels: int, groups: int) -> int:
 
 
 def group_norm(channels: int, groups: int, **kwargs):
-  """keras GroupNormalization over `channels` in num_groups(channels, groups).
+  """GroupNorm over `channels` in num_groups(channels, groups).
 
-  Computed in float32 under mixed precision (statistics of bfloat16 values
-  lose too much).
+  keras.layers.GroupNormalization with a hand-written gradient
+  (group_norm.GroupNorm). Computed in float32 under mixed precision
+  (statistics of bfloat16 values lose too much).
   """
-  return keras.layers.GroupNormalization(
+  return group_norm_lib.GroupNorm(
     num_groups(channels, groups),
     epsilon=GROUP_NORM_EPSILON,
     dtype="float32" if _mixed() else None,

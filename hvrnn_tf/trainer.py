@@ -132,13 +132,18 @@ class Trainer:
     return metrics, outputs.reconstruction, nonfinite
 
   def _nonfinite(self, loss, gradients):
-    """1.0 if `loss` or (unless loss-scaled) a gradient is not finite, else 0.0."""
-    checks = [tf.reduce_all(tf.math.is_finite(loss))]
+    """1.0 if `loss` or (unless loss-scaled) a gradient is not finite, else 0.0.
+
+    Checks each tensor's sum, which is NaN or infinite when any element is
+    (and when finite elements overflow float32, a step worth skipping too):
+    one read per gradient, where IsFinite + All wrote and reduced a boolean
+    copy of every gradient (2% of the op time of the paper's model's step).
+    """
+    tensors = [loss]
     if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-      checks += [
-        tf.reduce_all(tf.math.is_finite(g)) for g in gradients if g is not None
-      ]
-    return 1.0 - tf.cast(tf.reduce_all(tf.stack(checks)), tf.float32)
+      tensors += [g for g in gradients if g is not None]
+    sums = tf.stack([tf.reduce_sum(tf.cast(t, tf.float32)) for t in tensors])
+    return 1.0 - tf.cast(tf.reduce_all(tf.math.is_finite(sums)), tf.float32)
 
   def _apply_gradients_if(self, condition, gradients, variables):
     """Applies the update only where `condition` (equal on all replicas) holds.

@@ -155,3 +155,44 @@ def test_unfused_adam_gives_the_fused_update():
 def test_unknown_variant_names_the_known_ones():
   with pytest.raises(ValueError, match="unfused_adam"):
     patches.variant_named("nope")
+
+
+def test_keras_group_norm_restores_autodiff_with_the_same_gradients():
+  norm = layers.group_norm(32, 16)
+  x = tf.random.stateless_normal([2, 4, 4, 32], seed=[1, 2]) + 1.0
+
+  def gradients(x):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      loss = tf.reduce_sum(tf.sin(norm(x)))
+    return loss, tape.gradient(loss, [x] + norm.trainable_variables)
+
+  model_fn, patched_fn = tf.function(gradients), tf.function(gradients)
+  model = model_fn(x)
+  with patches.VARIANTS["keras_group_norm"]():
+    patched = patched_fn(x)
+  assert "call" in patches.group_norm.GroupNorm.__dict__  # restored
+  for a, b in zip(tf.nest.flatten(model), tf.nest.flatten(patched)):
+    tf.debugging.assert_near(a, b, rtol=1e-5, atol=1e-5)
+  count = lambda f: patches.op_counts(f.get_concrete_function(x), ["IdentityN"])
+  assert count(model_fn)["IdentityN"] >= 1  # the custom gradient
+  assert count(patched_fn)["IdentityN"] == 0
+
+
+def test_isfinite_all_makes_the_same_decision():
+  class Holder:
+    optimizer = schedules.torch_adam(1e-3, 0.0)
+
+  new, old = patches.trainer.Trainer._nonfinite, patches._nonfinite_isfinite_all  # pylint: disable=protected-access
+  ones = tf.ones([4])
+  cases = [
+    (1.0, [ones, None]),
+    (np.nan, [ones]),
+    (1.0, [tf.constant([1.0, np.inf])]),
+    (1.0, [ones, tf.constant([np.nan, 0.0])]),
+  ]
+  for loss, gradients in cases:
+    loss = tf.constant(loss)
+    assert float(new(Holder(), loss, gradients)) == float(
+      old(Holder(), loss, gradients)
+    )

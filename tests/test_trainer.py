@@ -122,3 +122,17 @@ def test_batch_not_divisible_by_replicas_is_a_clear_error():
     r"by the number of replicas \(2\)",
   ):
     Trainer(MICRO, tiny_recipe(batch_size=3), TwoReplicas())
+
+
+def test_a_nonfinite_gradient_element_is_caught_even_with_a_finite_loss():
+  trainer = Trainer(MICRO, tiny_recipe())
+  ones = tf.ones([3, 4])
+  check = lambda loss, *grads: float(trainer._nonfinite(loss, list(grads)))  # pylint: disable=protected-access
+  assert check(tf.constant(2.0), ones, None, -ones) == 0.0
+  for bad in (np.inf, -np.inf, np.nan):
+    gradient = tf.tensor_scatter_nd_update(ones, [[1, 2]], [bad])
+    assert check(tf.constant(2.0), ones, gradient) == 1.0, bad
+    assert check(tf.constant(bad), ones) == 1.0, bad
+  # +inf and -inf in one tensor: their sum is NaN, still caught.
+  both = tf.constant([np.inf, -np.inf, 1.0])
+  assert check(tf.constant(2.0), both) == 1.0

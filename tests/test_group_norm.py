@@ -1,0 +1,82 @@
+"""GroupNorm's hand-written gradient against Keras's GroupNormalization."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hvrnn_tf import group_norm
+
+
+def pair(channels, groups, rank=4, dtype="float32"):
+  """(Keras's layer in `dtype`, ours) with the same random gamma and beta."""
+  ours = group_norm.GroupNorm(groups, epsilon=1e-5)
+  theirs = keras.layers.GroupNormalization(groups, epsilon=1e-5, dtype=dtype)
+  for layer in (ours, theirs):
+    layer.build([None] * (rank - 1) + [channels])
+  rng = np.random.default_rng(channels + groups)
+  for ours_w, theirs_w in zip(ours.weights, theirs.weights):
+    value = rng.normal(1.0, 0.5, ours_w.shape)
+    ours_w.assign(value.astype(np.float32))
+    theirs_w.assign(value)
+  return theirs, ours
+
+
+def value_and_gradients(layer, x, dy):
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = layer(x)
+    loss = tf.reduce_sum(y * dy)
+  return y, tape.gradient(loss, [x] + layer.trainable_variables)
+
+
+@pytest.mark.parametrize(
+  "shape,groups",
+  [
+    ([3, 8, 8, 64], 16),  # a NormConvLSTM's gates
+    ([2, 1, 1, 32], 1),  # 1x1 map, one group
+    ([2, 1, 1, 32], 16),  # 1x1 map, two channels per group
+    ([1, 5, 7, 12], 4),  # not square
+  ],
+)
+def test_same_output_and_gradients_as_keras(shape, groups):
+  """The same output; gradients as close to float64 Keras as float32 Keras's."""
+  theirs, ours = pair(shape[-1], groups)
+  exact, _ = pair(shape[-1], groups, dtype="float64")
+  x = tf.random.stateless_normal(shape, seed=[1, 2]) * 3.0 + 0.5
+  dy = tf.random.stateless_normal(shape, seed=[3, 4])
+  y_theirs, grads_theirs = value_and_gradients(theirs, x, dy)
+  y_ours, grads_ours = value_and_gradients(ours, x, dy)
+  _, grads_exact = value_and_gradients(
+    exact, tf.cast(x, tf.float64), tf.cast(dy, tf.float64)
+  )
+  np.testing.assert_array_equal(y_ours.numpy(), y_theirs.numpy())
+  for name, a, b, ref in zip(
+    ("x", "gamma", "beta"), grads_ours, grads_theirs, grads_exact
+  ):
+    ref = ref.numpy()
+    error_ours = np.abs(a.numpy() - ref).max()
+    error_keras = np.abs(b.numpy() - ref).max()
+    assert error_ours <= 2 * error_keras + 1e-6 * np.abs(ref).max(), name
+
+
+def test_gradients_under_tf_function_with_an_unknown_batch():
+  theirs, ours = pair(16, 4)
+  spec = tf.TensorSpec([None, 4, 4, 16])
+  grads = {}
+  for name, layer in (("theirs", theirs), ("ours", ours)):
+
+    @tf.function(input_signature=[spec, spec])
+    def step(x, dy, layer=layer):
+      return value_and_gradients(layer, x, dy)[1]
+
+    x = tf.random.stateless_normal([5, 4, 4, 16], seed=[5, 6])
+    grads[name] = step(x, tf.ones_like(x) + x)
+  for a, b in zip(grads["ours"], grads["theirs"]):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), atol=2e-4, rtol=1e-4)
+
+
+def test_other_ranks_keep_the_keras_path():
+  theirs, ours = pair(8, 2, rank=3)
+  x = tf.random.stateless_normal([2, 3, 8], seed=[7, 8])
+  np.testing.assert_array_equal(ours(x).numpy(), theirs(x).numpy())
