@@ -6,12 +6,13 @@
 One clean child process per allocator (`python -m bench.malloc --child`,
 started with LD_PRELOAD set, or not, as hvrnn_tf.allocator sets it for the
 binaries; tcmalloc_pool: TCMalloc with TensorFlow's own pool for large
-tensors, the binaries' setting until 2026-12-01), each building the paper's BAIR model (bench.peer's, at --n_hid)
-and its Trainer. After one warm-up step each (the first traces), the steps
-alternate child by child, one at a time, so that load hits all alike. Per
-step: wall seconds, minor page faults and system CPU seconds of the child
-(getrusage); per child: peak RSS and which allocator /proc/self/maps shows.
-Allocators not installed here are reported as skipped.
+tensors, the binaries' setting until 2026-12-01), each building the
+paper's BAIR model (bench.peer's, at --n_hid) and its Trainer. After one
+warm-up step each (the first traces), the steps alternate child by child,
+one at a time, so that load hits all alike. Per step: wall seconds, minor
+page faults and system CPU seconds of the child (getrusage); per child: peak
+RSS and which allocator /proc/self/maps shows. Allocators not installed
+here are reported as skipped.
 """
 
 import argparse

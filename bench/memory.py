@@ -13,10 +13,11 @@ step, and TensorFlow's own count of the tensor bytes in use on the CPU (after
 the build, and the peak over the steps; kept by oneDNN's allocator for its
 pool of allocations of 256 KiB and more, so smaller tensors are not in it,
 and absent with TF_ENABLE_ONEDNN_OPTS=0 or TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1,
-which the binaries set under TCMalloc; --malloc=tcmalloc_pool keeps the pool). Peak RSS minus the tensor peak is
-what the process holds beyond live tensors: TensorFlow's runtime, the traced
-graphs, allocator caches and fragmentation. Children run under the allocator the
-binaries pick (--malloc, see hvrnn_tf.allocator).
+which the binaries set under TCMalloc; --malloc=tcmalloc_pool keeps the
+pool). Peak RSS minus the tensor peak is what the process holds beyond live
+tensors: TensorFlow's runtime, the traced graphs, allocator caches and
+fragmentation. Children run under the allocator the binaries pick
+(--malloc, see hvrnn_tf.allocator).
 Search: for each --search config, batches 1, 2, 4, ... until the peak exceeds
 --budget_gib (device memory on a GPU, RSS otherwise), the process fails, or
 --max_batch; reports the largest measured batch within the budget, and the

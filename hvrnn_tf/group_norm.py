@@ -1,4 +1,4 @@
-"""GroupNorm with a hand-written gradient: Keras's layer, fewer passes over memory.
+"""GroupNorm with a hand-written gradient: Keras's layer, fewer memory passes.
 
 keras.layers.GroupNormalization computes y = x * inv + (beta - mean * inv),
 inv = gamma / sqrt(var + eps), per (sample, group), and leaves the backward
