@@ -61,9 +61,8 @@ def _tensor_stats(tf, device: str, reset: bool = False) -> dict | None:
   tensors in use), after a reset of the peak if `reset`; None where the
   allocator keeps none (on CPU only oneDNN's pool does, which the binaries
   leave to TCMalloc: hvrnn_tf.allocator)."""
-  if device.startswith("CPU") and os.environ.get(
-    allocator.TF_SYSTEM_ALLOCATOR_ENV
-  ) in ("1", "true"):
+  tf_system_allocator = os.environ.get(allocator.TF_SYSTEM_ALLOCATOR_ENV, "")
+  if device.startswith("CPU") and tf_system_allocator.lower() in ("1", "true"):
     return None
   try:
     if reset:

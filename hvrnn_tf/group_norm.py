@@ -21,9 +21,8 @@ class GroupNorm(keras.layers.GroupNormalization):
   `group_norm_with_gradient`; other calls keep Keras's path."""
 
   def call(self, inputs):
-    if len(inputs.shape) != 4 or self.axis not in (-1, 3):
-      return super().call(inputs)
-    if not (self.scale and self.center):
+    channels_last_4d = len(inputs.shape) == 4 and self.axis in (-1, 3)
+    if not (channels_last_4d and self.scale and self.center):
       return super().call(inputs)
     x = tf.cast(inputs, self.compute_dtype)
     y = group_norm_with_gradient(
@@ -51,7 +50,8 @@ def group_norm_with_gradient(x, gamma, beta, groups: int, epsilon: float):
     xg = tf.reshape(x, grouped_shape)  # [N, HW, G, C/G]
     mean, variance = tf.nn.moments(xg, axes=[1, 3], keepdims=True)
     rstd = tf.math.rsqrt(variance + epsilon)  # [N, 1, G, 1]
-    inv = rstd * tf.reshape(gamma, [1, 1, groups, -1])  # [N, 1, G, C/G]
+    gamma_g = tf.reshape(gamma, [1, 1, groups, -1])
+    inv = rstd * gamma_g  # [N, 1, G, C/G]
     shift = -mean * inv + tf.reshape(beta, [1, 1, groups, -1])
     y = tf.reshape(xg * inv + shift, shape)
 
@@ -61,10 +61,9 @@ def group_norm_with_gradient(x, gamma, beta, groups: int, epsilon: float):
       sum_dy_x = tf.reduce_sum(dy * xg, axis=1, keepdims=True)
       # Per channel: sum over HW of dy * x_hat.
       dy_xhat = rstd * (sum_dy_x - mean * sum_dy)
-      g = tf.reshape(gamma, [1, 1, groups, -1])
       size = tf.cast(grouped_shape[1] * grouped_shape[3], x.dtype)
-      a1 = tf.reduce_sum(g * sum_dy, axis=3, keepdims=True) / size
-      a2 = tf.reduce_sum(g * dy_xhat, axis=3, keepdims=True) / size
+      a1 = tf.reduce_sum(gamma_g * sum_dy, axis=3, keepdims=True) / size
+      a2 = tf.reduce_sum(gamma_g * dy_xhat, axis=3, keepdims=True) / size
       q = -rstd * rstd * a2  # [N, 1, G, 1]
       # Centred: x * q - mean * q would cancel when |mean| >> std.
       dx = tf.reshape((xg - mean) * q + (dy * inv - rstd * a1), shape)
