@@ -50,6 +50,14 @@ weights of the centre-tap layers still hold them; their gradient is zero).
                     closed form): puts back keras.layers.GroupNormalization's
                     call, differentiated by autodiff. Same forward ops; the
                     gradients equal up to rounding.
+  conv_small_maps   reference of patch_matmul (in the model:
+                    hvrnn_tf.shared_kernel.SharedKernel runs each step's
+                    hidden convolution as one matmul over k x k patches up to
+                    MATMUL_MAX_ROWS rows, its input gradient up to
+                    MATMUL_DX_MAX_ROWS and the kernel's gradient up to
+                    MATMUL_DW_MAX_ROWS): puts back tf.nn.conv2d,
+                    Conv2DBackpropInput and Conv2DBackpropFilter at every
+                    size. The same sums in another order.
   isfinite_all      reference of nonfinite_sums (in the model:
                     Trainer._nonfinite tests each gradient's sum): puts back
                     IsFinite + All over every gradient. The same decision;
@@ -67,6 +75,7 @@ from hvrnn_tf import convlstm
 from hvrnn_tf import group_norm
 from hvrnn_tf import layers
 from hvrnn_tf import schedules
+from hvrnn_tf import shared_kernel
 from hvrnn_tf import trainer
 
 
@@ -184,6 +193,19 @@ def _nonfinite_isfinite_all(self, loss, gradients):
 
 
 @contextlib.contextmanager
+def _conv_small_maps():
+  """SharedKernel convolves every map size with oneDNN's convolutions again."""
+  with contextlib.ExitStack() as stack:
+    for limit in (
+      "MATMUL_MAX_ROWS",
+      "MATMUL_DX_MAX_ROWS",
+      "MATMUL_DW_MAX_ROWS",
+    ):
+      stack.enter_context(patch(shared_kernel, limit, 0))
+    yield
+
+
+@contextlib.contextmanager
 def _no_kernel_reuse(self):
   yield self
 
@@ -214,6 +236,7 @@ VARIANTS = {
   "isfinite_all": lambda: patch(
     trainer.Trainer, "_nonfinite", _nonfinite_isfinite_all
   ),
+  "conv_small_maps": _conv_small_maps,
   "kernel1_at_1x1": _kernel1_at_1x1,
 }
 # What each patch is checked on: the ELBO's loss and gradients, the weights
@@ -225,6 +248,7 @@ NUMERICS = {
   "unfused_adam": "update",
   "keras_group_norm": "gradients",
   "isfinite_all": "gradients",
+  "conv_small_maps": "gradients",
   "kernel1_at_1x1": None,
 }
 # Reference patches: the optimisation (applied in the model) whose old path each restores.
@@ -235,6 +259,7 @@ REFERENCE_OF = {
   "unfused_adam": "fused_adam",
   "keras_group_norm": "group_norm_gradient",
   "isfinite_all": "nonfinite_sums",
+  "conv_small_maps": "patch_matmul",
 }
 # The optimisations' names select their reference patches.
 ALIASES = {

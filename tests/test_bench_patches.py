@@ -118,11 +118,12 @@ def test_per_step_kernel_differentiates_every_step_with_the_same_gradients(
     tf.debugging.assert_near(a, b, rtol=1e-5, atol=1e-5)
   ops = ["StridedSliceGrad", "Conv2DBackpropFilter"]
   count = lambda f: patches.op_counts(f.get_concrete_function(x), ops)
-  # The input conv runs once over the sequence; the hidden one per step.
+  # The input conv runs once over the sequence; the hidden one per step. On
+  # maps this small the shared hidden kernel's one gradient is a matmul.
   slices = 1 if size == 1 else 0
   assert count(model_fn) == {
     "StridedSliceGrad": 2 * slices,
-    "Conv2DBackpropFilter": 2,
+    "Conv2DBackpropFilter": 1,
   }
   assert count(patched_fn) == {
     "StridedSliceGrad": 6 * slices,
@@ -196,3 +197,39 @@ def test_isfinite_all_makes_the_same_decision():
     assert float(new(Holder(), loss, gradients)) == float(
       old(Holder(), loss, gradients)
     )
+
+
+def test_conv_small_maps_restores_convolutions_with_the_same_gradients():
+  lstm = convlstm.ConvLSTM(8, normalized=True)
+  x = tf.random.stateless_uniform([1, 4, 4, 4, 3], seed=[1, 2])
+  state = (tf.zeros([1, 4, 4, 8]), tf.zeros([1, 4, 4, 8]))
+
+  def gradients(x):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      loss = tf.reduce_sum(tf.square(lstm(x, state)[0]))
+    return loss, tape.gradient(loss, [x] + lstm.trainable_variables)
+
+  model_fn, patched_fn = tf.function(gradients), tf.function(gradients)
+  model = model_fn(x)
+  with patches.VARIANTS["conv_small_maps"]():
+    patched = patched_fn(x)
+  assert patches.shared_kernel.MATMUL_MAX_ROWS > 0  # restored
+  assert patches.shared_kernel.MATMUL_DX_MAX_ROWS > 0
+  for a, b in zip(tf.nest.flatten(model), tf.nest.flatten(patched)):
+    tf.debugging.assert_near(a, b, rtol=1e-5, atol=1e-5)
+  ops = ["Conv2DBackpropInput", "Conv2DBackpropFilter", "ExtractImagePatches"]
+  count = lambda f: patches.op_counts(f.get_concrete_function(x), ops)
+  # Four steps of 16 rows: the hidden conv's forward, input and kernel
+  # gradients as matmuls over patches (4 + 4 + 1) in the model; the input
+  # conv over all frames stays a convolution.
+  assert count(model_fn) == {
+    "Conv2DBackpropInput": 1,
+    "Conv2DBackpropFilter": 1,
+    "ExtractImagePatches": 9,
+  }
+  assert count(patched_fn) == {
+    "Conv2DBackpropInput": 5,
+    "Conv2DBackpropFilter": 2,
+    "ExtractImagePatches": 0,
+  }
