@@ -24,17 +24,12 @@ MATMUL_DX_MAX_ROWS = 128
 MATMUL_DW_MAX_ROWS = 2048
 
 
-def _rows(x: tf.Tensor) -> int | None:
-  """Rows a step's matmul would have, when the shape is static."""
+def _fits(x: tf.Tensor, max_rows: int) -> bool:
+  """Whether x [B, H, W, C] has static B x H x W of at most max_rows."""
   batch, height, width = x.shape[:3]
   if None in (batch, height, width):
-    return None
-  return batch * height * width
-
-
-def _fits(x: tf.Tensor, max_rows: int) -> bool:
-  rows = _rows(x)
-  return rows is not None and rows <= max_rows
+    return False
+  return batch * height * width <= max_rows
 
 
 def patches(x: tf.Tensor, kernel_shape, padding: str) -> tf.Tensor:

@@ -58,6 +58,28 @@ def test_center_tap_equals_the_full_kernel_on_1x1_maps():
   assert "build" not in keras.layers.Conv2D.__dict__  # restored
 
 
+def _same_gradients_under(variant, lstm, x, state):
+  """Traces a ConvLSTM's loss and gradients as the model is and under `variant`.
+
+  Asserts the two give the same loss and gradients (input and weights);
+  returns the two tf.functions (model, patched) for their graphs.
+  """
+
+  def gradients(x):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      loss = tf.reduce_sum(tf.square(lstm(x, state)[0]))
+    return loss, tape.gradient(loss, [x] + lstm.trainable_variables)
+
+  model_fn, patched_fn = tf.function(gradients), tf.function(gradients)
+  model = model_fn(x)
+  with patches.VARIANTS[variant]():
+    patched = patched_fn(x)
+  for a, b in zip(tf.nest.flatten(model), tf.nest.flatten(patched)):
+    tf.debugging.assert_near(a, b, rtol=1e-5, atol=1e-5)
+  return model_fn, patched_fn
+
+
 @pytest.mark.parametrize("normalized", [False, True])
 def test_per_step_slices_same_gradients_but_strided_slice_grads(normalized):
   # normalized=True: the release's NormConvLSTM (GroupNorms on the input
@@ -68,23 +90,11 @@ def test_per_step_slices_same_gradients_but_strided_slice_grads(normalized):
     tf.random.stateless_normal([2, 4, 4, 8], seed=[3, 4]),
     tf.random.stateless_normal([2, 4, 4, 8], seed=[5, 6]),
   )
-
-  def gradients(x):
-    with tf.GradientTape() as tape:
-      tape.watch(x)
-      loss = tf.reduce_sum(tf.square(lstm(x, state)[0]))
-    return loss, tape.gradient(loss, [x] + lstm.trainable_variables)
-
-  model_fn, patched_fn = tf.function(gradients), tf.function(gradients)
-  model = model_fn(x)
-  with patches.VARIANTS["slice_per_step"]():
-    patched = patched_fn(x)
+  model_fn, patched_fn = _same_gradients_under("slice_per_step", lstm, x, state)
   assert convlstm.ConvLSTM.call is not patches._convlstm_call_sliced  # restored
   assert "call" in convlstm.ConvLSTM.__dict__
   # Every weight gets a gradient (the norms' too when normalized).
   assert len(lstm.trainable_variables) == (10 if normalized else 3)
-  for a, b in zip(tf.nest.flatten(model), tf.nest.flatten(patched)):
-    tf.debugging.assert_near(a, b, rtol=1e-5, atol=1e-5)
   count = lambda f: patches.op_counts(
     f.get_concrete_function(x), ["StridedSliceGrad"]
   )
@@ -203,21 +213,11 @@ def test_conv_small_maps_restores_convolutions_with_the_same_gradients():
   lstm = convlstm.ConvLSTM(8, normalized=True)
   x = tf.random.stateless_uniform([1, 4, 4, 4, 3], seed=[1, 2])
   state = (tf.zeros([1, 4, 4, 8]), tf.zeros([1, 4, 4, 8]))
-
-  def gradients(x):
-    with tf.GradientTape() as tape:
-      tape.watch(x)
-      loss = tf.reduce_sum(tf.square(lstm(x, state)[0]))
-    return loss, tape.gradient(loss, [x] + lstm.trainable_variables)
-
-  model_fn, patched_fn = tf.function(gradients), tf.function(gradients)
-  model = model_fn(x)
-  with patches.VARIANTS["conv_small_maps"]():
-    patched = patched_fn(x)
-  assert patches.shared_kernel.MATMUL_MAX_ROWS > 0  # restored
-  assert patches.shared_kernel.MATMUL_DX_MAX_ROWS > 0
-  for a, b in zip(tf.nest.flatten(model), tf.nest.flatten(patched)):
-    tf.debugging.assert_near(a, b, rtol=1e-5, atol=1e-5)
+  model_fn, patched_fn = _same_gradients_under(
+    "conv_small_maps", lstm, x, state
+  )
+  limits = ("MATMUL_MAX_ROWS", "MATMUL_DX_MAX_ROWS", "MATMUL_DW_MAX_ROWS")
+  assert all(getattr(patches.shared_kernel, n) > 0 for n in limits)  # restored
   ops = ["Conv2DBackpropInput", "Conv2DBackpropFilter", "ExtractImagePatches"]
   count = lambda f: patches.op_counts(f.get_concrete_function(x), ops)
   # Four steps of 16 rows: the hidden conv's forward, input and kernel
