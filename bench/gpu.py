@@ -122,9 +122,7 @@ def train_case(name, config, batch, mode, warmup, repeats, count_flops) -> dict:
   if count_flops:
     start = time.perf_counter()
     video = common.synthetic_video(config, batch)
-    result["flops"] = hlo_flops.function_flops(
-      trainer.train_step.python_function, video
-    )["flops"]
+    result["flops"] = hlo_flops.train_step_flops(trainer, video)["flops"]
     result["hlo_seconds"] = time.perf_counter() - start
   print(
     f"  {result['status']}: {result['ms_per_step']:.1f} ms/step", flush=True

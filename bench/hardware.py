@@ -91,9 +91,7 @@ def flops_case(
   try:
     print("  lowering the train step to HLO and counting FLOPs", flush=True)
     start = time.perf_counter()
-    result.update(
-      hlo_flops.function_flops(trainer.train_step.python_function, video)
-    )
+    result.update(hlo_flops.train_step_flops(trainer, video))
     result["hlo_seconds"] = time.perf_counter() - start
     print(
       f"  {result['flops'] / 1e9:.2f} GFLOP per step; timing mode {mode}",

@@ -278,3 +278,25 @@ def hlo_text(fn, *args) -> str:
 
 def function_flops(fn, *args) -> dict:
   return count_hlo_text(hlo_text(fn, *args))
+
+
+def train_step_flops(trainer, video) -> dict:
+  """function_flops of `trainer`'s train step on `video`: the model's FLOPs.
+
+  hvrnn_tf.shared_kernel computes the recurrent convolutions of small maps
+  as dots over k x k patches, whose rows include the zero padding; traced
+  with its convolutions (bench.patches' conv_small_maps) the count is that
+  of the convolutions, padding not counted, whichever path the step runs.
+  The replica step is traced afresh for it (the trainer's own keeps its
+  trace).
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  from bench import patches  # pylint: disable=g-import-not-at-top
+
+  fresh = tf.function(trainer._replica_step_fn)  # pylint: disable=protected-access
+  with (
+    patches.patch(trainer, "_replica_step", fresh),
+    patches.VARIANTS["conv_small_maps"](),
+  ):
+    return function_flops(trainer.train_step.python_function, video)

@@ -126,3 +126,19 @@ def test_bad_cases_are_one_clear_error(item):
     ValueError, match=rf"Case '{item}' is not config:N \(N a positive integer\)"
   ):
     common.config_case(item)
+
+
+def test_train_step_flops_count_small_maps_as_convolutions():
+  config = common.model_config("tiny")
+  trainer = common.make_trainer(config, 1)
+  video = common.synthetic_video(config, 1)
+  as_run = hlo_flops.function_flops(trainer.train_step.python_function, video)
+  counted = hlo_flops.train_step_flops(trainer, video)
+  # On these small maps the step runs its recurrent convolutions as dots over
+  # patches (which XLA extracts with a convolution of its own), counting
+  # SAME's zero padding; the model count has them as convolutions.
+  assert as_run["num_dots"] > 0 and counted["num_dots"] == 0
+  assert counted["flops"] < as_run["flops"]
+  # The trainer's own step keeps its trace, with the dots.
+  again = hlo_flops.function_flops(trainer.train_step.python_function, video)
+  assert again["num_dots"] == as_run["num_dots"]
