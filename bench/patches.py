@@ -196,11 +196,7 @@ def _nonfinite_isfinite_all(self, loss, gradients):
 def _conv_small_maps():
   """SharedKernel convolves every map size with oneDNN's convolutions again."""
   with contextlib.ExitStack() as stack:
-    for limit in (
-      "MATMUL_MAX_ROWS",
-      "MATMUL_DX_MAX_ROWS",
-      "MATMUL_DW_MAX_ROWS",
-    ):
+    for limit in shared_kernel.MATMUL_LIMITS:
       stack.enter_context(patch(shared_kernel, limit, 0))
     yield
 

@@ -22,6 +22,8 @@ import tensorflow as tf
 MATMUL_MAX_ROWS = 256
 MATMUL_DX_MAX_ROWS = 128
 MATMUL_DW_MAX_ROWS = 2048
+# Their names (setting all three to 0 restores the convolutions everywhere).
+MATMUL_LIMITS = ("MATMUL_MAX_ROWS", "MATMUL_DX_MAX_ROWS", "MATMUL_DW_MAX_ROWS")
 
 
 def _fits(x: tf.Tensor, max_rows: int) -> bool:

@@ -216,7 +216,7 @@ def test_conv_small_maps_restores_convolutions_with_the_same_gradients():
   model_fn, patched_fn = _same_gradients_under(
     "conv_small_maps", lstm, x, state
   )
-  limits = ("MATMUL_MAX_ROWS", "MATMUL_DX_MAX_ROWS", "MATMUL_DW_MAX_ROWS")
+  limits = patches.shared_kernel.MATMUL_LIMITS
   assert all(getattr(patches.shared_kernel, n) > 0 for n in limits)  # restored
   ops = ["Conv2DBackpropInput", "Conv2DBackpropFilter", "ExtractImagePatches"]
   count = lambda f: patches.op_counts(f.get_concrete_function(x), ops)

@@ -180,7 +180,7 @@ def test_conv2d_reuse_kernel_differentiates_the_kernel_once(size, monkeypatch):
   one StridedSliceGrad) inside reuse_kernel, three outside; same values.
   With the convolutions on maps this small too (their patch matmuls are
   tested in test_shared_kernel)."""
-  for limit in ("MATMUL_MAX_ROWS", "MATMUL_DX_MAX_ROWS", "MATMUL_DW_MAX_ROWS"):
+  for limit in shared_kernel.MATMUL_LIMITS:
     monkeypatch.setattr(shared_kernel, limit, 0)
   conv = layers.Conv2D(5, 3, padding="same")
   x0 = tf.random.stateless_normal([2, size, size, 5], seed=[4, 2])

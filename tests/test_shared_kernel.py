@@ -32,11 +32,7 @@ def test_gradients_equal_per_step_autodiff(
   padding, size, kernel_size, used, matmul, monkeypatch
 ):
   if not matmul:
-    for limit in (
-      "MATMUL_MAX_ROWS",
-      "MATMUL_DX_MAX_ROWS",
-      "MATMUL_DW_MAX_ROWS",
-    ):
+    for limit in shared_kernel.MATMUL_LIMITS:
       monkeypatch.setattr(shared_kernel, limit, 0)
   x0 = tf.random.stateless_normal([2, size, size, 4], seed=[1, 2])
   kernel = tf.Variable(
