@@ -122,7 +122,8 @@ class SharedKernel:
     same_size = k == 1 or (self.padding == "SAME" and k % 2 == 1)
     if same_size and _fits(x, MATMUL_DX_MAX_ROWS):
       if self._transposed is None:  # once per recurrence, at its last step
-        self._transposed = transposed_kernel(self.kernel)
+        with tf.control_dependencies([dy]):  # not before the backward pass
+          self._transposed = transposed_kernel(self.kernel)
       return patch_matmul(dy, self._transposed, "SAME")
     return tf.raw_ops.Conv2DBackpropInput(
       input_sizes=tf.shape(x),
@@ -134,8 +135,11 @@ class SharedKernel:
 
   def _kernel_gradient(self) -> tf.Tensor:
     steps = sorted(self._output_gradients)
-    x = tf.concat([self._inputs[i] for i in steps], 0)
     dy = tf.concat([self._output_gradients[i] for i in steps], 0)
+    # The inputs' copy needs no gradient; without this the executor would
+    # make it when the forward pass ends and hold it through the backward.
+    with tf.control_dependencies([dy]):
+      x = tf.concat([self._inputs[i] for i in steps], 0)
     if _fits(x, MATMUL_DW_MAX_ROWS):
       windows = _matrix(patches(x, self.kernel.shape, self.padding))
       dw = tf.matmul(windows, _matrix(dy), transpose_a=True)

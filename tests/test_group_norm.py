@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from bench import early_gradients
 from hvrnn_tf import group_norm
 
 
@@ -80,3 +81,16 @@ def test_other_ranks_keep_the_keras_path():
   theirs, ours = pair(8, 2, rank=3)
   x = tf.random.stateless_normal([2, 3, 8], seed=[7, 8])
   np.testing.assert_array_equal(ours(x).numpy(), theirs(x).numpy())
+
+
+def test_gradient_computes_nothing_full_size_before_the_output_gradient():
+  # Otherwise the executor computes it when the forward pass ends, for every
+  # call, and holds it through the backward pass (bench/README.md, finding 15).
+  _, ours = pair(64, 16)
+  x = tf.random.stateless_normal([2, 4, 4, 64], seed=[9, 10])
+  dy = tf.random.stateless_normal(x.shape, seed=[11, 12])
+  loss = lambda x: tf.reduce_sum(ours(tf.tanh(x)) * dy)
+  early = early_gradients.early_backward_ops(
+    loss, [x], ours.trainable_variables, min_bytes=x.shape.num_elements() * 4
+  )
+  assert early == []

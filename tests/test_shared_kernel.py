@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from bench import early_gradients
 from hvrnn_tf import shared_kernel
 
 
@@ -135,3 +136,26 @@ def test_later_kernels_are_ignored():
   first = conv(x, tf.ones([1, 1, 2, 3]), "VALID")
   second = conv(x, tf.zeros([1, 1, 2, 3]), "VALID")
   np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize("matmul", [True, False])
+def test_gradient_computes_nothing_large_before_the_output_gradients(
+  matmul, monkeypatch
+):
+  # The inputs' copy for the kernel gradient and the transposed kernel need
+  # no output gradient; unguarded, both would be made when the forward pass
+  # ends and held through the backward pass (bench/README.md, finding 15).
+  if not matmul:
+    for limit in shared_kernel.MATMUL_LIMITS:
+      monkeypatch.setattr(shared_kernel, limit, 0)
+  x0 = tf.random.stateless_normal([2, 4, 4, 8], seed=[1, 2])
+  kernel = tf.Variable(tf.random.stateless_normal([3, 3, 8, 8], seed=[3, 4]))
+
+  def loss(x0):
+    conv = shared_kernel.SharedKernel()
+    return _recurrence(lambda x, k: conv(x, k, "SAME"), kernel, x0, 4, 4)
+
+  early = early_gradients.early_backward_ops(
+    loss, [x0], [kernel], min_bytes=x0.shape.num_elements() * 4
+  )
+  assert early == []

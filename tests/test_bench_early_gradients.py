@@ -1,0 +1,54 @@
+"""bench.early_gradients: backward ops that need no output gradient."""
+
+import pytest
+import tensorflow as tf
+
+from bench import early_gradients
+
+
+def _square_with_gradient(guarded: bool):
+  """x**2 whose gradient computes 2x from x alone, guarded or not."""
+
+  @tf.custom_gradient
+  def square(x):
+    def gradient(dy):
+      if not guarded:
+        return dy * tf.multiply(x, 2.0, name="twice")
+      with tf.control_dependencies([dy]):
+        twice = tf.multiply(x, 2.0, name="twice")
+      return dy * twice
+
+    return tf.square(x, name="forward_square"), gradient
+
+  return lambda x: tf.reduce_sum(tf.sin(square(x)))
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_lists_only_unguarded_backward_ops(guarded):
+  x = tf.ones([4, 8])
+  early = early_gradients.early_backward_ops(
+    _square_with_gradient(guarded), [x], min_bytes=x.shape.num_elements() * 4
+  )
+  names = [op.name.split("/")[-1] for op, _ in early]
+  assert names == ([] if guarded else ["twice"])
+  assert all(n == 128 for _, n in early)
+
+
+def test_min_bytes_and_variables():
+  v = tf.Variable(tf.ones([16]))
+  loss = lambda x: tf.reduce_sum(_square_with_gradient(False)(x * v))
+  x = tf.ones([16])
+  early = early_gradients.early_backward_ops(loss, [x], [v], min_bytes=64)
+  assert [op.name.split("/")[-1] for op, _ in early] == ["twice"]
+  assert early_gradients.early_backward_ops(loss, [x], [v], min_bytes=65) == []
+
+
+def test_model_case_cli_table(tmp_path):
+  output = tmp_path / "early.json"
+  record = early_gradients.main(
+    ["--cases=tiny:2", f"--output={output}", "--top=3"]
+  )
+  (result,) = record["results"]
+  assert result["config"] == "tiny" and result["batch"] == 2
+  assert result["total_mib"] == sum(g["mib"] for g in result["groups"])
+  assert output.exists()
