@@ -30,8 +30,16 @@ def _ancestors(tensors) -> set:
   return seen
 
 
+# Ops whose outputs alias their inputs or live in the graph: no new memory.
+_NO_ALLOCATION = frozenset(
+  ["Const", "ExpandDims", "Identity", "IdentityN", "Reshape", "Squeeze"]
+)
+
+
 def _output_bytes(op) -> int:
-  """Bytes of op's outputs of static shape (others count 0)."""
+  """Bytes op allocates for its outputs of static shape (others count 0)."""
+  if op.type in _NO_ALLOCATION:
+    return 0
   return sum(
     t.shape.num_elements() * t.dtype.size
     for t in op.outputs
@@ -89,10 +97,17 @@ def _model_case(name: str, batch: int) -> list:
   )
 
 
+def _scope(op) -> str:
+  """The outermost name scope of op's forward counterpart, or "(top)"."""
+  parts = op.name.split("/")
+  parts = parts[1:] if parts[0] == "gradient_tape" else parts
+  return parts[0] if len(parts) > 1 else "(top)"
+
+
 def _table(early: list, top: int) -> tuple[str, list]:
   groups = collections.defaultdict(lambda: [0, 0])
   for op, n in early:
-    group = groups[(op.type, op.name.split("/")[0])]
+    group = groups[(op.type, _scope(op))]
     group[0] += 1
     group[1] += n
   rows = sorted(groups.items(), key=lambda g: -g[1][1])

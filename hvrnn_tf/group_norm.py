@@ -65,12 +65,12 @@ def group_norm_with_gradient(x, gamma, beta, groups: int, epsilon: float):
       a1 = tf.reduce_sum(gamma_g * sum_dy, axis=3, keepdims=True) / size
       a2 = tf.reduce_sum(gamma_g * dy_xhat, axis=3, keepdims=True) / size
       q = -rstd * rstd * a2  # [N, 1, G, 1]
-      # Centred: x * q - mean * q would cancel when |mean| >> std. After q:
-      # xg - mean needs no output gradient, and the executor would otherwise
-      # compute it for every call as soon as the forward pass ends and hold
-      # all of them through the backward pass (as tf.math.squared_difference's
-      # gradient does).
-      with tf.control_dependencies([q]):
+      # Centred: x * q - mean * q would cancel when |mean| >> std. Not before
+      # dy: xg - mean needs no output gradient, so the executor would make it
+      # for every call when the forward pass ends and hold them all through
+      # the backward pass (bench/README.md, finding 15). After dy, not q, so
+      # that it overlaps the reductions.
+      with tf.control_dependencies([dy]):
         centred = xg - mean
       dx = tf.reshape(centred * q + (dy * inv - rstd * a1), shape)
       dgamma = tf.reshape(tf.reduce_sum(dy_xhat, axis=0), [-1])

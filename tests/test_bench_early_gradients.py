@@ -14,9 +14,10 @@ def _square_with_gradient(guarded: bool):
     def gradient(dy):
       if not guarded:
         return dy * tf.multiply(x, 2.0, name="twice")
+      flat = tf.reshape(x, [-1])  # early, but a view: not listed
       with tf.control_dependencies([dy]):
-        twice = tf.multiply(x, 2.0, name="twice")
-      return dy * twice
+        twice = tf.multiply(flat, 2.0, name="twice")
+      return dy * tf.reshape(twice, tf.shape(x))
 
     return tf.square(x, name="forward_square"), gradient
 
@@ -46,9 +47,9 @@ def test_min_bytes_and_variables():
 def test_model_case_cli_table(tmp_path):
   output = tmp_path / "early.json"
   record = early_gradients.main(
-    ["--cases=tiny:2", f"--output={output}", "--top=3"]
+    ["--cases=micro:2", f"--output={output}", "--top=3"]
   )
   (result,) = record["results"]
-  assert result["config"] == "tiny" and result["batch"] == 2
+  assert result["config"] == "micro" and result["batch"] == 2
   assert result["total_mib"] == sum(g["mib"] for g in result["groups"])
   assert output.exists()
