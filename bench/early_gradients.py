@@ -19,6 +19,10 @@ import tensorflow as tf
 
 from bench import common
 
+MIB = 2**20
+# A model case lists ops of this many output bytes and more.
+MODEL_MIN_BYTES = MIB
+
 
 def _ancestors(tensors) -> set:
   seen, stack = set(), [t.op for t in tensors]
@@ -83,7 +87,7 @@ def early_backward_ops(loss_fn, args, variables=(), min_bytes: int = 1):
 
 
 def _model_case(name: str, batch: int) -> list:
-  """early_backward_ops of the named config's ELBO at `batch` (1 MiB up)."""
+  """early_backward_ops of the named config's ELBO at `batch`."""
   config = common.model_config(name)
   model = common.make_trainer(config, batch).model
   noise = model.noise(tf.constant([0, 1]), batch, config.future_frames)
@@ -93,7 +97,7 @@ def _model_case(name: str, batch: int) -> list:
     ),
     [common.synthetic_video(config, batch)],
     model.trainable_variables,
-    min_bytes=2**20,
+    min_bytes=MODEL_MIN_BYTES,
   )
 
 
@@ -112,7 +116,7 @@ def _table(early: list, top: int) -> tuple[str, list]:
     group[1] += n
   rows = sorted(groups.items(), key=lambda g: -g[1][1])
   records = [
-    {"op": k[0], "scope": k[1], "count": c, "mib": n / 2**20}
+    {"op": k[0], "scope": k[1], "count": c, "mib": n / MIB}
     for k, (c, n) in rows
   ]
   table = common.markdown_table(
@@ -129,7 +133,7 @@ def main(argv=None):
   args = parser.parse_args(argv)
   cases = common.config_cases(args.cases)
   record = common.start_record(
-    "early_gradients", argv, {"cases": args.cases, "min_bytes": 2**20}
+    "early_gradients", argv, {"cases": args.cases, "min_bytes": MODEL_MIN_BYTES}
   )
   record["output"] = args.output
   tables = []

@@ -17,6 +17,12 @@ def _recurrence(conv, kernel, x0, steps, used):
   return sum(tf.reduce_sum(tf.sin(o)) for o in outputs[:used])
 
 
+def _convolutions_only(monkeypatch):
+  """Every map size takes the convolution path (no patch matmuls)."""
+  for limit in shared_kernel.MATMUL_LIMITS:
+    monkeypatch.setattr(shared_kernel, limit, 0)
+
+
 def _graph_ops(fn) -> list:
   graph = fn.get_concrete_function().graph.as_graph_def()
   return [n.op for f in graph.library.function for n in f.node_def] + [
@@ -33,8 +39,7 @@ def test_gradients_equal_per_step_autodiff(
   padding, size, kernel_size, used, matmul, monkeypatch
 ):
   if not matmul:
-    for limit in shared_kernel.MATMUL_LIMITS:
-      monkeypatch.setattr(shared_kernel, limit, 0)
+    _convolutions_only(monkeypatch)
   x0 = tf.random.stateless_normal([2, size, size, 4], seed=[1, 2])
   kernel = tf.Variable(
     tf.random.stateless_normal([kernel_size, kernel_size, 4, 4], seed=[3, 4])
@@ -146,8 +151,7 @@ def test_gradient_computes_nothing_large_before_the_output_gradients(
   # no output gradient; unguarded, both would be made when the forward pass
   # ends and held through the backward pass (bench/README.md, finding 15).
   if not matmul:
-    for limit in shared_kernel.MATMUL_LIMITS:
-      monkeypatch.setattr(shared_kernel, limit, 0)
+    _convolutions_only(monkeypatch)
   x0 = tf.random.stateless_normal([2, 4, 4, 8], seed=[1, 2])
   kernel = tf.Variable(tf.random.stateless_normal([3, 3, 8, 8], seed=[3, 4]))
 
