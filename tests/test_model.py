@@ -1,5 +1,6 @@
 """Tests of the hierarchical VRNN: ELBO, KL, gradients, sampling."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -40,6 +41,21 @@ def model_and_config(tiny_config, request):
   model = HierarchicalVRNN(config)
   model.initialize()
   return model, config
+
+
+def test_initialize_builds_without_symbolic_traces(tiny_config, monkeypatch):
+  """Keras 3 traces an unbuilt composite layer's call() symbolically before
+  running it, at every level of nesting, unless the layer has a build()."""
+  traced = []
+  trace = keras.src.backend.compute_output_spec
+  monkeypatch.setattr(
+    keras.src.backend,
+    "compute_output_spec",
+    lambda fn, *a, **k: traced.append(fn) or trace(fn, *a, **k),
+  )
+  model = HierarchicalVRNN(tiny_config())
+  model.initialize()
+  assert model.trainable_variables and not traced, traced
 
 
 def test_elbo_shapes_and_values(model_and_config):
