@@ -117,6 +117,40 @@ class TorchAdam(keras.optimizers.Adam):
     )
     self.coupled_weight_decay = coupled_weight_decay
 
+  def _backend_update_step(self, grads, trainable_variables, learning_rate):
+    """Keras's per-variable loop, with the step's scalars computed once.
+
+    Computed per variable, the bias corrections and casts were ~20 graph
+    nodes per variable: a quarter of the tiny model's train step graph and
+    of its tracing time.
+    """
+    self._step_scalars = {}
+    try:
+      super()._backend_update_step(grads, trainable_variables, learning_rate)
+    finally:
+      self._step_scalars = None
+
+  def _scalars(self, dtype, learning_rate) -> dict:
+    """ResourceApplyAdam's scalar arguments at this step, in `dtype`."""
+    cache = getattr(self, "_step_scalars", None)
+    if cache is not None and dtype in cache:
+      return cache[dtype]
+    step = tf.cast(self.iterations + 1, dtype)
+    beta_1 = tf.cast(self.beta_1, dtype)
+    beta_2 = tf.cast(self.beta_2, dtype)
+    beta_2_power = tf.pow(beta_2, step)
+    scalars = dict(
+      beta1_power=tf.pow(beta_1, step),
+      beta2_power=beta_2_power,
+      lr=tf.cast(learning_rate, dtype),
+      beta1=beta_1,
+      beta2=beta_2,
+      epsilon=tf.cast(self.epsilon, dtype) * tf.sqrt(1 - beta_2_power),
+    )
+    if cache is not None:
+      cache[dtype] = scalars
+    return scalars
+
   def update_step(self, gradient, variable, learning_rate):
     """One fused `ResourceApplyAdam` kernel per variable.
 
@@ -130,22 +164,13 @@ class TorchAdam(keras.optimizers.Adam):
     gradient = tf.cast(tf.convert_to_tensor(gradient), dtype)
     if self.coupled_weight_decay:
       gradient += tf.cast(self.coupled_weight_decay, dtype) * variable
-    step = tf.cast(self.iterations + 1, dtype)
-    beta_1 = tf.cast(self.beta_1, dtype)
-    beta_2 = tf.cast(self.beta_2, dtype)
-    beta_2_power = tf.pow(beta_2, step)
     index = self._get_variable_index(variable)
     tf.raw_ops.ResourceApplyAdam(
       var=_handle(variable),
       m=_handle(self._momentums[index]),
       v=_handle(self._velocities[index]),
-      beta1_power=tf.pow(beta_1, step),
-      beta2_power=beta_2_power,
-      lr=tf.cast(learning_rate, dtype),
-      beta1=beta_1,
-      beta2=beta_2,
-      epsilon=tf.cast(self.epsilon, dtype) * tf.sqrt(1 - beta_2_power),
       grad=gradient,
+      **self._scalars(dtype, learning_rate),
     )
 
   def get_config(self):

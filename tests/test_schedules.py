@@ -128,6 +128,28 @@ def test_coupled_weight_decay_matches_pytorch_adam(weight_decay):
     assert np.abs(w_stock.numpy() - expected).max() > 1e-4
 
 
+def test_torch_adam_traces_the_step_scalars_once_for_all_variables():
+  """Bias corrections etc. are built once per apply, not per variable (a
+  smaller graph, traced faster); every variable still gets torch's update."""
+  ws = [tf.Variable(W0 * k) for k in (1.0, -2.0, 0.5)]
+  optimizer = schedules.TorchAdam(
+    learning_rate=1e-2, beta_1=0.5, beta_2=0.9, coupled_weight_decay=0.5
+  )
+  optimizer.build(ws)
+  apply = tf.function(
+    lambda g: optimizer.apply_gradients(
+      [(g * (i + 1), w) for i, w in enumerate(ws)]
+    )
+  )
+  graph = apply.get_concrete_function(tf.TensorSpec(W0.shape)).graph
+  assert sum(op.type == "Pow" for op in graph.get_operations()) == 2
+  for g in GRADIENTS:
+    apply(tf.constant(g))
+  for i, (w, k) in enumerate(zip(ws, (1.0, -2.0, 0.5))):
+    expected = torch_adam(W0 * k, GRADIENTS * (i + 1), [1e-2] * 3, 0.5)
+    np.testing.assert_allclose(w.numpy(), expected, rtol=2e-6, atol=1e-9)
+
+
 def test_torch_adam_rejects_decoupled_weight_decay():
   with pytest.raises(ValueError, match="coupled_weight_decay"):
     schedules.TorchAdam(weight_decay=1e-4)
