@@ -14,6 +14,8 @@ needs eight. The forward pass is Keras's, op for op.
 import keras
 import tensorflow as tf
 
+from hvrnn_tf import shapes
+
 
 class GroupNorm(keras.layers.GroupNormalization):
   """keras.layers.GroupNormalization (same weights, names, config and output)
@@ -41,9 +43,9 @@ def group_norm_with_gradient(x, gamma, beta, groups: int, epsilon: float):
   gamma, beta: [C]. The same value as keras.layers.GroupNormalization; the
   gradients with respect to x, gamma and beta in closed form.
   """
-  channels = x.shape[-1]
-  shape = tf.shape(x)
-  grouped_shape = [shape[0], shape[1] * shape[2], groups, channels // groups]
+  n, h, w, channels = shapes.dims(x)
+  shape = [n, h, w, channels]
+  grouped_shape = [n, h * w, groups, channels // groups]
 
   @tf.custom_gradient
   def normalize(x, gamma, beta):

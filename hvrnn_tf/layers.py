@@ -12,6 +12,7 @@ import keras
 import tensorflow as tf
 
 from hvrnn_tf import group_norm as group_norm_lib
+from hvrnn_tf import shapes
 from hvrnn_tf import shared_kernel
 
 LEAKY_SLOPE = 0.2
@@ -102,21 +103,20 @@ def leaky_relu(x: tf.Tensor) -> tf.Tensor:
 
 def merge_time(x: tf.Tensor) -> tf.Tensor:
   """[B, T, ...] -> [B * T, ...]."""
-  shape = tf.shape(x)
-  return tf.reshape(x, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
+  batch, steps, *rest = shapes.dims(x)
+  return tf.reshape(x, [batch * steps] + rest)
 
 
 def split_time(x: tf.Tensor, batch_size, num_steps: int | None) -> tf.Tensor:
   """[B * T, ...] -> [B, T, ...], keeping T static when it is known."""
-  shape = tf.shape(x)
-  out = tf.reshape(x, tf.concat([[batch_size, -1], shape[1:]], axis=0))
+  out = tf.reshape(x, [batch_size, -1] + shapes.dims(x)[1:])
   out.set_shape([None, num_steps] + x.shape[1:])
   return out
 
 
 def time_distributed(fn, x: tf.Tensor) -> tf.Tensor:
   """Applies a per-frame function `fn` to every frame of x [B, T, ...]."""
-  return split_time(fn(merge_time(x)), tf.shape(x)[0], x.shape[1])
+  return split_time(fn(merge_time(x)), shapes.dims(x)[0], x.shape[1])
 
 
 def upsample_nearest(x: tf.Tensor, resolution: int) -> tf.Tensor:
@@ -291,7 +291,7 @@ class InitialState(Layer):
 
   def call(self, context_features):
     x = tf.transpose(context_features, [0, 2, 3, 1, 4])
-    shape = tf.shape(x)
-    x = tf.reshape(x, tf.concat([shape[:3], [x.shape[3] * x.shape[4]]], axis=0))
+    batch, height, width, steps, channels = shapes.dims(x)
+    x = tf.reshape(x, [batch, height, width, steps * channels])
     h, c = tf.split(self.norm(self.out(self.mix(x))), 2, axis=-1)
     return h, c

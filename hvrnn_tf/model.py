@@ -11,6 +11,7 @@ import tensorflow_probability as tfp
 
 from hvrnn_tf import layers
 from hvrnn_tf import losses
+from hvrnn_tf import shapes
 from hvrnn_tf.config import ModelConfig
 from hvrnn_tf.decoder import Decoder
 from hvrnn_tf.encoder import FrameEncoder
@@ -76,7 +77,7 @@ class HierarchicalVRNN(layers.Layer):
   def encode(self, video):
     """video [B, T, S, S, C] -> {resolution: [B, T, r, r, C_r]}."""
     features = self.encoder(layers.merge_time(video))
-    batch_size = tf.shape(video)[0]
+    batch_size = shapes.dims(video)[0]
     return {
       r: layers.split_time(f, batch_size, video.shape[1])
       for r, f in features.items()

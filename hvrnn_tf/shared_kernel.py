@@ -16,6 +16,8 @@ which dominates when a map has few rows (finding 14).
 
 import tensorflow as tf
 
+from hvrnn_tf import shapes
+
 # Matmuls over patches up to these many rows (batch x height x width): per
 # step forward and input gradient; the kernel gradient over all steps
 # (finding 14, measured on CPU).
@@ -61,7 +63,7 @@ def patch_matmul(x: tf.Tensor, kernel: tf.Tensor, padding: str) -> tf.Tensor:
   """
   windows = patches(x, kernel.shape, padding)
   y = tf.matmul(_matrix(windows), tf.reshape(kernel, [-1, kernel.shape[-1]]))
-  return tf.reshape(y, tf.concat([tf.shape(windows)[:3], [-1]], 0))
+  return tf.reshape(y, shapes.dims(windows)[:3] + [-1])
 
 
 def transposed_kernel(kernel: tf.Tensor) -> tf.Tensor:
