@@ -43,8 +43,8 @@ def group_norm_with_gradient(x, gamma, beta, groups: int, epsilon: float):
   gamma, beta: [C]. The same value as keras.layers.GroupNormalization; the
   gradients with respect to x, gamma and beta in closed form.
   """
-  n, h, w, channels = shapes.dims(x)
-  shape = [n, h, w, channels]
+  shape = shapes.dims(x)
+  n, h, w, channels = shape
   grouped_shape = [n, h * w, groups, channels // groups]
 
   @tf.custom_gradient

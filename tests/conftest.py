@@ -12,6 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench import common as bench_common  # pylint: disable=g-import-not-at-top
 from hvrnn_tf import checkpointing  # pylint: disable=g-import-not-at-top
+from hvrnn_tf import shared_kernel  # pylint: disable=g-import-not-at-top
 from hvrnn_tf.config import ModelConfig  # pylint: disable=g-import-not-at-top
 from hvrnn_tf.model import HierarchicalVRNN  # pylint: disable=g-import-not-at-top
 
@@ -24,6 +25,13 @@ TINY_CONFIG = bench_common.model_config("tiny")
 def tiny_config():
   """Factory of 16x16, three-level (1, 4, 8) configs: every code path, little compute."""
   return lambda **overrides: dataclasses.replace(TINY_CONFIG, **overrides)
+
+
+@pytest.fixture
+def convolutions_only(monkeypatch):
+  """Every map size takes SharedKernel's convolution path (no patch matmuls)."""
+  for limit in shared_kernel.MATMUL_LIMITS:
+    monkeypatch.setattr(shared_kernel, limit, 0)
 
 
 @pytest.fixture(autouse=True)

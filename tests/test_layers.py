@@ -7,7 +7,6 @@ import pytest
 import tensorflow as tf
 
 from hvrnn_tf import layers
-from hvrnn_tf import shared_kernel
 
 
 @pytest.mark.parametrize(
@@ -175,13 +174,13 @@ def test_conv2d_uses_the_centre_tap_on_1x1_maps_only(use_bias):
 
 
 @pytest.mark.parametrize("size", [1, 4])
-def test_conv2d_reuse_kernel_differentiates_the_kernel_once(size, monkeypatch):
+def test_conv2d_reuse_kernel_differentiates_the_kernel_once(
+  size, convolutions_only
+):
   """A 3-step recurrence: one kernel gradient convolution (and on 1x1 maps
   one StridedSliceGrad) inside reuse_kernel, three outside; same values.
   With the convolutions on maps this small too (their patch matmuls are
   tested in test_shared_kernel)."""
-  for limit in shared_kernel.MATMUL_LIMITS:
-    monkeypatch.setattr(shared_kernel, limit, 0)
   conv = layers.Conv2D(5, 3, padding="same")
   x0 = tf.random.stateless_normal([2, size, size, 5], seed=[4, 2])
   conv.build(x0.shape)

@@ -17,12 +17,6 @@ def _recurrence(conv, kernel, x0, steps, used):
   return sum(tf.reduce_sum(tf.sin(o)) for o in outputs[:used])
 
 
-def _convolutions_only(monkeypatch):
-  """Every map size takes the convolution path (no patch matmuls)."""
-  for limit in shared_kernel.MATMUL_LIMITS:
-    monkeypatch.setattr(shared_kernel, limit, 0)
-
-
 def _graph_ops(fn) -> list:
   graph = fn.get_concrete_function().graph.as_graph_def()
   return [n.op for f in graph.library.function for n in f.node_def] + [
@@ -36,10 +30,10 @@ def _graph_ops(fn) -> list:
   [("SAME", 5, 3, 4), ("VALID", 1, 1, 4), ("SAME", 3, 3, 2)],
 )
 def test_gradients_equal_per_step_autodiff(
-  padding, size, kernel_size, used, matmul, monkeypatch
+  padding, size, kernel_size, used, matmul, request
 ):
   if not matmul:
-    _convolutions_only(monkeypatch)
+    request.getfixturevalue("convolutions_only")
   x0 = tf.random.stateless_normal([2, size, size, 4], seed=[1, 2])
   kernel = tf.Variable(
     tf.random.stateless_normal([kernel_size, kernel_size, 4, 4], seed=[3, 4])
@@ -145,13 +139,13 @@ def test_later_kernels_are_ignored():
 
 @pytest.mark.parametrize("matmul", [True, False])
 def test_gradient_computes_nothing_large_before_the_output_gradients(
-  matmul, monkeypatch
+  matmul, request
 ):
   # The inputs' copy for the kernel gradient and the transposed kernel need
   # no output gradient; unguarded, both would be made when the forward pass
   # ends and held through the backward pass (bench/README.md, finding 15).
   if not matmul:
-    _convolutions_only(monkeypatch)
+    request.getfixturevalue("convolutions_only")
   x0 = tf.random.stateless_normal([2, 4, 4, 8], seed=[1, 2])
   kernel = tf.Variable(tf.random.stateless_normal([3, 3, 8, 8], seed=[3, 4]))
 
