@@ -58,6 +58,13 @@ weights of the centre-tap layers still hold them; their gradient is zero).
                     MATMUL_DW_MAX_ROWS): puts back tf.nn.conv2d,
                     Conv2DBackpropInput and Conv2DBackpropFilter at every
                     size. The same sums in another order.
+  group_norm_ops    reference of group_norm_fused (in the model:
+                    hvrnn_tf.group_norm sums GroupNorm's statistics per
+                    channel over [N, HW, C] first, and runs its closed-form
+                    gradient as one XLA computation): puts back the
+                    reductions over axes (1, 3) of the grouped 4-D view and
+                    the gradient as TensorFlow ops. The same formulas; the
+                    sums in another order.
   isfinite_all      reference of nonfinite_sums (in the model:
                     Trainer._nonfinite tests each gradient's sum): puts back
                     IsFinite + All over every gradient. The same decision;
@@ -192,6 +199,29 @@ def _nonfinite_isfinite_all(self, loss, gradients):
   return 1.0 - tf.cast(tf.reduce_all(tf.stack(checks)), tf.float32)
 
 
+def _channel_sums_4d(xg):
+  """group_norm._channel_sums over axis 1 of the grouped 4-D view."""
+  return tf.reduce_sum(xg, axis=1, keepdims=True)
+
+
+def _group_means_4d(xg):
+  """group_norm._group_means over axes (1, 3) of the grouped 4-D view."""
+  return tf.reduce_mean(xg, axis=[1, 3], keepdims=True)
+
+
+@contextlib.contextmanager
+def _group_norm_ops():
+  """GroupNorm's reductions over the 4-D view, its gradient as TF ops."""
+  with contextlib.ExitStack() as stack:
+    for name, value in (
+      ("_channel_sums", _channel_sums_4d),
+      ("_group_means", _group_means_4d),
+      ("XLA_GRADIENT", False),
+    ):
+      stack.enter_context(patch(group_norm, name, value))
+    yield
+
+
 @contextlib.contextmanager
 def _conv_small_maps():
   """SharedKernel convolves every map size with oneDNN's convolutions again."""
@@ -233,6 +263,7 @@ VARIANTS = {
     trainer.Trainer, "_nonfinite", _nonfinite_isfinite_all
   ),
   "conv_small_maps": _conv_small_maps,
+  "group_norm_ops": _group_norm_ops,
   "kernel1_at_1x1": _kernel1_at_1x1,
 }
 # What each patch is checked on: the ELBO's loss and gradients, the weights
@@ -245,6 +276,7 @@ NUMERICS = {
   "keras_group_norm": "gradients",
   "isfinite_all": "gradients",
   "conv_small_maps": "gradients",
+  "group_norm_ops": "gradients",
   "kernel1_at_1x1": None,
 }
 # Reference patches: the optimisation (applied in the model) whose old path each restores.
@@ -256,6 +288,7 @@ REFERENCE_OF = {
   "keras_group_norm": "group_norm_gradient",
   "isfinite_all": "nonfinite_sums",
   "conv_small_maps": "patch_matmul",
+  "group_norm_ops": "group_norm_fused",
 }
 # The optimisations' names select their reference patches.
 ALIASES = {

@@ -8,13 +8,18 @@ On CPU each is its own kernel, and GroupNorm was 13% of the op time of the
 paper's model's train step (bench/README.md, finding 11). The closed form
     dx = (x - mean) q + inv dy - rstd A1 / M,   q = -rstd^2 A2 / M
 (A1, A2: the group sums of gamma dy and gamma dy x_hat, M the group size)
-needs eight. The forward pass is Keras's, op for op.
+runs as one XLA computation, which fuses it into two reading passes and one
+writing pass (finding 17). The forward pass is Keras's formula, its
+statistics summed per channel first (finding 17).
 """
 
 import keras
 import tensorflow as tf
 
 from hvrnn_tf import shapes
+
+# Whether the gradient runs as one XLA computation (else as TensorFlow ops).
+XLA_GRADIENT = True
 
 
 class GroupNorm(keras.layers.GroupNormalization):
@@ -37,11 +42,57 @@ class GroupNorm(keras.layers.GroupNormalization):
     return tf.cast(y, self.compute_dtype)
 
 
+def _channel_sums(xg: tf.Tensor) -> tf.Tensor:
+  """[N, HW, G, C/G] -> the sums over HW, [N, 1, G, C/G]."""
+  n, hw, groups, group_size = shapes.dims(xg)
+  # As a column reduction of [N, HW, C]: Eigen reduces axes (1, 3) of the
+  # 4-D view 1.3-3.5x slower (bench/README.md, finding 17).
+  sums = tf.reduce_sum(tf.reshape(xg, [n, hw, groups * group_size]), axis=1)
+  return tf.reshape(sums, [n, 1, groups, group_size])
+
+
+def _group_means(xg: tf.Tensor) -> tf.Tensor:
+  """[N, HW, G, C/G] -> the means over (HW, C/G), [N, 1, G, 1]."""
+  _, hw, _, group_size = shapes.dims(xg)
+  sums = tf.reduce_sum(_channel_sums(xg), axis=3, keepdims=True)
+  return sums / tf.cast(hw * group_size, xg.dtype)
+
+
+def closed_form_gradient(xg, dy, mean, rstd, gamma_g):
+  """GroupNorm's gradients from x, dy [N, HW, G, C/G] and the statistics.
+
+  mean, rstd: [N, 1, G, 1]; gamma_g: gamma as [1, 1, G, C/G]. Returns
+  (dx [N, HW, G, C/G], dgamma [C], dbeta [C]).
+  """
+  _, hw, _, group_size = shapes.dims(xg)
+  size = tf.cast(hw * group_size, xg.dtype)
+  # Centred, as x - mean, because x * q - mean * q would cancel when
+  # |mean| >> std. Not before dy: xg - mean needs no output gradient, so the
+  # executor would make it for every call when the forward pass ends and
+  # hold them all through the backward pass (bench/README.md, finding 15).
+  with tf.control_dependencies([dy]):
+    centred = xg - mean
+  sum_dy = _channel_sums(dy)  # [N, 1, G, C/G]
+  # Per channel: the sum over HW of dy * x_hat.
+  dy_xhat = rstd * _channel_sums(dy * centred)
+  a1 = tf.reduce_sum(gamma_g * sum_dy, axis=3, keepdims=True) / size
+  a2 = tf.reduce_sum(gamma_g * dy_xhat, axis=3, keepdims=True) / size
+  q = -rstd * rstd * a2  # [N, 1, G, 1]
+  dx = centred * q + (dy * (rstd * gamma_g) - rstd * a1)
+  dgamma = tf.reshape(tf.reduce_sum(dy_xhat, axis=0), [-1])
+  dbeta = tf.reshape(tf.reduce_sum(sum_dy, axis=0), [-1])
+  return dx, dgamma, dbeta
+
+
+_compiled_gradient = tf.function(closed_form_gradient, jit_compile=True)
+
+
 def group_norm_with_gradient(x, gamma, beta, groups: int, epsilon: float):
   """GroupNorm of x [N, H, W, C] over `groups` groups of channels.
 
-  gamma, beta: [C]. The same value as keras.layers.GroupNormalization; the
-  gradients with respect to x, gamma and beta in closed form.
+  gamma, beta: [C]. The value of keras.layers.GroupNormalization (up to the
+  order of its sums); the gradients with respect to x, gamma and beta in
+  closed form.
   """
   shape = shapes.dims(x)
   n, h, w, channels = shape
@@ -50,34 +101,20 @@ def group_norm_with_gradient(x, gamma, beta, groups: int, epsilon: float):
   @tf.custom_gradient
   def normalize(x, gamma, beta):
     xg = tf.reshape(x, grouped_shape)  # [N, HW, G, C/G]
-    mean, variance = tf.nn.moments(xg, axes=[1, 3], keepdims=True)
-    rstd = tf.math.rsqrt(variance + epsilon)  # [N, 1, G, 1]
+    mean = _group_means(xg)  # [N, 1, G, 1]
+    variance = _group_means(tf.math.squared_difference(xg, mean))
+    rstd = tf.math.rsqrt(variance + epsilon)
     gamma_g = tf.reshape(gamma, [1, 1, groups, -1])
     inv = rstd * gamma_g  # [N, 1, G, C/G]
     shift = -mean * inv + tf.reshape(beta, [1, 1, groups, -1])
     y = tf.reshape(xg * inv + shift, shape)
 
     def grad(dy):
-      dy = tf.reshape(dy, grouped_shape)
-      sum_dy = tf.reduce_sum(dy, axis=1, keepdims=True)  # [N, 1, G, C/G]
-      sum_dy_x = tf.reduce_sum(dy * xg, axis=1, keepdims=True)
-      # Per channel: sum over HW of dy * x_hat.
-      dy_xhat = rstd * (sum_dy_x - mean * sum_dy)
-      size = tf.cast(grouped_shape[1] * grouped_shape[3], x.dtype)
-      a1 = tf.reduce_sum(gamma_g * sum_dy, axis=3, keepdims=True) / size
-      a2 = tf.reduce_sum(gamma_g * dy_xhat, axis=3, keepdims=True) / size
-      q = -rstd * rstd * a2  # [N, 1, G, 1]
-      # Centred: x * q - mean * q would cancel when |mean| >> std. Not before
-      # dy: xg - mean needs no output gradient, so the executor would make it
-      # for every call when the forward pass ends and hold them all through
-      # the backward pass (bench/README.md, finding 15). After dy, not q, so
-      # that it overlaps the reductions.
-      with tf.control_dependencies([dy]):
-        centred = xg - mean
-      dx = tf.reshape(centred * q + (dy * inv - rstd * a1), shape)
-      dgamma = tf.reshape(tf.reduce_sum(dy_xhat, axis=0), [-1])
-      dbeta = tf.reshape(tf.reduce_sum(sum_dy, axis=0), [-1])
-      return dx, dgamma, dbeta
+      gradient = _compiled_gradient if XLA_GRADIENT else closed_form_gradient
+      dx, dgamma, dbeta = gradient(
+        xg, tf.reshape(dy, grouped_shape), mean, rstd, gamma_g
+      )
+      return tf.reshape(dx, shape), dgamma, dbeta
 
     return y, grad
 
