@@ -8,9 +8,12 @@ sums, from the trace (XSpace protobuf), the time of every TensorFlow op kernel
 executed on the host's compute threads (on a GPU: the device's kernels too),
 grouped by
   kind: convolution forward / backward-input / backward-filter, GroupNorm
-        (ops under a group_normalization scope), optimizer update, and the
+        (ops under a group_norm or group_normalization scope, forward; the
+        gradients run as XLA computations), optimizer update, and the
         remaining ops by TF op type;
   part: encoder / decoder / latent networks / loss+optimizer (by name scope).
+XLA-compiled functions (GroupNorm's gradients) count as one "XLA computation"
+per execution, in a part of their own.
 Op times on parallel threads add up, so shares are of summed op time, not of
 wall time (both are reported).
 """
@@ -56,7 +59,7 @@ def kind_of(op_name: str, op_type: str) -> str:
     )
   if "conv2d" in op_type.lower():
     return "conv forward"
-  if "group_normalization" in lowered:
+  if "group_norm" in lowered:  # also group_normalization (Keras's layer)
     return "GroupNorm (fwd+bwd)"
   if (
     "adam" in lowered
@@ -76,13 +79,29 @@ def part_of(op_name: str) -> str:
     return "encoder"
   if top.startswith("decoder") or top.startswith("init_"):
     return "decoder"
-  if top.startswith(
-    ("conv_lstm", "initial_state", "conv2d", "group_normalization")
-  ):
+  if top.startswith(("conv_lstm", "initial_state", "conv2d", "group_norm")):
     return "latent networks"
   if "adam" in op_name.lower() or "optimizer" in op_name.lower():
     return "optimizer"
   return "loss, KL, sampling, other"
+
+
+# The host event of one XLA-compiled function's execution (its op-level
+# events name fusions, not TF ops); GroupNorm's gradients run as such.
+XLA_EVENT = "CpuExecutable::ExecuteAsyncOnStream"
+
+
+def classify(name: str):
+  """(kind, part) of a trace event's name ("op_name:OpType"), or None when it
+  is not an op kernel (framework events such as ExecutorState::Process)."""
+  if name == XLA_EVENT:
+    return "XLA computation", "XLA computations"
+  if ":" not in name or "::" in name:
+    return None
+  op_name, op_type = name.rsplit(":", 1)
+  if not op_type or " " in op_type:
+    return None
+  return kind_of(op_name, op_type), part_of(op_name)
 
 
 def summarize(space) -> dict:
@@ -103,17 +122,12 @@ def summarize(space) -> dict:
       ):
         continue
       for event in line.events:
-        name = metadata[event.metadata_id].name
-        if (
-          ":" not in name or "::" in name
-        ):  # ExecutorState::Process etc.: framework events
-          continue
-        op_name, op_type = name.rsplit(":", 1)
-        if not op_type or " " in op_type:
+        classified = classify(metadata[event.metadata_id].name)
+        if classified is None:
           continue
         seconds = event.duration_ps * 1e-12
-        by_kind[kind_of(op_name, op_type)] += seconds
-        by_part[part_of(op_name)] += seconds
+        by_kind[classified[0]] += seconds
+        by_part[classified[1]] += seconds
         count += 1
   total = sum(by_kind.values())
   return {

@@ -25,6 +25,7 @@ def test_op_profile_bench_writes_json(tmp_path):
     assert key in result
   assert result["ops_traced"] > 0
   assert any(kind.startswith("conv") for kind in result["by_kind_s"])
+  assert result["by_kind_s"]["XLA computation"] > 0  # GroupNorm's gradients
 
 
 def test_op_kinds():
@@ -54,3 +55,20 @@ def test_op_kinds():
     )
     == "encoder"
   )
+
+
+def test_events_are_classified_or_skipped():
+  assert op_profile.classify("decoder/conv/Conv2D:_MklNativeConv2D") == (
+    "conv forward",
+    "decoder",
+  )
+  assert op_profile.classify(op_profile.XLA_EVENT) == (
+    "XLA computation",
+    "XLA computations",
+  )
+  assert op_profile.classify("conv_lstm_5/group_norm_27/Sum:Sum") == (
+    "GroupNorm (fwd+bwd)",
+    "latent networks",
+  )
+  assert op_profile.classify("ExecutorState::Process") is None
+  assert op_profile.classify("ThunkExecutor::Execute") is None
