@@ -8,9 +8,9 @@ On CPU each is its own kernel, and GroupNorm was 13% of the op time of the
 paper's model's train step (bench/README.md, finding 11). The closed form
     dx = (x - mean) q + inv dy - rstd A1 / M,   q = -rstd^2 A2 / M
 (A1, A2: the group sums of gamma dy and gamma dy x_hat, M the group size)
-runs as one XLA computation, which fuses it into two reading passes and one
-writing pass (finding 17). The forward pass is Keras's formula, its
-statistics summed per channel first (finding 17).
+runs as one XLA computation, which fuses its elementwise ops into its
+reductions and into a few loops (finding 17). The forward pass is Keras's
+formula, its statistics summed per channel first (finding 17).
 """
 
 import keras
@@ -23,9 +23,10 @@ XLA_GRADIENT = True
 
 
 class GroupNorm(keras.layers.GroupNormalization):
-  """keras.layers.GroupNormalization (same weights, names, config and output)
-  whose channels-last 4-D calls [N, H, W, C] -> [N, H, W, C] use
-  `group_norm_with_gradient`; other calls keep Keras's path."""
+  """keras.layers.GroupNormalization (same weights, names and config; the
+  same output up to the order of its sums) whose channels-last 4-D calls
+  [N, H, W, C] -> [N, H, W, C] use `group_norm_with_gradient`; other calls
+  keep Keras's path."""
 
   def call(self, inputs):
     channels_last_4d = len(inputs.shape) == 4 and self.axis in (-1, 3)
