@@ -52,11 +52,16 @@ def _channel_sums(xg: tf.Tensor) -> tf.Tensor:
   return tf.reshape(sums, [n, 1, groups, group_size])
 
 
+def _group_size(xg: tf.Tensor) -> tf.Tensor:
+  """M, the values per (sample, group) of [N, HW, G, C/G], in xg's dtype."""
+  _, hw, _, group_size = shapes.dims(xg)
+  return tf.cast(hw * group_size, xg.dtype)
+
+
 def _group_means(xg: tf.Tensor) -> tf.Tensor:
   """[N, HW, G, C/G] -> the means over (HW, C/G), [N, 1, G, 1]."""
-  _, hw, _, group_size = shapes.dims(xg)
   sums = tf.reduce_sum(_channel_sums(xg), axis=3, keepdims=True)
-  return sums / tf.cast(hw * group_size, xg.dtype)
+  return sums / _group_size(xg)
 
 
 def closed_form_gradient(xg, dy, mean, rstd, gamma_g):
@@ -65,8 +70,7 @@ def closed_form_gradient(xg, dy, mean, rstd, gamma_g):
   mean, rstd: [N, 1, G, 1]; gamma_g: gamma as [1, 1, G, C/G]. Returns
   (dx [N, HW, G, C/G], dgamma [C], dbeta [C]).
   """
-  _, hw, _, group_size = shapes.dims(xg)
-  size = tf.cast(hw * group_size, xg.dtype)
+  size = _group_size(xg)
   # Centred, as x - mean, because x * q - mean * q would cancel when
   # |mean| >> std. Not before dy: xg - mean needs no output gradient, so the
   # executor would make it for every call when the forward pass ends and
