@@ -236,12 +236,18 @@ def _no_kernel_reuse(self):
   yield self
 
 
+def graph_nodes(concrete) -> list:
+  """The NodeDefs of a concrete function's graph and of its functions."""
+  graph = concrete.graph.as_graph_def()
+  nodes = list(graph.node)
+  for function in graph.library.function:
+    nodes += function.node_def
+  return nodes
+
+
 def op_counts(concrete, op_types) -> dict:
   """How many ops of each of `op_types` a concrete function's graph holds."""
-  graph = concrete.graph.as_graph_def()
-  counts = collections.Counter(n.op for n in graph.node)
-  for function in graph.library.function:
-    counts.update(n.op for n in function.node_def)
+  counts = collections.Counter(n.op for n in graph_nodes(concrete))
   return {t: counts[t] for t in op_types}
 
 

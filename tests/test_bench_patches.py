@@ -199,11 +199,7 @@ def test_keras_group_norm_restores_autodiff_with_the_same_gradients():
 
 def _compiled_calls(concrete) -> int:
   """Calls of XLA-compiled functions in a concrete function's graph."""
-  graph = concrete.graph.as_graph_def()
-  nodes = list(graph.node)
-  for function in graph.library.function:
-    nodes += function.node_def
-  return sum(n.attr["_XlaMustCompile"].b for n in nodes)
+  return sum(n.attr["_XlaMustCompile"].b for n in patches.graph_nodes(concrete))
 
 
 def test_group_norm_ops_restores_the_gradient_as_tf_ops():

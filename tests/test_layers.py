@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from bench import patches
 from hvrnn_tf import layers
 
 
@@ -199,7 +200,7 @@ def test_conv2d_reuse_kernel_differentiates_the_kernel_once(
   for reuse in (False, True):
     fn = tf.function(lambda reuse=reuse: loss_and_gradients(reuse))
     ops = ["StridedSliceGrad", "Conv2DBackpropFilter"]
-    counts.append(_op_counts(fn.get_concrete_function(), ops))
+    counts.append(patches.op_counts(fn.get_concrete_function(), ops))
     results.append(tf.nest.flatten(fn()))
   slices = 1 if size == 1 else 0
   assert counts == [
@@ -213,14 +214,6 @@ def test_conv2d_reuse_kernel_differentiates_the_kernel_once(
     atol = 1e-6 * max(1.0, float(np.abs(b).max()))
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=atol)
   assert conv._shared is None  # nothing kept after the block
-
-
-def _op_counts(concrete, op_types) -> dict:
-  graph = concrete.graph.as_graph_def()
-  nodes = list(graph.node) + [
-    n for f in graph.library.function for n in f.node_def
-  ]
-  return {t: sum(n.op == t for n in nodes) for t in op_types}
 
 
 def test_conv2d_keeps_the_plain_path_for_strides_and_valid_padding():

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from bench import early_gradients
+from bench import patches
 from hvrnn_tf import shared_kernel
 
 
@@ -18,10 +19,7 @@ def _recurrence(conv, kernel, x0, steps, used):
 
 
 def _graph_ops(fn) -> list:
-  graph = fn.get_concrete_function().graph.as_graph_def()
-  return [n.op for f in graph.library.function for n in f.node_def] + [
-    n.op for n in graph.node
-  ]
+  return [n.op for n in patches.graph_nodes(fn.get_concrete_function())]
 
 
 @pytest.mark.parametrize("matmul", [True, False])
