@@ -4,6 +4,7 @@ import dataclasses
 
 import gin
 from hvrnn_tf import encoder
+from hvrnn_tf import initialization
 
 RECONSTRUCTION_LOSSES = ("l1", "l2", "bernoulli")
 
@@ -44,6 +45,16 @@ class ModelConfig:
       forward instead of redrawing it from the latents (the quick default).
     reconstruction_loss: "l1" (authors' default), "l2" or "bernoulli".
     kernel_size: ConvLSTM kernel size.
+    initialization: "pytorch" (the release's, PyTorch's defaults: every
+      convolution's kernel and bias uniform within +-1/sqrt(fan_in); the
+      paper's results were trained from it) or "keras" (Glorot-uniform
+      kernels, zero biases). See hvrnn_tf/initialization.py.
+    release_group_counts: every GroupNorm gets the release's fixed group
+      count (16 in ConvLSTMs and latent branches, 4 in ResBlocks and DcConvs)
+      at any width, as the release does; False keeps at least 4 channels per
+      group (layers.num_groups). The two agree at the paper's width; at
+      reduced widths only True computes what the release computes (n_hid a
+      multiple of 16). hvrnn_tf.convert sets it.
   """
 
   image_size: int = 64
@@ -60,6 +71,8 @@ class ModelConfig:
   decoder_skips: bool = False
   reconstruction_loss: str = "l1"
   kernel_size: int = 3
+  initialization: str = "pytorch"
+  release_group_counts: bool = False
 
   def __post_init__(self):
     # Gin passes lists for tuple-valued bindings; store tuples (hashable, frozen).
@@ -131,3 +144,19 @@ class ModelConfig:
       fail("decoder_width_multiplier", "must be > 0")
     if self.reconstruction_loss not in RECONSTRUCTION_LOSSES:
       fail("reconstruction_loss", f"must be one of {RECONSTRUCTION_LOSSES}")
+    if self.initialization not in initialization.SCHEMES:
+      fail("initialization", f"must be one of {initialization.SCHEMES}")
+    if self.release_group_counts:
+      self._validate_release_groups(fail)
+
+  def _validate_release_groups(self, fail):
+    """The release's GroupNorm(16) must split every layer into equal groups."""
+    if self.n_hid % 16:
+      fail("n_hid", "must be a multiple of 16 with release_group_counts")
+    for r, z in zip(self.latent_resolutions, self.latent_channels):
+      if r > 1 and z % 8:
+        fail(
+          "latent_channels",
+          "must be multiples of 8 below the top level with "
+          "release_group_counts (GroupNorm(16) over 2 z channels)",
+        )

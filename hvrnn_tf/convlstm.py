@@ -29,11 +29,17 @@ class ConvLSTM(layers.Layer):
     gates = GN16(conv3x3(x)) + GN16(conv3x3(h));  c' = GN16(c'_raw).
   keras.layers.ConvLSTM2D cannot normalise inside its gates, hence this layer.
 
-  State: (h, c), each [B, H, W, filters].
+  State: (h, c), each [B, H, W, filters]. exact_groups: GroupNorm(16)
+  exactly, whatever the width (layers.num_groups).
   """
 
   def __init__(
-    self, filters: int, kernel_size: int = 3, normalized: bool = False, **kwargs
+    self,
+    filters: int,
+    kernel_size: int = 3,
+    normalized: bool = False,
+    exact_groups: bool = False,
+    **kwargs,
   ):
     super().__init__(**kwargs)
     self.filters = filters
@@ -43,9 +49,9 @@ class ConvLSTM(layers.Layer):
       4 * filters, kernel_size, padding="same", use_bias=normalized
     )
     if normalized:
-      self.input_norm = layers.group_norm(4 * filters, 16)
-      self.hidden_norm = layers.group_norm(4 * filters, 16)
-      self.cell_norm = layers.group_norm(filters, 16)
+      self.input_norm = layers.group_norm(4 * filters, 16, exact_groups)
+      self.hidden_norm = layers.group_norm(4 * filters, 16, exact_groups)
+      self.cell_norm = layers.group_norm(filters, 16, exact_groups)
 
   def _input_gates(self, x):
     y = self.input_conv(x)

@@ -23,8 +23,10 @@ class Decoder(layers.Layer):
   """Maps x_{t-1}'s encodings + latents to logits [B, T, S, S, C].
 
   States: one (h, c) per ConvLSTM stage, in stage order, each from an
-  initial-state net over the context features of its resolution (3x3 at
-  4x4, as in the release).
+  initial-state net over the context features of its resolution. That net's
+  DcConv is 3x3 at resolution max(4, S / 16) and 1x1 elsewhere: the release
+  puts its 3x3 at 4x4 in the 64x64 model and at 8x8 in the 128x128 one (both
+  its 'layer_13').
   """
 
   def __init__(
@@ -38,29 +40,42 @@ class Decoder(layers.Layer):
     ]
     self.num_recurrent = config.decoder_convlstm_layers
     self.skips = config.decoder_skips
+    self.exact_groups = config.release_group_counts
+    wide_kernel_at = max(4, config.image_size // 16)
     self.stages = [
       self._stage(i, r, w, config.kernel_size)
       for i, (r, w) in enumerate(zip(self.resolutions, widths))
     ]
     self.initial_states = [
       layers.InitialState(
-        w, kernel_size=3 if r == 4 else 1, name=f"init_{r}x{r}"
+        w,
+        kernel_size=3 if r == wide_kernel_at else 1,
+        exact_groups=self.exact_groups,
+        name=f"init_{r}x{r}",
       )
       for r, w in zip(self.resolutions[: self.num_recurrent], widths)
     ]
     self.upsamplers = [
-      layers.DcUpConv(w, name=f"up_{r}x{r}")
+      layers.DcUpConv(w, exact_groups=self.exact_groups, name=f"up_{r}x{r}")
       for r, w in zip(self.resolutions[1:], widths[1:])
     ]
-    self.out_block = layers.DcConv(widths[-1], 3)
+    self.out_block = layers.DcConv(
+      widths[-1], 3, exact_groups=self.exact_groups
+    )
     self.out_conv = keras.layers.Conv2D(config.channels, 3, padding="same")
 
   def _stage(self, index, resolution, width, kernel_size):
     name = f"{resolution}x{resolution}"
     if index >= self.num_recurrent:
-      return layers.DcConv(width, 3, name=f"conv_{name}")
+      return layers.DcConv(
+        width, 3, exact_groups=self.exact_groups, name=f"conv_{name}"
+      )
     return convlstm.ConvLSTM(
-      width, kernel_size, normalized=resolution != 1, name=f"convlstm_{name}"
+      width,
+      kernel_size,
+      normalized=resolution != 1,
+      exact_groups=self.exact_groups,
+      name=f"convlstm_{name}",
     )
 
   def initial_state(self, context_features):
@@ -98,4 +113,4 @@ class Decoder(layers.Layer):
     logits = layers.time_distributed(
       lambda h: self.out_conv(self.out_block(h)), x
     )
-    return tf.cast(logits, tf.float32), new_states
+    return layers.at_least_float32(logits), new_states

@@ -40,7 +40,8 @@ class FrameEncoder(layers.Layer):
   max pool (stride 1) from 4x4 to 1x1 and two ResBlocks at 1x1 (GroupNorm
   with 1 group). For S = 64, n = 64 and channel_multipliers (1, 2, 4, 8, 8, 8)
   the pyramid is 64: n, 32: 2n, 16: 4n, 8: 8n, 4: 8n, 1: 8n channels, the
-  output of each resolution's last block.
+  output of each resolution's last block. exact_groups: see
+  layers.num_groups.
   """
 
   def __init__(
@@ -48,6 +49,7 @@ class FrameEncoder(layers.Layer):
     image_size: int,
     n_hid: int,
     channel_multipliers: tuple[int, ...],
+    exact_groups: bool = False,
     **kwargs,
   ):
     super().__init__(**kwargs)
@@ -56,7 +58,7 @@ class FrameEncoder(layers.Layer):
     self.channels = dict(zip(self.resolutions, widths))
     self.stem = keras.layers.Conv2D(widths[0], 1)
     self.stages = [
-      [layers.ResBlock(w, groups=1 if r == 1 else 4) for w in stage]
+      [layers.ResBlock(w, 1 if r == 1 else 4, exact_groups) for w in stage]
       for r, stage in zip(self.resolutions, block_widths(widths))
     ]
 

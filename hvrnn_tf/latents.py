@@ -47,18 +47,24 @@ class LatentNetwork(layers.Layer):
     latent_channels: int,
     resolution: int,
     kernel_size: int,
+    exact_groups: bool = False,
     **kwargs,
   ):
     super().__init__(**kwargs)
     groups = 1 if resolution == 1 else 16
     self.project = keras.layers.Conv2D(channels, 1)
-    self.norm = layers.group_norm(channels, groups)
-    self.lstm = convlstm.NormConvLSTM(channels, kernel_size)
-    self.initial_state = layers.InitialState(channels)
+    self.norm = layers.group_norm(channels, groups, exact_groups)
+    self.lstm = convlstm.NormConvLSTM(
+      channels, kernel_size, exact_groups=exact_groups
+    )
+    self.initial_state = layers.InitialState(
+      channels, exact_groups=exact_groups
+    )
     self.head = keras.layers.Conv2D(2 * latent_channels, 1)
     self.head_norm = layers.group_norm(
       2 * latent_channels,
       groups,
+      exact_groups,
       gamma_initializer="zeros",
       beta_initializer=keras.initializers.RandomNormal(
         stddev=HEAD_SHIFT_STDDEV
@@ -74,7 +80,7 @@ class LatentNetwork(layers.Layer):
       [hidden] + [tf.cast(z, hidden.dtype) for z in conditioning], axis=-1
     )
     params = layers.time_distributed(lambda h: self.head_norm(self.head(h)), x)
-    mean, pre_variance = tf.split(tf.cast(params, tf.float32), 2, axis=-1)
+    mean, pre_variance = tf.split(layers.at_least_float32(params), 2, axis=-1)
     variance = tf.nn.softplus(pre_variance) + MIN_VARIANCE
     return tfd.Normal(mean, tf.sqrt(variance))
 
@@ -95,7 +101,12 @@ class LatentHierarchy(layers.Layer):
     def networks(kind):
       return [
         LatentNetwork(
-          feature_channels[r], z, r, config.kernel_size, name=f"{kind}_{r}x{r}"
+          feature_channels[r],
+          z,
+          r,
+          config.kernel_size,
+          exact_groups=config.release_group_counts,
+          name=f"{kind}_{r}x{r}",
         )
         for r, z in zip(config.latent_resolutions, config.latent_channels)
       ]
@@ -156,7 +167,9 @@ class LatentHierarchy(layers.Layer):
     for level, net in enumerate(self.networks[kind]):
       dist = net.distribution(hidden[level], self.conditioning(level, samples))
       distributions.append(dist)
-      samples.append(dist.loc + dist.scale * noise[level])
+      samples.append(
+        dist.loc + dist.scale * tf.cast(noise[level], dist.loc.dtype)
+      )
     return distributions, samples
 
   def prior_given(self, hidden, samples):

@@ -60,14 +60,23 @@ def _named_layers(prefix, value):
 GROUP_NORM_EPSILON = 1e-5
 
 
-def num_groups(channels: int, groups: int) -> int:
+def num_groups(channels: int, groups: int, exact: bool = False) -> int:
   """The GroupNorm group count for `channels`: `groups`, or fewer for narrow layers.
 
-  The largest divisor of `channels` that is <= `groups` and leaves >= 4
-  channels per group (1 if none does). Every GroupNorm of the paper's model
-  gets exactly the release's count; reduced-width configs get fewer groups,
-  since one channel per group would zero every 1x1 map.
+  exact: `groups` itself (the release's fixed counts, groups of one or two
+  channels at reduced widths); `channels` must be a multiple of it.
+  Otherwise the largest divisor of `channels` that is <= `groups` and leaves
+  >= 4 channels per group (1 if none does). Every GroupNorm of the paper's
+  model gets exactly the release's count either way; reduced-width configs
+  get fewer groups, since one channel per group would zero every 1x1 map.
   """
+  if exact:
+    if channels % groups:
+      raise ValueError(
+        f"GroupNorm({groups}) cannot split {channels} channels into equal "
+        "groups (ModelConfig.release_group_counts needs wider layers)"
+      )
+    return groups
   return max(
     [1]
     + [
@@ -78,15 +87,15 @@ def num_groups(channels: int, groups: int) -> int:
   )
 
 
-def group_norm(channels: int, groups: int, **kwargs):
-  """GroupNorm over `channels` in num_groups(channels, groups).
+def group_norm(channels: int, groups: int, exact: bool = False, **kwargs):
+  """GroupNorm over `channels` in num_groups(channels, groups, exact).
 
   keras.layers.GroupNormalization with a hand-written gradient
   (group_norm.GroupNorm). Computed in float32 under mixed precision
   (statistics of bfloat16 values lose too much).
   """
   return group_norm_lib.GroupNorm(
-    num_groups(channels, groups),
+    num_groups(channels, groups, exact),
     epsilon=GROUP_NORM_EPSILON,
     dtype="float32" if _mixed() else None,
     **kwargs,
@@ -94,7 +103,16 @@ def group_norm(channels: int, groups: int, **kwargs):
 
 
 def _mixed() -> bool:
-  return keras.mixed_precision.global_policy().compute_dtype != "float32"
+  return keras.mixed_precision.global_policy().compute_dtype in HALF_DTYPES
+
+
+HALF_DTYPES = ("float16", "bfloat16")
+
+
+def at_least_float32(x: tf.Tensor) -> tf.Tensor:
+  """x in float32 if it is a 16-bit float (mixed precision), else as it is
+  (float32, or float64 for bench.parity's rounding checks)."""
+  return tf.cast(x, tf.float32) if x.dtype.name in HALF_DTYPES else x
 
 
 def leaky_relu(x: tf.Tensor) -> tf.Tensor:
@@ -201,23 +219,27 @@ class ResBlock(Layer):
   [N, H, W, C_in] -> [N, H, W, filters]:
     out = shortcut(x) + 0.1 * GN(conv3x3_nobias(LReLU(GN(conv3x3(LReLU(x))))))
   with hidden width min(C_in, filters); shortcut = bias-free 1x1 conv when
-  C_in != filters, else identity. `groups`: GroupNorm groups (4; 1 at 1x1).
+  C_in != filters, else identity. `groups`: GroupNorm groups (4; 1 at 1x1);
+  `exact_groups`: exactly that many (see num_groups).
   """
 
   RESIDUAL_SCALE = 0.1
 
-  def __init__(self, filters: int, groups: int = 4, **kwargs):
+  def __init__(
+    self, filters: int, groups: int = 4, exact_groups: bool = False, **kwargs
+  ):
     super().__init__(**kwargs)
     self.filters = filters
     self.groups = groups
+    self.exact_groups = exact_groups
 
   def build(self, input_shape):
     in_channels = input_shape[-1]
     hidden = min(in_channels, self.filters)
     self.conv1 = Conv2D(hidden, 3, padding="same")
-    self.norm1 = group_norm(hidden, self.groups)
+    self.norm1 = group_norm(hidden, self.groups, self.exact_groups)
     self.conv2 = Conv2D(self.filters, 3, padding="same", use_bias=False)
-    self.norm2 = group_norm(self.filters, self.groups)
+    self.norm2 = group_norm(self.filters, self.groups, self.exact_groups)
     self.shortcut = (
       keras.layers.Conv2D(self.filters, 1, use_bias=False)
       if in_channels != self.filters
@@ -234,10 +256,17 @@ class ResBlock(Layer):
 class DcConv(Layer):
   """conv k x k (SAME) -> GroupNorm(4) -> LeakyReLU: [N, H, W, C] -> [N, H, W, filters]."""
 
-  def __init__(self, filters: int, kernel_size: int, groups: int = 4, **kwargs):
+  def __init__(
+    self,
+    filters: int,
+    kernel_size: int,
+    groups: int = 4,
+    exact_groups: bool = False,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.conv = Conv2D(filters, kernel_size, padding="same")
-    self.norm = group_norm(filters, groups)
+    self.norm = group_norm(filters, groups, exact_groups)
 
   def call(self, x):
     return leaky_relu(self.norm(self.conv(x)))
@@ -250,10 +279,13 @@ class DcUpConv(Layer):
   [N, 2r, 2r, filters] (stride 2, padding 1: PyTorch's ConvTranspose2d(4, 2, 1)).
   """
 
-  def __init__(self, filters: int, groups: int = 4, **kwargs):
+  def __init__(
+    self, filters: int, groups: int = 4, exact_groups: bool = False, **kwargs
+  ):
     super().__init__(**kwargs)
     self.filters = filters
     self.groups = groups
+    self.exact_groups = exact_groups
 
   def build(self, input_shape):
     one = input_shape[1] == 1
@@ -263,7 +295,7 @@ class DcUpConv(Layer):
       strides=1 if one else 2,
       padding="valid" if one else "same",
     )
-    self.norm = group_norm(self.filters, self.groups)
+    self.norm = group_norm(self.filters, self.groups, self.exact_groups)
 
   def call(self, x):
     return leaky_relu(self.norm(self.conv(x)))
@@ -275,19 +307,28 @@ class InitialState(Layer):
   Context features [B, c, H, W, C] are stacked on channels (c * C), then
   DcConv(c*C -> c*C, kernel) -> conv1x1(-> 2 * filters) -> GroupNorm (1 group
   at 1x1, else 16) -> split into h and c, each [B, H, W, filters]. No tanh.
-  kernel_size: 1, or 3 for the decoder's 4x4 stage (the release's).
+  kernel_size: 1, or 3 for one decoder stage (decoder.Decoder).
   """
 
-  def __init__(self, filters: int, kernel_size: int = 1, **kwargs):
+  def __init__(
+    self,
+    filters: int,
+    kernel_size: int = 1,
+    exact_groups: bool = False,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.filters = filters
     self.kernel_size = kernel_size
+    self.exact_groups = exact_groups
 
   def build(self, input_shape):
     stacked = input_shape[1] * input_shape[-1]
-    self.mix = DcConv(stacked, self.kernel_size)
+    self.mix = DcConv(stacked, self.kernel_size, exact_groups=self.exact_groups)
     self.out = keras.layers.Conv2D(2 * self.filters, 1)
-    self.norm = group_norm(2 * self.filters, 1 if input_shape[2] == 1 else 16)
+    self.norm = group_norm(
+      2 * self.filters, 1 if input_shape[2] == 1 else 16, self.exact_groups
+    )
 
   def call(self, context_features):
     x = tf.transpose(context_features, [0, 2, 3, 1, 4])

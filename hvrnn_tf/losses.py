@@ -17,6 +17,7 @@ def reconstruction_nll(
   Returns:
     float32 [B], in nats up to the per-pixel constants noted above.
   """
+  targets = tf.cast(targets, logits.dtype)
   if kind == "bernoulli":
     per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(
       labels=targets, logits=logits

@@ -9,6 +9,7 @@ import dataclasses
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from hvrnn_tf import initialization
 from hvrnn_tf import layers
 from hvrnn_tf import losses
 from hvrnn_tf import shapes
@@ -38,6 +39,8 @@ class ElboOutputs:
   kl: [B] KL per sequence, summed over levels, steps and latent elements.
   kl_per_level: per level, top first, [B, F, r, r, z] element-wise KL.
   reconstruction: [B, F, S, S, C] posterior reconstruction in [0, 1].
+  posteriors, priors: per level, top first, the Normals [B, F, r, r, z]
+    (the priors conditioned on the posterior samples of the levels above).
   """
 
   loss: tf.Tensor
@@ -46,6 +49,16 @@ class ElboOutputs:
   kl: tf.Tensor
   kl_per_level: list
   reconstruction: tf.Tensor
+  posteriors: list
+  priors: list
+
+
+def _concat_steps(normals) -> tfd.Normal:
+  """One Normal [B, F, ...] from per-step Normals [B, 1, ...]."""
+  return tfd.Normal(
+    tf.concat([n.loc for n in normals], axis=1),
+    tf.concat([n.scale for n in normals], axis=1),
+  )
 
 
 class HierarchicalVRNN(layers.Layer):
@@ -58,13 +71,17 @@ class HierarchicalVRNN(layers.Layer):
     self.config = config
     self.sample = tf.function(self._sample, jit_compile=jit_compile_sampling)
     self.encoder = FrameEncoder(
-      config.image_size, config.n_hid, config.channel_multipliers
+      config.image_size,
+      config.n_hid,
+      config.channel_multipliers,
+      exact_groups=config.release_group_counts,
     )
     self.latents = LatentHierarchy(config, self.encoder.channels)
     self.decoder = Decoder(config, self.encoder.channels)
 
   def initialize(self):
-    """Creates every variable with a dummy pass (needed before restoring)."""
+    """Creates every variable with a dummy pass (needed before restoring),
+    initialised as `config.initialization` says."""
     c = self.config
     self.elbo(
       tf.zeros(
@@ -72,6 +89,7 @@ class HierarchicalVRNN(layers.Layer):
       ),
       seed=tf.constant([0, 0]),
     )
+    initialization.initialize(self, c.initialization)
     self.built = True
 
   def encode(self, video):
@@ -114,7 +132,8 @@ class HierarchicalVRNN(layers.Layer):
       states: {"prior", "posterior", "decoder"} recurrent states.
       noise: per-level posterior noise [B, F, r, r, z].
     Returns:
-      (logits [B, F, S, S, C], per-level KL [B, F, r, r, z], new states).
+      (logits [B, F, S, S, C], per-level posteriors and priors (Normals
+      [B, F, r, r, z]), new states).
     """
     prior_hidden, prior_states = self.latents.recur(
       "prior", previous, states["prior"]
@@ -131,13 +150,12 @@ class HierarchicalVRNN(layers.Layer):
       dict(zip(self.config.latent_resolutions, samples)),
       states["decoder"],
     )
-    kl = [tfd.kl_divergence(q, p) for q, p in zip(posteriors, priors)]
     new_states = {
       "prior": prior_states,
       "posterior": posterior_states,
       "decoder": decoder_states,
     }
-    return logits, kl, new_states
+    return logits, (posteriors, priors), new_states
 
   def elbo(self, video, seed=None, beta=1.0, stepwise=False, noise=None):
     """Negative ELBO of the predicted frames given the context.
@@ -163,21 +181,25 @@ class HierarchicalVRNN(layers.Layer):
       noise = self.noise(seed, batch_size, num_future)
     if stepwise:
       step = lambda x, t: {r: f[:, t : t + 1] for r, f in x.items()}
-      logits, kl = [], []
+      logits, dists = [], []
       for t in range(num_future):
-        step_logits, step_kl, states = self._teacher_forced(
+        step_logits, step_dists, states = self._teacher_forced(
           step(previous, t),
           step(current, t),
           states,
           [n[:, t : t + 1] for n in noise],
         )
         logits.append(step_logits)
-        kl.append(step_kl)
+        dists.append(step_dists)
       logits = tf.concat(logits, axis=1)
-      kl = [tf.concat(level, axis=1) for level in zip(*kl)]
+      posteriors, priors = [
+        [_concat_steps(level) for level in zip(*kind)] for kind in zip(*dists)
+      ]
     else:
-      logits, kl, _ = self._teacher_forced(previous, current, states, noise)
-
+      logits, (posteriors, priors), _ = self._teacher_forced(
+        previous, current, states, noise
+      )
+    kl = [tfd.kl_divergence(q, p) for q, p in zip(posteriors, priors)]
     nll = losses.reconstruction_nll(
       logits, video[:, c:], self.config.reconstruction_loss
     )
@@ -190,6 +212,8 @@ class HierarchicalVRNN(layers.Layer):
       kl=kl_total,
       kl_per_level=kl,
       reconstruction=tf.sigmoid(logits),
+      posteriors=posteriors,
+      priors=priors,
     )
 
   def _sample(self, context, num_future, num_samples, seed):

@@ -1,10 +1,14 @@
 """Learning-rate and KL-weight (beta) schedules, and the paper's optimiser.
 
-The paper (sec. 5) and the authors' PyTorch `main.py` train with
-torch.optim.Adam(betas=(0.5, 0.9), weight_decay=1e-4), a learning rate warmed
-up over 5 epochs by Goyal et al.'s gradual warmup with the linear scaling rule
-(2e-5 -> 1.6e-4 at the paper's global batch of 128 = 8 GPUs x 16) and the KL
-weight beta warmed up from 0 to 1 over 20 epochs (the release).
+The paper (sec. 5) trains with Adam, betas (0.5, 0.9), and the authors'
+PyTorch `main.py` with torch.optim.Adam(lr, weight_decay=1e-4): coupled L2
+decay and, as it passes no betas, PyTorch's default betas (0.9, 0.999).
+`torch_adam` defaults to the paper's betas; the release's are the gin
+bindings `schedules.torch_adam.beta_1 = 0.9` and
+`schedules.torch_adam.beta_2 = 0.999`. The learning rate is warmed up over 5
+epochs by Goyal et al.'s gradual warmup with the linear scaling rule (2e-5 ->
+1.6e-4 at the paper's global batch of 128 = 8 GPUs x 16), the KL weight beta
+from 0 to 1 over 20 epochs (the release).
 """
 
 import keras
@@ -196,8 +200,15 @@ def torch_adam(
   beta_2: float = 0.9,
   epsilon: float = 1e-8,
 ) -> TorchAdam:
-  """The authors' optimiser: torch.optim.Adam(betas=(0.5, 0.9),
-  weight_decay=weight_decay), PyTorch's default epsilon."""
+  """torch.optim.Adam(betas=(beta_1, beta_2), weight_decay=weight_decay).
+
+  The betas default to the paper's (0.5, 0.9). The release's main.py passes
+  no betas, so it ran PyTorch's default (0.9, 0.999): bind
+  `schedules.torch_adam.beta_1 = 0.9` and `schedules.torch_adam.beta_2 =
+  0.999` (e.g. --gin_param=schedules.torch_adam.beta_1=0.9
+  --gin_param=schedules.torch_adam.beta_2=0.999). PyTorch's default epsilon,
+  which both used.
+  """
   return TorchAdam(
     learning_rate=learning_rate,
     beta_1=beta_1,

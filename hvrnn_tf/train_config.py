@@ -71,7 +71,8 @@ class TrainConfig:
     beta, beta_warmup_epochs: the KL weight, warmed up linearly from 0.
     weight_decay: PyTorch's coupled L2, given to `optimizer`.
     optimizer: factory (learning_rate schedule, weight_decay) -> Keras
-      optimizer; default @schedules.torch_adam (the authors' Adam).
+      optimizer; default @schedules.torch_adam (PyTorch's Adam, the
+      paper's betas; schedules.torch_adam.beta_1/beta_2 select others).
     strategy: factory () -> tf.distribute.Strategy, e.g.
       `train.strategy = @distribute.mirrored_strategy` (distribute.py).
     precision: one of PRECISIONS; jit_compile: XLA-compile the train step and

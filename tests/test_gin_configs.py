@@ -1,5 +1,6 @@
 """Every shipped gin config parses and gives a valid model configuration."""
 
+import math
 import pathlib
 
 import pytest
@@ -28,6 +29,29 @@ def test_config_parses_and_validates(path):
   assert config.sequence_length == (
     config.context_frames + config.future_frames
   )
+
+
+@pytest.mark.parametrize(
+  "name, epoch, epochs",
+  [
+    # The release's train/ folder: 43,264 sequences.
+    ("bair.gin", 43_264, 185),
+    # SVG's MovingMNIST loader (the release points to it): 60,000.
+    ("smmnist.gin", 60_000, 120),
+    # The release's cityscapes_loader: __len__ 45,000 for train.
+    ("cityscapes.gin", 45_000, 100),
+  ],
+)
+def test_paper_configs_count_the_releases_epochs(name, epoch, epochs):
+  """Steps per epoch from the release's epoch at the global batch of 128;
+  num_steps a whole number of them; warmups of 5 (lr) and 20 (beta) epochs."""
+  checkpointing.parse_gin([str(GIN_DIR / name)])
+  batch = gin.query_parameter("train.batch_size")
+  steps_per_epoch = gin.query_parameter("train.steps_per_epoch")
+  assert (batch, steps_per_epoch) == (128, math.ceil(epoch / 128))
+  assert gin.query_parameter("train.num_steps") == epochs * steps_per_epoch
+  assert gin.query_parameter("train.lr_warmup_epochs") == 5
+  assert gin.query_parameter("train.beta_warmup_epochs") == 20
 
 
 @pytest.mark.parametrize(

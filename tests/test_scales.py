@@ -55,7 +55,9 @@ def test_unbound_sizes_keep_the_rows_values():
   full = scales.load("full")
   assert full.n_hid is None and full.lr is None
   assert full.lr_warmup_epochs is None
-  assert (full.num_steps, full.batch_size, full.epochs) == (300000, 16, 120)
+  # 120 epochs of SVG's 60,000 sequences: 3750 steps each at batch 16.
+  assert (full.num_steps, full.batch_size, full.epochs) == (450000, 16, 120)
+  assert full.num_steps // full.epochs == 60000 // full.batch_size
 
 
 def test_unknown_scale_and_missing_sizes_are_named(tmp_path, monkeypatch):

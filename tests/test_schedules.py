@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from hvrnn_tf import checkpointing
 from hvrnn_tf import schedules
+from hvrnn_tf import train_config
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -156,6 +158,44 @@ def test_torch_adam_rejects_decoupled_weight_decay():
   config = schedules.TorchAdam(coupled_weight_decay=1e-4).get_config()
   assert config["coupled_weight_decay"] == 1e-4
   assert config["weight_decay"] is None and config["epsilon"] == 1e-8
+
+
+def _train_optimizer(gin_params):
+  """The optimizer a run builds after `--gin_param`s `gin_params`."""
+  checkpointing.parse_gin(gin_params=gin_params)
+  config = train_config.TrainConfig(num_steps=1)
+  return config.optimizer(1e-2, config.weight_decay)
+
+
+def test_torch_adam_defaults_to_the_papers_betas():
+  optimizer = _train_optimizer([])
+  assert (optimizer.beta_1, optimizer.beta_2) == (0.5, 0.9)
+  assert optimizer.coupled_weight_decay == 1e-4
+
+
+def test_gin_selects_the_releases_betas():
+  """The release's main.py passes no betas: torch.optim.Adam's (0.9, 0.999).
+  The documented bindings select them, and the updates are then torch's with
+  those betas."""
+  optimizer = _train_optimizer(
+    [
+      "schedules.torch_adam.beta_1=0.9",  # as docs/TRAINING.md's flags
+      "schedules.torch_adam.beta_2=0.999",
+    ]
+  )
+  assert isinstance(optimizer, schedules.TorchAdam)
+  assert (optimizer.beta_1, optimizer.beta_2) == (0.9, 0.999)
+  assert (optimizer.epsilon, optimizer.coupled_weight_decay) == (1e-8, 1e-4)
+  w = tf.Variable(W0)
+  for g in GRADIENTS:
+    optimizer.apply_gradients([(tf.constant(g), w)])
+  expected = torch_adam(
+    W0, GRADIENTS, [1e-2] * 3, 1e-4, beta_1=0.9, beta_2=0.999
+  )
+  # float32: with beta_2 = 0.999 the near-epsilon entries agree to ~3e-6.
+  np.testing.assert_allclose(w.numpy(), expected, rtol=1e-5, atol=1e-9)
+  paper = torch_adam(W0, GRADIENTS, [1e-2] * 3, 1e-4)
+  assert np.abs(paper - expected).max() > 1e-4
 
 
 # Logical devices must be set up before TensorFlow initialises: a fresh
