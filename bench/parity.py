@@ -281,13 +281,14 @@ def train_parity(config, batches: np.ndarray) -> dict:
   np.savez(path, videos=batches, level_shapes=level_shapes(config))
   out = os.path.join(FLAGS.workdir, "release_train.json")
   argv_steps = dict(state=_state_path(), inputs=path, out=out)
-  release = subprocess.Popen(
-    _driver_argv("train", steps=FLAGS.train_steps, threads=1, **argv_steps),
-    stdout=subprocess.DEVNULL,
-  )
-  ours = our_training(config, batches)
-  if release.wait():
-    raise RuntimeError("the release's training run failed")
+  with open(os.path.join(FLAGS.workdir, "release_train.log"), "w") as log:
+    release = subprocess.Popen(
+      _driver_argv("train", steps=FLAGS.train_steps, threads=1, **argv_steps),
+      stdout=log,
+    )
+    ours = our_training(config, batches)
+    if release.wait():
+      raise RuntimeError(f"the release's training run failed: see {log.name}")
   with open(out) as f:
     theirs = [r["loss"] for r in json.load(f)]
   differences = [abs(a - b) / abs(b) for a, b in zip(ours, theirs)]

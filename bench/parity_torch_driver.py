@@ -25,6 +25,7 @@ teacher-forced pass does not use).
 import argparse
 import json
 import math
+import os
 import sys
 
 import numpy as np
@@ -91,7 +92,8 @@ def _forward(model, args, video, levels_noise):
 
   dtype = torch.float64 if args.float64 else torch.float32
   frames = torch.from_numpy(video.transpose(0, 1, 4, 2, 3)).to(dtype)
-  _use_noise(levels_noise, dtype)
+  if levels_noise is not None:
+    _use_noise(levels_noise, dtype)
   config = {"n_steps": frames.shape[1], "n_ctx": args.context_frames}
   (preds, priors, posteriors), _ = model(frames, config, use_prior=False)
   targets = frames[:, args.context_frames :]
@@ -182,6 +184,103 @@ def train(args) -> dict:
   return losses[-1]
 
 
+def _schedule(args, index):
+  """(learning rate, beta) at step `index`: linear warmups, then flat (ours)."""
+  lr_fraction = (
+    min(index / args.lr_warmup_steps, 1.0) if args.lr_warmup_steps else 1.0
+  )
+  beta_fraction = (
+    min(index / args.beta_warmup_steps, 1.0) if args.beta_warmup_steps else 1.0
+  )
+  lr = args.lr + (args.lr_peak - args.lr) * lr_fraction
+  return lr, args.beta * beta_fraction
+
+
+def study_train(args) -> dict:
+  """The release as its authors train it (its init, noise and one-sample KL,
+  losses.kl_loss) on the uint8 batches [N, B, T, H, W, C] of --inputs (.npy),
+  with our schedules; resumes from --out's checkpoint; logs JSON lines."""
+  import torch  # pylint: disable=import-outside-toplevel
+
+  model, batches = _build(args), np.load(args.inputs, mmap_mode="r")
+  import losses  # pylint: disable=import-outside-toplevel,import-error (the release's, on the path after _build)
+
+  optimizer, start = _optimizer(model, args), 0
+  checkpoint = args.out + ".pt"
+  try:
+    saved = torch.load(checkpoint, weights_only=True)
+  except FileNotFoundError:
+    saved = None
+  if saved:
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    start = saved["step"]
+  config = {"n_steps": batches.shape[2], "n_ctx": args.context_frames}
+  config["rec_loss"] = "bce" if args.rec_loss == "bernoulli" else "l1"
+  for index in range(start, args.steps):
+    lr, beta = _schedule(args, index)
+    for group in optimizer.param_groups:
+      group["lr"] = lr
+    video = np.asarray(batches[index], np.float32) / 255.0
+    frames = torch.from_numpy(video.transpose(0, 1, 4, 2, 3))
+    (preds, priors, posteriors), _ = model(frames, config, use_prior=False)
+    nll = losses.reconstruction_loss(
+      config, preds, frames[:, args.context_frames :]
+    )
+    kl = losses.kl_loss(config, priors, posteriors)
+    loss = nll + beta * kl
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    record = {
+      "step": index + 1,
+      "loss": loss.item(),
+      "nll": nll.item(),
+      "kl": kl.item(),
+    }
+    print(json.dumps(record), flush=True)
+    if (index + 1) % args.checkpoint_every == 0 or index + 1 == args.steps:
+      state = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
+      torch.save({**state, "step": index + 1}, checkpoint + ".tmp")
+      os.replace(checkpoint + ".tmp", checkpoint)
+  return {"step": args.steps}
+
+
+def study_eval(args) -> dict:
+  """The study_train checkpoint on the uint8 test videos [S, T, H, W, C] of
+  --inputs: the test -ELBO (its own posterior noise, the analytic KL) and
+  --samples futures per sequence from its own sampler (train_fns.sample_step,
+  O(T^2)), written to --out as [S, N, F, H, W, C]."""
+  import torch  # pylint: disable=import-outside-toplevel
+
+  model = _build(args)
+  model.load_state_dict(torch.load(args.state, weights_only=True)["model"])
+  model.eval()
+  import train_fns  # pylint: disable=import-outside-toplevel,import-error
+
+  videos = np.load(args.inputs).astype(np.float32) / 255.0
+  config = {"n_steps": videos.shape[1], "n_ctx": args.context_frames}
+  neg_elbo, nll, kl, samples = [], [], [], []
+  with torch.no_grad():
+    for video in videos:
+      _, seq_nll, seq_kl, _, _ = _forward(model, args, video[None], None)
+      nll.append(seq_nll.item())
+      kl.append(seq_kl.item())
+      frames = torch.from_numpy(video.transpose(0, 3, 1, 2))[None]
+      (preds, _), _ = train_fns.sample_step(
+        model, config, frames.repeat(args.samples, 1, 1, 1, 1)
+      )
+      future = preds[:, args.context_frames :].numpy()
+      samples.append(future.transpose(0, 1, 3, 4, 2))
+  np.save(args.out, np.stack(samples).astype(np.float32))
+  neg_elbo = [a + b for a, b in zip(nll, kl)]
+  return {
+    "neg_elbo": float(np.mean(neg_elbo)),
+    "nll": float(np.mean(nll)),
+    "kl": float(np.mean(kl)),
+  }
+
+
 def init(args) -> dict:
   import torch  # pylint: disable=import-outside-toplevel
 
@@ -215,7 +314,10 @@ def manifest(args) -> dict:
 
 def parse_args(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("command", choices=("manifest", "init", "step", "train"))
+  parser.add_argument(
+    "command",
+    choices=("manifest", "init", "step", "train", "study_train", "study_eval"),
+  )
   parser.add_argument("--release_dir", required=True)
   parser.add_argument(
     "--image_size", type=int, default=64, choices=sorted(MODELS)
@@ -238,6 +340,11 @@ def parse_args(argv=None):
   parser.add_argument("--beta_2", type=float, default=0.9)
   parser.add_argument("--weight_decay", type=float, default=1e-4)
   parser.add_argument("--steps", type=int, default=200)
+  parser.add_argument("--lr_peak", type=float, default=5e-4, help="study_train")
+  parser.add_argument("--lr_warmup_steps", type=int, default=0)
+  parser.add_argument("--beta_warmup_steps", type=int, default=0)
+  parser.add_argument("--checkpoint_every", type=int, default=100)
+  parser.add_argument("--samples", type=int, default=20, help="study_eval")
   parser.add_argument("--threads", type=int, default=0)
   parser.add_argument("--float64", type=int, default=0, help="1: in float64.")
   return parser.parse_args(argv)
@@ -249,7 +356,14 @@ def main(argv=None):
     import torch  # pylint: disable=import-outside-toplevel
 
     torch.set_num_threads(args.threads)
-  commands = {"manifest": manifest, "init": init, "step": step, "train": train}
+  commands = {
+    "manifest": manifest,
+    "init": init,
+    "step": step,
+    "train": train,
+    "study_train": study_train,
+    "study_eval": study_eval,
+  }
   print(json.dumps(commands[args.command](args)))
 
 
