@@ -20,6 +20,7 @@ Also writes the release's per-tensor init statistics
 """
 
 import functools
+import gc
 import json
 import os
 import subprocess
@@ -43,25 +44,39 @@ from hvrnn_tf.trainer import Trainer
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGS = flags.FLAGS
-flags.DEFINE_string(
-  "release_dir", "runs/improved_vrnn", "The release's checkout."
-)
-flags.DEFINE_string(
-  "torch_python", "runs/peer_venv/bin/python", "A Python with torch."
-)
-flags.DEFINE_string("mnist_dir", "../shared/data/mnist", "MNIST IDX folder.")
-flags.DEFINE_integer("n_hid", 16, "Width (the release needs a multiple of 16).")
-flags.DEFINE_integer("seed", 0, "Release init seed and noise seed.")
-flags.DEFINE_integer("batch", 4, "Sequences per batch.")
-flags.DEFINE_integer("train_steps", 200, "Training-parity steps (0: skip).")
-flags.DEFINE_float("learning_rate", 5e-4, "Constant learning rate.")
-flags.DEFINE_float("beta", 1.0, "KL weight.")
-flags.DEFINE_string("workdir", "runs/parity", "Scratch files.")
-flags.DEFINE_string("out", "bench/results/parity.json", "Result JSON.")
-flags.DEFINE_string("plot", "docs/results/parity_training.png", "Loss plot.")
-flags.DEFINE_string(
-  "stats_out", "tests/data/release_init_stats.json", "Release init stats."
-)
+
+
+def define_flags():
+  """Defined when run as a binary (release_study adds its own): binaries
+  imported by one test process share absl's flags."""
+  flags.DEFINE_string(
+    "release_dir", "runs/improved_vrnn", "The release's checkout."
+  )
+  flags.DEFINE_string(
+    "torch_python", "runs/peer_venv/bin/python", "A Python with torch."
+  )
+  flags.DEFINE_string("mnist_dir", "../shared/data/mnist", "MNIST IDX folder.")
+  flags.DEFINE_integer(
+    "n_hid", 16, "Width (the release needs a multiple of 16)."
+  )
+  flags.DEFINE_integer("seed", 0, "Release init seed and noise seed.")
+  flags.DEFINE_integer("batch", 4, "Sequences per batch.")
+  flags.DEFINE_integer("train_steps", 200, "Training-parity steps (0: skip).")
+  flags.DEFINE_float("learning_rate", 5e-4, "Constant learning rate.")
+  flags.DEFINE_float("beta", 1.0, "KL weight.")
+  flags.DEFINE_string("workdir", "runs/parity", "Scratch files.")
+  flags.DEFINE_bool(
+    "reuse_release_train",
+    False,
+    "Take the release's training record from --workdir (an earlier run with "
+    "the same flags: same init, batches and noise) instead of training it again.",
+  )
+  flags.DEFINE_string("out", "bench/results/parity.json", "Result JSON.")
+  flags.DEFINE_string("plot", "docs/results/parity_training.png", "Loss plot.")
+  flags.DEFINE_string(
+    "stats_out", "tests/data/release_init_stats.json", "Release init stats."
+  )
+
 
 CONTEXT, FUTURE = 5, 10
 
@@ -281,13 +296,15 @@ def train_parity(config, batches: np.ndarray) -> dict:
   np.savez(path, videos=batches, level_shapes=level_shapes(config))
   out = os.path.join(FLAGS.workdir, "release_train.json")
   argv_steps = dict(state=_state_path(), inputs=path, out=out)
-  with open(os.path.join(FLAGS.workdir, "release_train.log"), "w") as log:
-    release = subprocess.Popen(
-      _driver_argv("train", steps=FLAGS.train_steps, threads=1, **argv_steps),
-      stdout=log,
-    )
+  with open(os.path.join(FLAGS.workdir, "release_train.log"), "a") as log:
+    release = None
+    if not FLAGS.reuse_release_train:
+      release = subprocess.Popen(
+        _driver_argv("train", steps=FLAGS.train_steps, threads=1, **argv_steps),
+        stdout=log,
+      )
     ours = our_training(config, batches)
-    if release.wait():
+    if release and release.wait():
       raise RuntimeError(f"the release's training run failed: see {log.name}")
   with open(out) as f:
     theirs = [r["loss"] for r in json.load(f)]
@@ -343,6 +360,13 @@ def plot(training: dict, path: str) -> None:
   fig.savefig(path, dpi=80)
 
 
+def _commit() -> str:
+  done = subprocess.run(
+    ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+  )
+  return done.stdout.strip()
+
+
 def main(argv):
   del argv
   os.makedirs(FLAGS.workdir, exist_ok=True)
@@ -353,6 +377,7 @@ def main(argv):
   record = {
     "command": " ".join(sys.argv),
     "date": time.strftime("%F %T UTC", time.gmtime()),
+    "commit": _commit(),
   }
   record["init"] = init_release(trainer)
   batches = sm_mnist_batches(config, max(FLAGS.train_steps, 1))
@@ -360,7 +385,9 @@ def main(argv):
     FLAGS.seed, 0, FLAGS.batch, config.future_frames, level_shapes(config)
   )
   record["step"] = one_step(trainer, batches[0], noise)
+  del trainer  # our_training builds its own: one model in memory at a time
   record["step_float64"] = float64_step(config, batches[0], noise)
+  gc.collect()
   if FLAGS.train_steps:
     record["train"] = train_parity(config, batches)
     plot(record["train"], FLAGS.plot)
@@ -375,4 +402,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -24,7 +24,7 @@ from absl import flags
 import numpy as np
 
 # --release_dir, --torch_python, --mnist_dir, --n_hid and --seed are bench.parity's.
-from bench import parity  # noqa: F401
+from bench import parity
 from hvrnn_tf import checkpointing
 from hvrnn_tf import schedules
 from hvrnn_tf import train_config as train_config_lib
@@ -34,17 +34,23 @@ from hvrnn_tf.metrics import best_of_n
 from hvrnn_tf.metrics import image_metrics
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum(
-  "stage", "data", ["data", "release", "ours", "eval"], "What to run."
-)
-flags.DEFINE_integer("test_sequences", 64, "Test sequences evaluated.")
-flags.DEFINE_integer(
-  "steps",
-  None,
-  "Train to this step (default: train.num_steps); re-run to go on.",
-)
-flags.DEFINE_integer("num_samples", 20, "Samples per sequence (best of N).")
-flags.DEFINE_string("study_dir", "runs/study", "Where both runs live.")
+
+
+def define_flags():
+  """bench.parity's flags and the study's own, when run as a binary."""
+  parity.define_flags()
+  flags.DEFINE_enum(
+    "stage", "data", ["data", "release", "ours", "eval"], "What to run."
+  )
+  flags.DEFINE_integer("test_sequences", 64, "Test sequences evaluated.")
+  flags.DEFINE_integer(
+    "steps",
+    None,
+    "Train to this step (default: train.num_steps); re-run to go on.",
+  )
+  flags.DEFINE_integer("num_samples", 20, "Samples per sequence (best of N).")
+  flags.DEFINE_string("study_dir", "runs/study", "Where both runs live.")
+
 
 GIN_FILE = "smmnist_cpu.gin"
 
@@ -221,4 +227,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -37,12 +37,17 @@ from hvrnn_tf.train_config import TrainConfig
 from hvrnn_tf.trainer import Trainer
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string(
-  "release_checkpoint", None, "The release's state dict (.pth)."
-)
-flags.DEFINE_string("workdir", None, "New workdir to create.")
-flags.DEFINE_multi_string("gin_file", [], "Gin config files (the model's).")
-flags.DEFINE_multi_string("gin_param", [], "Further gin bindings.")
+
+
+def define_flags():
+  """Defined when run as a binary: train's --workdir is the same flag name."""
+  flags.DEFINE_string(
+    "release_checkpoint", None, "The release's state dict (.pth)."
+  )
+  flags.DEFINE_string("workdir", None, "New workdir to create.")
+  flags.DEFINE_multi_string("gin_file", [], "Gin config files (the model's).")
+  flags.DEFINE_multi_string("gin_param", [], "Further gin bindings.")
+
 
 TORCH_HINT = (
   "torch is needed to read the release's checkpoint and is no dependency of "
@@ -180,5 +185,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   flags.mark_flags_as_required(["release_checkpoint", "workdir"])
   app.run(main)
