@@ -72,6 +72,16 @@ def define_flags():
     "the same flags: same init, batches and noise) instead of training it again.",
   )
   flags.DEFINE_string("out", "bench/results/parity.json", "Result JSON.")
+  flags.DEFINE_string(
+    "control",
+    "",
+    "The release's training record from the same init with every weight "
+    "scaled by 1 + 1e-7 N(0, 1) (parity_torch_driver.py train "
+    "--perturb=1e-7): how far float32-sized differences alone carry it.",
+  )
+  flags.DEFINE_bool(
+    "replot", False, "Only add --control to --out's record and redraw."
+  )
   flags.DEFINE_string("plot", "docs/results/parity_training.png", "Loss plot.")
   flags.DEFINE_string(
     "stats_out", "tests/data/release_init_stats.json", "Release init stats."
@@ -353,11 +363,37 @@ def plot(training: dict, path: str) -> None:
   top.plot(training["ours"], "--", label="hvrnn_tf")
   top.set_ylabel("-ELBO (train batch)")
   top.legend()
-  bottom.semilogy(training["relative_difference"])
+  bottom.semilogy(training["relative_difference"], label="hvrnn_tf vs release")
+  if "control_relative_difference" in training:
+    bottom.semilogy(
+      training["control_relative_difference"],
+      ":",
+      label="release vs release, weights x (1 + 1e-7 N(0, 1))",
+    )
+    bottom.legend()
   bottom.set_ylabel("|ours - release| / release")
   bottom.set_xlabel("step")
   fig.tight_layout()
   fig.savefig(path, dpi=80)
+
+
+def add_control(record: dict, path: str) -> None:
+  """The control run's per-step relative distance from the release's run."""
+  with open(path) as f:
+    control = [r["loss"] for r in json.load(f)]
+  release = record["train"]["release"]
+  record["train"]["control_relative_difference"] = [
+    abs(a - b) / abs(b) for a, b in zip(control, release)
+  ]
+
+
+def _replot() -> None:
+  with open(FLAGS.out) as f:
+    record = json.load(f)
+  add_control(record, FLAGS.control)
+  plot(record["train"], FLAGS.plot)
+  with open(FLAGS.out, "w") as f:
+    json.dump(record, f, indent=1)
 
 
 def _commit() -> str:
@@ -369,6 +405,9 @@ def _commit() -> str:
 
 def main(argv):
   del argv
+  if FLAGS.replot:
+    _replot()
+    return
   os.makedirs(FLAGS.workdir, exist_ok=True)
   tf.keras.utils.set_random_seed(FLAGS.seed)
   config = model_config()
@@ -390,6 +429,8 @@ def main(argv):
   gc.collect()
   if FLAGS.train_steps:
     record["train"] = train_parity(config, batches)
+    if FLAGS.control:
+      add_control(record, FLAGS.control)
     plot(record["train"], FLAGS.plot)
   record["seconds"] = round(time.time() - started, 1)
   with open(FLAGS.out, "w") as f:

@@ -94,7 +94,8 @@ def _forward(model, args, video, levels_noise):
   frames = torch.from_numpy(video.transpose(0, 1, 4, 2, 3)).to(dtype)
   if levels_noise is not None:
     _use_noise(levels_noise, dtype)
-  config = {"n_steps": frames.shape[1], "n_ctx": args.context_frames}
+  config = {"n_steps": frames.shape[1] - args.context_frames}
+  config["n_ctx"] = args.context_frames
   (preds, priors, posteriors), _ = model(frames, config, use_prior=False)
   targets = frames[:, args.context_frames :]
   if args.rec_loss == "bernoulli":
@@ -158,7 +159,15 @@ def step(args) -> dict:
 
 def train(args) -> dict:
   """--steps Adam steps; batches from --inputs, noise from `noise`."""
+  import torch  # pylint: disable=import-outside-toplevel
+
   model = _build(args)
+  if args.perturb:  # a rounding-sized change of every weight (control run)
+    generator = torch.Generator().manual_seed(args.seed + 1)
+    with torch.no_grad():
+      for parameter in model.parameters():
+        jitter = torch.randn(parameter.shape, generator=generator)
+        parameter.mul_(1 + args.perturb * jitter)
   optimizer = _optimizer(model, args)
   inputs = np.load(args.inputs)
   videos, levels = inputs["videos"], [tuple(x) for x in inputs["level_shapes"]]
@@ -215,7 +224,8 @@ def study_train(args) -> dict:
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     start = saved["step"]
-  config = {"n_steps": batches.shape[2], "n_ctx": args.context_frames}
+  config = {"n_steps": batches.shape[2] - args.context_frames}
+  config["n_ctx"] = args.context_frames
   config["rec_loss"] = "bce" if args.rec_loss == "bernoulli" else "l1"
   for index in range(start, args.steps):
     lr, beta = _schedule(args, index)
@@ -253,13 +263,16 @@ def study_eval(args) -> dict:
   O(T^2)), written to --out as [S, N, F, H, W, C]."""
   import torch  # pylint: disable=import-outside-toplevel
 
+  checkpoint, args.state = args.state, None  # a study_train checkpoint
   model = _build(args)
-  model.load_state_dict(torch.load(args.state, weights_only=True)["model"])
+  model.load_state_dict(torch.load(checkpoint, weights_only=True)["model"])
   model.eval()
   import train_fns  # pylint: disable=import-outside-toplevel,import-error
 
   videos = np.load(args.inputs).astype(np.float32) / 255.0
-  config = {"n_steps": videos.shape[1], "n_ctx": args.context_frames}
+  # The release's n_steps: predicted frames (datasets.py: seq_len = n_ctx + n_steps).
+  config = {"n_steps": videos.shape[1] - args.context_frames}
+  config["n_ctx"] = args.context_frames
   neg_elbo, nll, kl, samples = [], [], [], []
   with torch.no_grad():
     for video in videos:
@@ -345,6 +358,9 @@ def parse_args(argv=None):
   parser.add_argument("--beta_warmup_steps", type=int, default=0)
   parser.add_argument("--checkpoint_every", type=int, default=100)
   parser.add_argument("--samples", type=int, default=20, help="study_eval")
+  parser.add_argument(
+    "--perturb", type=float, default=0.0, help="train: relative weight noise"
+  )
   parser.add_argument("--threads", type=int, default=0)
   parser.add_argument("--float64", type=int, default=0, help="1: in float64.")
   return parser.parse_args(argv)
