@@ -22,12 +22,14 @@ import subprocess
 from absl import app
 from absl import flags
 import numpy as np
+import tensorflow as tf
 
 # --release_dir, --torch_python, --mnist_dir, --n_hid and --seed are bench.parity's.
 from bench import parity
 from hvrnn_tf import checkpointing
 from hvrnn_tf import schedules
 from hvrnn_tf import train_config as train_config_lib
+from hvrnn_tf import visualize
 from hvrnn_tf.config import ModelConfig
 from hvrnn_tf.data import inputs
 from hvrnn_tf.metrics import best_of_n
@@ -40,7 +42,10 @@ def define_flags():
   """bench.parity's flags and the study's own, when run as a binary."""
   parity.define_flags()
   flags.DEFINE_enum(
-    "stage", "data", ["data", "release", "ours", "eval"], "What to run."
+    "stage",
+    "data",
+    ["data", "release", "ours", "eval", "pictures"],
+    "What to run.",
   )
   flags.DEFINE_integer("test_sequences", 64, "Test sequences evaluated.")
   flags.DEFINE_integer(
@@ -208,10 +213,33 @@ def evaluate_ours() -> dict:
     return json.load(f)
 
 
+def pictures(path: str, sequences=(0, 1)) -> None:
+  """Truth, ours' and the release's best-of-N sample (by SSIM) per sequence."""
+  videos = _test_videos()[list(sequences)]
+  c = _configs()[0].context_frames
+  theirs = np.load(os.path.join(FLAGS.study_dir, "release_samples.npy"))
+  model, _ = checkpointing.restore_model(os.path.join(FLAGS.study_dir, "ours"))
+  ours = model.sample(
+    videos[:, :c], videos.shape[1] - c, theirs.shape[1], tf.constant([0, 1])
+  ).numpy()
+  rows = []
+  for i, index in enumerate(sequences):
+    rows.append(videos[i, c:])
+    for samples in (ours[i], theirs[index]):
+      scores = image_metrics.ssim_per_frame(
+        videos[i : i + 1, c:], samples[None]
+      )
+      rows.append(samples[int(np.argmax(np.mean(scores[0], axis=1)))])
+  visualize.write_png(path, visualize.image_strip(np.stack(rows)))
+
+
 def main(argv):
   del argv
   if FLAGS.stage == "data":
     dump_batches()
+    return
+  if FLAGS.stage == "pictures":
+    pictures("docs/results/release_study.png")
     return
   if FLAGS.stage == "eval":
     result = {
