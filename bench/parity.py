@@ -240,7 +240,9 @@ def one_step(trainer, video: np.ndarray, noise: list) -> dict:
   gradient_errors = compare_tensors(trainer.model, release, "grad/", gradients)
   variables = trainer.model.trainable_variables
   before = [v.numpy() for v in variables]
-  trainer.train_step(tf.constant(video), [tf.constant(n) for n in noise])
+  trainer.train_step_with_noise(
+    tf.constant(video), [tf.constant(n) for n in noise]
+  )
   updates = [v.numpy() - b for v, b in zip(variables, before)]
   state = _release_state()
   for name in state:
@@ -345,7 +347,7 @@ def our_training(config, batches) -> list[float]:
     noise = driver.noise(
       FLAGS.seed, step, len(video), frames, level_shapes(config)
     )
-    metrics, _ = trainer.train_step(
+    metrics, _ = trainer.train_step_with_noise(
       tf.constant(video), [tf.constant(n) for n in noise]
     )
     losses.append(float(metrics["loss"]))

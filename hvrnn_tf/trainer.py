@@ -170,11 +170,8 @@ class Trainer:
     )
 
   @tf.function
-  def train_step(self, video, noise=None):
+  def train_step(self, video):
     """One optimisation step on a global batch; returns (metrics, reconstruction).
-
-    noise: the posterior noise (HierarchicalVRNN.noise's layout) to use
-    instead of the run's own draws (bench.parity feeds the release's).
 
     metrics: loss, nll, kl, kl_level_*, beta, learning_rate, and nonfinite
     (1.0 if the step had a non-finite loss or gradients, and was skipped).
@@ -182,12 +179,20 @@ class Trainer:
     reconstruction: [B_local, f, S, S, C] of the first local replica.
     """
     # Drawn here, outside any XLA compilation (see HierarchicalVRNN.noise).
-    if noise is None:
-      noise = self.model.noise(
-        model_lib.fold_in([self.seed, 0], self.step),
-        self.batch_size,
-        self.config.future_frames,
-      )
+    noise = self.model.noise(
+      model_lib.fold_in([self.seed, 0], self.step),
+      self.batch_size,
+      self.config.future_frames,
+    )
+    return self._step(video, noise)
+
+  @tf.function
+  def train_step_with_noise(self, video, noise):
+    """train_step with the given posterior noise (HierarchicalVRNN.noise's
+    layout) instead of the run's own draws: bench.parity feeds the release's."""
+    return self._step(video, noise)
+
+  def _step(self, video, noise):
     metrics, reconstruction, nonfinite = self.strategy.run(
       self._replica_step, args=(video, noise)
     )

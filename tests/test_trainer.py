@@ -136,3 +136,20 @@ def test_a_nonfinite_gradient_element_is_caught_even_with_a_finite_loss():
   # +inf and -inf in one tensor: their sum is NaN, still caught.
   both = tf.constant([np.inf, -np.inf, 1.0])
   assert check(tf.constant(2.0), both) == 1.0
+
+
+def test_given_noise_steps_as_the_runs_own_draws():
+  """train_step_with_noise(video, the noise train_step would draw) is train_step."""
+  trainers = [Trainer(MICRO, tiny_recipe()) for _ in range(2)]
+  for a, b in zip(*[t.model.trainable_variables for t in trainers]):
+    b.assign(a)
+  own, _ = trainers[0].train_step(MICRO_VIDEO)
+  b = trainers[1]
+  noise = b.model.noise(
+    model_lib.fold_in([b.seed, 0], b.step), b.batch_size, MICRO.future_frames
+  )
+  given, _ = b.train_step_with_noise(MICRO_VIDEO, noise)
+  np.testing.assert_allclose(
+    float(given["loss"]), float(own["loss"]), rtol=1e-6
+  )
+  assert int(b.step.numpy()) == 1
