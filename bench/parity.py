@@ -108,7 +108,10 @@ def model_config() -> ModelConfig:
 def run_driver(command: str, **options) -> dict:
   """Runs the torch driver's `command`; returns its JSON reply."""
   done = subprocess.run(
-    _driver_argv(command, **options), check=True, capture_output=True, text=True
+    driver_argv(command, **_recipe(), **options),
+    check=True,
+    capture_output=True,
+    text=True,
   )
   return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -143,20 +146,16 @@ def sm_mnist_batches(config: ModelConfig, count: int) -> np.ndarray:
   return np.stack([b.numpy() for b in dataset.take(count)])
 
 
+def relative_differences(ours, theirs) -> list[float]:
+  """|ours - theirs| / |theirs|, per step of two loss curves."""
+  return [abs(a - b) / abs(b) for a, b in zip(ours, theirs)]
+
+
 def relative_error(ours, theirs) -> float:
   """||ours - theirs|| / ||theirs|| (float64)."""
   ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
   scale = np.linalg.norm(theirs)
   return float(np.linalg.norm(ours - theirs) / (scale if scale else 1.0))
-
-
-def ours_layout(name_targets, value):
-  """The release tensor `value` in the layout of each of its targets."""
-  parts = []
-  for target in name_targets:
-    part = value if target.channels is None else value[:, target.channels]
-    parts.append(part.transpose(2, 3, 1, 0) if part.ndim == 4 else part)
-  return parts
 
 
 def compare_tensors(model, release: dict, prefix: str, ours: list) -> dict:
@@ -165,7 +164,7 @@ def compare_tensors(model, release: dict, prefix: str, ours: list) -> dict:
   index = {id(v): i for i, v in enumerate(model.trainable_variables)}
   errors = {}
   for name, targets in release_weights.mapping(model).items():
-    theirs = ours_layout(targets, release[prefix + name])
+    theirs = release_weights.keras_layout(targets, release[prefix + name])
     mine = [ours[index[id(t.variable)]] for t in targets]
     errors[name] = relative_error(
       np.concatenate([np.ravel(m) for m in mine]),
@@ -312,7 +311,9 @@ def train_parity(config, batches: np.ndarray) -> dict:
     release = None
     if not FLAGS.reuse_release_train:
       release = subprocess.Popen(
-        _driver_argv("train", steps=FLAGS.train_steps, threads=1, **argv_steps),
+        driver_argv(
+          "train", steps=FLAGS.train_steps, threads=1, **_recipe(), **argv_steps
+        ),
         stdout=log,
       )
     ours = our_training(config, batches)
@@ -320,11 +321,15 @@ def train_parity(config, batches: np.ndarray) -> dict:
       raise RuntimeError(f"the release's training run failed: see {log.name}")
   with open(out) as f:
     theirs = [r["loss"] for r in json.load(f)]
-  differences = [abs(a - b) / abs(b) for a, b in zip(ours, theirs)]
-  return {"ours": ours, "release": theirs, "relative_difference": differences}
+  return {
+    "ours": ours,
+    "release": theirs,
+    "relative_difference": relative_differences(ours, theirs),
+  }
 
 
-def _driver_argv(command, **options):
+def driver_argv(command: str, **options) -> list[str]:
+  """The torch driver's `command` for the release at --n_hid and --seed."""
   return [
     FLAGS.torch_python,
     os.path.join(_REPO, "bench", "parity_torch_driver.py"),
@@ -332,9 +337,12 @@ def _driver_argv(command, **options):
     f"--release_dir={FLAGS.release_dir}",
     f"--n_hid={FLAGS.n_hid}",
     f"--seed={FLAGS.seed}",
-    f"--lr={FLAGS.learning_rate}",
-    f"--beta={FLAGS.beta}",
   ] + [f"--{k}={v}" for k, v in options.items()]
+
+
+def _recipe() -> dict:
+  """The driver options of this bench's recipe (make_trainer's)."""
+  return {"lr": FLAGS.learning_rate, "beta": FLAGS.beta}
 
 
 def our_training(config, batches) -> list[float]:
@@ -383,10 +391,9 @@ def add_control(record: dict, path: str) -> None:
   """The control run's per-step relative distance from the release's run."""
   with open(path) as f:
     control = [r["loss"] for r in json.load(f)]
-  release = record["train"]["release"]
-  record["train"]["control_relative_difference"] = [
-    abs(a - b) / abs(b) for a, b in zip(control, release)
-  ]
+  record["train"]["control_relative_difference"] = relative_differences(
+    control, record["train"]["release"]
+  )
 
 
 def _replot() -> None:

@@ -102,20 +102,16 @@ def dump_batches() -> None:
 def release_command() -> list[str]:
   """The driver's study_train under the recipe of smmnist_cpu.gin."""
   model_config, config = _configs()
-  return [
-    FLAGS.torch_python,
-    "bench/parity_torch_driver.py",
+  return parity.driver_argv(
     "study_train",
-    f"--release_dir={FLAGS.release_dir}",
-    f"--n_hid={FLAGS.n_hid}",
-    f"--seed={FLAGS.seed}",
-    f"--context_frames={model_config.context_frames}",
-    f"--inputs={batches_path()}",
-    f"--out={os.path.join(FLAGS.study_dir, 'release')}",
-    f"--steps={config.num_steps}",
-    f"--checkpoint_every={config.checkpoint_every}",
-    "--threads=1",
-  ] + [f"--{k}={v}" for k, v in schedule_options(config).items()]
+    context_frames=model_config.context_frames,
+    inputs=batches_path(),
+    out=os.path.join(FLAGS.study_dir, "release"),
+    steps=config.num_steps,
+    checkpoint_every=config.checkpoint_every,
+    threads=1,
+    **schedule_options(config),
+  )
 
 
 def schedule_options(config) -> dict:
@@ -175,23 +171,18 @@ def evaluate_release(videos: np.ndarray) -> dict:
   path = os.path.join(FLAGS.study_dir, "test_videos_uint8.npy")
   np.save(path, np.round(videos * 255).astype(np.uint8))
   out = os.path.join(FLAGS.study_dir, "release_samples.npy")
-  command = release_command()[:3] + [
-    c for c in release_command()[3:] if c.split("=")[0] in _EVAL_FLAGS
-  ]
-  command[2] = "study_eval"
-  command += [
-    f"--state={os.path.join(FLAGS.study_dir, 'release')}.pt",
-    f"--inputs={path}",
-    f"--out={out}",
-    f"--samples={FLAGS.num_samples}",
-  ]
+  c = _configs()[0].context_frames
+  command = parity.driver_argv(
+    "study_eval",
+    context_frames=c,
+    state=os.path.join(FLAGS.study_dir, "release.pt"),
+    inputs=path,
+    out=out,
+    samples=FLAGS.num_samples,
+  )
   done = subprocess.run(command, check=True, capture_output=True, text=True)
   elbo = json.loads(done.stdout.strip().splitlines()[-1])
-  c = _configs()[0].context_frames
   return {**elbo, **score(videos[:, c:], np.load(out))}
-
-
-_EVAL_FLAGS = ("--release_dir", "--n_hid", "--seed", "--context_frames")
 
 
 def evaluate_ours() -> dict:

@@ -227,6 +227,15 @@ def check(model, state: dict) -> list[str]:
   return skipped
 
 
+def keras_layout(targets: list[Target], value) -> list:
+  """The release tensor `value` as each of its targets lays it out."""
+  parts = []
+  for target in targets:
+    part = value if target.channels is None else value[:, target.channels]
+    parts.append(part.transpose(2, 3, 1, 0) if part.ndim == 4 else part)
+  return parts
+
+
 def assign(model, state: dict) -> list[str]:
   """Fills `model`'s variables from `state` ({name: array}); returns the
   names skipped. Checks everything first (`check`): on error nothing changes."""
@@ -234,9 +243,6 @@ def assign(model, state: dict) -> list[str]:
   skipped = check(model, state)
   for name, targets in mapping(model).items():
     value = np.asarray(state[name], dtype=np.float32)
-    for target in targets:
-      part = value if target.channels is None else value[:, target.channels]
-      if part.ndim == 4:
-        part = part.transpose(2, 3, 1, 0)
+    for target, part in zip(targets, keras_layout(targets, value)):
       target.variable.assign(part)
   return skipped

@@ -7,7 +7,6 @@ import numpy as np
 from bench import parity
 from bench import parity_torch_driver as driver
 from bench import release_study
-from hvrnn_tf import release_weights
 from hvrnn_tf import schedules
 from hvrnn_tf import train_config
 
@@ -27,15 +26,6 @@ def test_relative_error():
   assert parity.relative_error([1.0, 1.0], [1.0, 1.0]) == 0.0
   np.testing.assert_allclose(parity.relative_error([2.0, 0.0], [1.0, 0.0]), 1.0)
   assert parity.relative_error([1e-9], [0.0]) == 1e-9  # no division by zero
-
-
-def test_ours_layout_slices_then_transposes_like_assign():
-  value = np.arange(4 * 5 * 3 * 3, dtype=np.float32).reshape(4, 5, 3, 3)
-  first = release_weights.Target(object(), slice(0, 2))
-  rest = release_weights.Target(object(), slice(2, None))
-  a, b = parity.ours_layout([first, rest], value)
-  np.testing.assert_array_equal(a, value[:, :2].transpose(2, 3, 1, 0))
-  np.testing.assert_array_equal(b, value[:, 2:].transpose(2, 3, 1, 0))
 
 
 def test_the_release_study_gives_the_driver_our_schedules():

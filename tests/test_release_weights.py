@@ -100,6 +100,19 @@ def test_assign_lays_out_convolutions_and_splits_the_plain_convlstm(
   )
 
 
+def test_keras_layout_slices_input_channels_then_transposes():
+  value = np.arange(4 * 5 * 3 * 3, dtype=np.float32).reshape(4, 5, 3, 3)
+  first = release_weights.Target(object(), slice(0, 2))
+  rest = release_weights.Target(object(), slice(2, None))
+  a, b = release_weights.keras_layout([first, rest], value)
+  np.testing.assert_array_equal(a, value[:, :2].transpose(2, 3, 1, 0))
+  np.testing.assert_array_equal(b, value[:, 2:].transpose(2, 3, 1, 0))
+  (bias,) = release_weights.keras_layout(
+    [release_weights.Target(None)], value[0, 0, 0]
+  )
+  np.testing.assert_array_equal(bias, value[0, 0, 0])
+
+
 def test_a_transposed_convolution_computes_pytorchs_after_assign():
   """ConvTranspose2d(4, 2, 1) as the release has it, in numpy, against ours."""
   from hvrnn_tf import layers  # pylint: disable=import-outside-toplevel
