@@ -66,18 +66,13 @@ def define_flags():
   flags.DEFINE_float("beta", 1.0, "KL weight.")
   flags.DEFINE_string("workdir", "runs/parity", "Scratch files.")
   flags.DEFINE_bool(
-    "reuse_release_train",
-    False,
-    "Take the release's training record from --workdir (an earlier run with "
-    "the same flags: same init, batches and noise) instead of training it again.",
+    "reuse_release_train", False, "Reuse --workdir's release training record."
   )
   flags.DEFINE_string("out", "bench/results/parity.json", "Result JSON.")
   flags.DEFINE_string(
     "control",
     "",
-    "The release's training record from the same init with every weight "
-    "scaled by 1 + 1e-7 N(0, 1) (parity_torch_driver.py train "
-    "--perturb=1e-7): how far float32-sized differences alone carry it.",
+    "Release record after a 1e-7 weight nudge (driver --perturb).",
   )
   flags.DEFINE_bool(
     "replot", False, "Only add --control to --out's record and redraw."
@@ -88,16 +83,13 @@ def define_flags():
   )
 
 
-CONTEXT, FUTURE = 5, 10
-
-
 def model_config() -> ModelConfig:
   """SM-MNIST at FLAGS.n_hid with the release's group counts (smmnist.gin)."""
   n = FLAGS.n_hid
   return ModelConfig(
     channels=1,
-    context_frames=CONTEXT,
-    future_frames=FUTURE,
+    context_frames=5,
+    future_frames=10,
     n_hid=n,
     latent_channels=(8 * n, 8 * n, 2 * n),
     reconstruction_loss="bernoulli",
