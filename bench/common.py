@@ -25,9 +25,9 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 import gin  # pylint: disable=g-import-not-at-top
-from hvrnn_tf import atomic_write  # pylint: disable=g-import-not-at-top
-from hvrnn_tf import checkpointing  # pylint: disable=g-import-not-at-top
-from hvrnn_tf.config import ModelConfig  # pylint: disable=g-import-not-at-top
+from hvrnn_tf.model.config import ModelConfig  # pylint: disable=g-import-not-at-top
+from hvrnn_tf.utils import atomic_write  # pylint: disable=g-import-not-at-top
+from hvrnn_tf.utils import gin_parsing  # pylint: disable=g-import-not-at-top
 
 RESULTS_DIR = os.path.join(
   os.path.dirname(os.path.abspath(__file__)), "results"
@@ -94,7 +94,7 @@ def gin_model_config(gin_file: str) -> ModelConfig:
   read). Clears gin's bindings: call before parsing any."""
   gin.clear_config()
   try:
-    checkpointing.parse_gin([gin_file], skip_unknown=True)
+    gin_parsing.parse_gin([gin_file], skip_unknown=True)
     return ModelConfig()
   finally:
     gin.clear_config()
@@ -130,8 +130,8 @@ def make_trainer(
   precision / jit_compile go to the Trainer; the model's sampler is then
   XLA-compiled too.
   """
-  from hvrnn_tf.train_config import TrainConfig  # pylint: disable=g-import-not-at-top
-  from hvrnn_tf.trainer import Trainer  # pylint: disable=g-import-not-at-top
+  from hvrnn_tf.training.config import TrainConfig  # pylint: disable=g-import-not-at-top
+  from hvrnn_tf.training.trainer import Trainer  # pylint: disable=g-import-not-at-top
 
   return Trainer(
     config,

@@ -283,7 +283,7 @@ def function_flops(fn, *args) -> dict:
 def train_step_flops(trainer, video) -> dict:
   """function_flops of `trainer`'s train step on `video`: the model's FLOPs.
 
-  hvrnn_tf.shared_kernel computes the recurrent convolutions of small maps
+  hvrnn_tf.ops.shared_kernel computes the recurrent convolutions of small maps
   as dots over k x k patches, whose rows include the zero padding; traced
   with its convolutions (bench.patches' conv_small_maps) the count is that
   of the convolutions, padding not counted, whichever path the step runs.

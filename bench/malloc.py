@@ -4,7 +4,7 @@
   python -m bench.malloc --allocators=system,tcmalloc --batch=2 --repeats=5
 
 One clean child process per allocator (`python -m bench.malloc --child`,
-started with LD_PRELOAD set, or not, as hvrnn_tf.allocator sets it for the
+started with LD_PRELOAD set, or not, as hvrnn_tf.utils.allocator sets it for the
 binaries; tcmalloc_pool: TCMalloc with TensorFlow's own pool for large
 tensors, the binaries' setting until 2026-12-01), each building the
 paper's BAIR model (bench.peer's, at --n_hid) and its Trainer. After one
@@ -23,7 +23,7 @@ import sys
 
 from bench import peer
 from bench import peer_torch_driver as driver
-from hvrnn_tf import allocator
+from hvrnn_tf.utils import allocator
 
 JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
 ALLOCATORS = ("system", "tcmalloc", "tcmalloc_pool", "jemalloc")

@@ -17,7 +17,7 @@ which the binaries set under TCMalloc; --malloc=tcmalloc_pool keeps the
 pool). Peak RSS minus the tensor peak is what the process holds beyond live
 tensors: TensorFlow's runtime, the traced graphs, allocator caches and
 fragmentation. Children run under the allocator the binaries pick
-(--malloc, see hvrnn_tf.allocator).
+(--malloc, see hvrnn_tf.utils.allocator).
 Search: for each --search config, batches 1, 2, 4, ... until the peak exceeds
 --budget_gib (device memory on a GPU, RSS otherwise), the process fails, or
 --max_batch; reports the largest measured batch within the budget, and the
@@ -34,7 +34,7 @@ import time
 
 from bench import malloc as malloc_lib
 from bench import peer
-from hvrnn_tf import allocator
+from hvrnn_tf.utils import allocator
 
 MARKER = "BENCH_MEMORY_RESULT "
 DEFAULT_CASES = "bair_h1_d1:1,bair_h1_d1:2"
@@ -60,7 +60,7 @@ def _tensor_stats(tf, device: str, reset: bool = False) -> dict | None:
   """TensorFlow's allocator stats of `device` ({"current", "peak"} bytes of
   tensors in use), after a reset of the peak if `reset`; None where the
   allocator keeps none (on CPU only oneDNN's pool does, which the binaries
-  leave to TCMalloc: hvrnn_tf.allocator)."""
+  leave to TCMalloc: hvrnn_tf.utils.allocator)."""
   tf_system_allocator = os.environ.get(allocator.TF_SYSTEM_ALLOCATOR_ENV, "")
   if device.startswith("CPU") and tf_system_allocator.lower() in ("1", "true"):
     return None
@@ -124,7 +124,7 @@ def measure(
   config_name: str, batch: int, steps: int, timeout: float, malloc: str = "auto"
 ) -> dict:
   """Runs `child` in a fresh process under the memory allocator `malloc`
-  (hvrnn_tf.allocator's choices, or bench.malloc's tcmalloc_pool); returns
+  (hvrnn_tf.utils.allocator's choices, or bench.malloc's tcmalloc_pool); returns
   its result or the failure."""
   command = [
     sys.executable,

@@ -36,8 +36,8 @@ import tensorflow as tf
 
 from bench import common
 from bench import patches
-from hvrnn_tf import schedules
-from hvrnn_tf.model import HierarchicalVRNN
+from hvrnn_tf.model.vrnn import HierarchicalVRNN
+from hvrnn_tf.training import schedules
 
 
 def dead_kernel_parameters(model, config) -> dict:

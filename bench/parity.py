@@ -5,7 +5,7 @@
 
 The release (s2s_big_hier_v4, run by bench/parity_torch_driver.py under
 --torch_python) is built at --n_hid with torch.manual_seed(--seed); its state
-dict is converted (hvrnn_tf.release_weights, as hvrnn_tf.convert does) into
+dict is converted (hvrnn_tf.model.release_weights, as hvrnn_tf.convert does) into
 our model with ModelConfig.release_group_counts. On SM-MNIST batches (64x64,
 5 context + 10 predicted frames, Bernoulli likelihood, the analytic KL on
 both sides) and the same posterior noise:
@@ -34,13 +34,13 @@ import numpy as np
 import tensorflow as tf
 
 from bench import parity_torch_driver as driver
-from hvrnn_tf import release_weights
-from hvrnn_tf import schedules
-from hvrnn_tf.config import ModelConfig
 from hvrnn_tf.data import inputs
-from hvrnn_tf.model import HierarchicalVRNN
-from hvrnn_tf.train_config import TrainConfig
-from hvrnn_tf.trainer import Trainer
+from hvrnn_tf.model import release_weights
+from hvrnn_tf.model.config import ModelConfig
+from hvrnn_tf.model.vrnn import HierarchicalVRNN
+from hvrnn_tf.training import schedules
+from hvrnn_tf.training.config import TrainConfig
+from hvrnn_tf.training.trainer import Trainer
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGS = flags.FLAGS

@@ -7,14 +7,14 @@ numbers); a *proposal* patch applies a candidate not (yet) in the model.
 
 Variants:
   slice_per_step    reference of convlstm_unstack (in the model:
-                    hvrnn_tf.convlstm.ConvLSTM.call, plain and normalized,
+                    hvrnn_tf.model.convlstm.ConvLSTM.call, plain and normalized,
                     reads its precomputed input gates with one tf.unstack over
                     time): puts back input_gates[:, t] per step. Same
                     arithmetic; the gradient of T strided slices is T
                     full-size StridedSliceGrad tensors summed by AddN (O(T^2)
                     memory traffic, the largest single op kind in
                     bench.op_profile before the change), that of unstack one stack.
-  full_kernel_1x1   reference of center_tap_1x1 (in the model: hvrnn_tf.layers.Conv2D,
+  full_kernel_1x1   reference of center_tap_1x1 (in the model: hvrnn_tf.model.layers.Conv2D,
                     used by the ConvLSTMs, ResBlocks and DcConvs, convolves 1x1
                     maps with the kernel's centre tap only, since with stride 1
                     and SAME padding the other taps only ever see zeros): puts
@@ -33,7 +33,7 @@ weights of the centre-tap layers still hold them; their gradient is zero).
                     its time loop in hidden_conv.reuse_kernel(): the hidden
                     kernel, or on 1x1 maps its centre tap, is read once per
                     sequence and its gradient is one backprop-filter
-                    convolution over all steps, hvrnn_tf.shared_kernel): puts
+                    convolution over all steps, hvrnn_tf.ops.shared_kernel): puts
                     back plain per-step convolutions, i.e. T kernel-sized
                     gradients summed by AddN (and on 1x1 maps T zero-filled
                     kernel-sized StridedSliceGrads). Same arithmetic up to the
@@ -46,12 +46,12 @@ weights of the centre-tap layers still hold them; their gradient is zero).
                     rescaled by sqrt(1 - beta_2^t)); compared on the weights
                     after one update, not on the gradients.
   keras_group_norm  reference of group_norm_gradient (in the model:
-                    hvrnn_tf.group_norm.GroupNorm differentiates GroupNorm in
+                    hvrnn_tf.ops.group_norm.GroupNorm differentiates GroupNorm in
                     closed form): puts back keras.layers.GroupNormalization's
                     call, differentiated by autodiff. Same forward ops; the
                     gradients equal up to rounding.
   conv_small_maps   reference of patch_matmul (in the model:
-                    hvrnn_tf.shared_kernel.SharedKernel runs each step's
+                    hvrnn_tf.ops.shared_kernel.SharedKernel runs each step's
                     hidden convolution as one matmul over k x k patches up to
                     MATMUL_MAX_ROWS rows, its input gradient up to
                     MATMUL_DX_MAX_ROWS and the kernel's gradient up to
@@ -59,7 +59,7 @@ weights of the centre-tap layers still hold them; their gradient is zero).
                     Conv2DBackpropInput and Conv2DBackpropFilter at every
                     size. The same sums in another order.
   group_norm_ops    reference of group_norm_fused (in the model:
-                    hvrnn_tf.group_norm sums GroupNorm's statistics per
+                    hvrnn_tf.ops.group_norm sums GroupNorm's statistics per
                     channel over [N, HW, C] first, and runs its closed-form
                     gradient as one XLA computation): puts back the
                     reductions over axes (1, 3) of the grouped 4-D view and
@@ -78,16 +78,16 @@ import keras
 from keras import ops
 import tensorflow as tf
 
-from hvrnn_tf import convlstm
-from hvrnn_tf import group_norm
-from hvrnn_tf import layers
-from hvrnn_tf import schedules
-from hvrnn_tf import shared_kernel
-from hvrnn_tf import trainer
+from hvrnn_tf.model import convlstm
+from hvrnn_tf.model import layers
+from hvrnn_tf.ops import group_norm
+from hvrnn_tf.ops import shared_kernel
+from hvrnn_tf.training import schedules
+from hvrnn_tf.training import trainer
 
 
 def _convlstm_call_sliced(self, inputs, state):
-  """hvrnn_tf.convlstm.ConvLSTM.call with the old time indexing: input_gates[:, t] per step.
+  """hvrnn_tf.model.convlstm.ConvLSTM.call with the old time indexing: input_gates[:, t] per step.
 
   Otherwise the model's call (plain and normalized=True: GroupNorms on the
   input gates, the hidden gates and the new cell; no forget-gate bias), so
@@ -130,7 +130,7 @@ def _on_1x1_same(layer, input_shape) -> bool:
 
 
 def _full_kernel_1x1():
-  """hvrnn_tf.layers.Conv2D convolves 1x1 maps with the whole kernel again.
+  """hvrnn_tf.model.layers.Conv2D convolves 1x1 maps with the whole kernel again.
 
   The plain keras.layers.Conv2D path: the k^2 - 1 taps that see only the
   SAME padding are multiplied too (same output, zero gradient for them).

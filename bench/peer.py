@@ -27,7 +27,7 @@ import sys
 import time
 
 from bench import peer_torch_driver as driver
-from hvrnn_tf import allocator
+from hvrnn_tf.utils import allocator
 
 GIB = 2**30
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

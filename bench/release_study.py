@@ -26,14 +26,15 @@ import tensorflow as tf
 
 # --release_dir, --torch_python, --mnist_dir, --n_hid and --seed are bench.parity's.
 from bench import parity
-from hvrnn_tf import checkpointing
-from hvrnn_tf import schedules
-from hvrnn_tf import train_config as train_config_lib
-from hvrnn_tf import visualize
-from hvrnn_tf.config import ModelConfig
 from hvrnn_tf.data import inputs
-from hvrnn_tf.metrics import best_of_n
-from hvrnn_tf.metrics import image_metrics
+from hvrnn_tf.evaluation import visualize
+from hvrnn_tf.evaluation.metrics import best_of_n
+from hvrnn_tf.evaluation.metrics import image_metrics
+from hvrnn_tf.model.config import ModelConfig
+from hvrnn_tf.training import checkpointing
+from hvrnn_tf.training import config as train_config_lib
+from hvrnn_tf.training import schedules
+from hvrnn_tf.utils import gin_parsing
 
 FLAGS = flags.FLAGS
 
@@ -73,7 +74,7 @@ def gin_params() -> list[str]:
 
 
 def _configs():
-  checkpointing.parse_gin([GIN_FILE], gin_params())
+  gin_parsing.parse_gin([GIN_FILE], gin_params())
   return ModelConfig(), train_config_lib.TrainConfig()
 
 

@@ -27,8 +27,8 @@ import time
 import tensorflow as tf
 
 from bench import common
-from hvrnn_tf import model as model_lib
-from hvrnn_tf.model import HierarchicalVRNN
+from hvrnn_tf.model import vrnn
+from hvrnn_tf.model.vrnn import HierarchicalVRNN
 
 DEFAULT_PROTOCOL = "smmnist_quick:100,bair_h1_d1:4"
 
@@ -63,7 +63,7 @@ def make_naive_sampler(model: HierarchicalVRNN):
     def step(k, states, logits):
       del logits
       inputs = {r: f[:, k][:, None] for r, f in previous.items()}
-      noise = model.noise(model_lib.fold_in(seed, k), rows, 1)
+      noise = model.noise(vrnn.fold_in(seed, k), rows, 1)
       hidden, prior_states = model.latents.recur(
         "prior", inputs, states["prior"]
       )

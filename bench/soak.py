@@ -152,7 +152,7 @@ def check_latest(checkpoint_dir):
   """(step of the latest checkpoint or None, problem or None)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-  from hvrnn_tf import checkpointing  # pylint: disable=g-import-not-at-top
+  from hvrnn_tf.training import checkpointing  # pylint: disable=g-import-not-at-top
 
   latest = tf.train.latest_checkpoint(checkpoint_dir)
   if latest is None:
@@ -183,7 +183,7 @@ def listdir(directory):
 
 
 def leftovers(checkpoint_dir):
-  from hvrnn_tf import checkpointing  # pylint: disable=g-import-not-at-top
+  from hvrnn_tf.training import checkpointing  # pylint: disable=g-import-not-at-top
 
   registered = {
     os.path.basename(p)
@@ -202,7 +202,7 @@ def final_checks(workdir, final_step):
   from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-  from hvrnn_tf import checkpointing  # pylint: disable=g-import-not-at-top
+  from hvrnn_tf.training import checkpointing  # pylint: disable=g-import-not-at-top
 
   problems, report = [], {}
   model, step = checkpointing.restore_model(workdir)

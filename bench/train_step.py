@@ -4,7 +4,7 @@
   python -m bench.train_step --configs=bair_h3 --modes=function --batch_size=2
   python -m bench.train_step --cases=smmnist_quick:16:xla,bair_h1:1:function
 
-Modes (one optimisation step of `hvrnn_tf.trainer.Trainer` on a synthetic batch):
+Modes (one optimisation step of `hvrnn_tf.training.trainer.Trainer` on a synthetic batch):
   eager           Trainer.train_step under tf.config.run_functions_eagerly(True)
   function        Trainer.train_step, a tf.function (what training uses)
   xla             Trainer(jit_compile=True).train_step (the replica step XLA-compiled)

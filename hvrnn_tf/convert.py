@@ -28,13 +28,14 @@ from absl import logging
 import tensorflow as tf
 
 import gin
-from hvrnn_tf import atomic_write
-from hvrnn_tf import checkpointing
-from hvrnn_tf import release_weights
-from hvrnn_tf.config import ModelConfig
 from hvrnn_tf.data import inputs  # noqa: F401 (the gin files bind data.*)
-from hvrnn_tf.train_config import TrainConfig
-from hvrnn_tf.trainer import Trainer
+from hvrnn_tf.model import release_weights
+from hvrnn_tf.model.config import ModelConfig
+from hvrnn_tf.training import checkpointing
+from hvrnn_tf.training.config import TrainConfig
+from hvrnn_tf.training.trainer import Trainer
+from hvrnn_tf.utils import atomic_write
+from hvrnn_tf.utils import gin_parsing
 
 FLAGS = flags.FLAGS
 
@@ -128,9 +129,9 @@ def convert_state(
   _check_new_workdir(workdir)
   state = release_weights.strip_prefix(state)
   gin.clear_config()
-  checkpointing.parse_gin(gin_files, gin_params)
+  gin_parsing.parse_gin(gin_files, gin_params)
   bindings = release_bindings(state)
-  checkpointing.parse_gin((), bindings)
+  gin_parsing.parse_gin((), bindings)
   trainer = Trainer(ModelConfig(), TrainConfig())
   skipped = release_weights.assign(trainer.model, state)
   if skipped:

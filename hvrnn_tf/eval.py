@@ -24,7 +24,7 @@ stored in metrics.json, and the other metrics are still computed. An empty
 flag value skips the metric on purpose.
 """
 
-from hvrnn_tf import allocator
+from hvrnn_tf.utils import allocator
 
 if __name__ == "__main__":
   # Restart under TCMalloc before TensorFlow is imported: afterwards the
@@ -41,19 +41,19 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from hvrnn_tf import atomic_write
-from hvrnn_tf import baselines
-from hvrnn_tf import checkpointing
-from hvrnn_tf import plots
-from hvrnn_tf import progress as progress_lib
-from hvrnn_tf import visualize
 from hvrnn_tf.data import digits as digits_lib
 from hvrnn_tf.data import inputs
-from hvrnn_tf.evaluation import Evaluation
-from hvrnn_tf.evaluation import load_optional_metrics
-from hvrnn_tf.metrics import best_of_n
-from hvrnn_tf.metrics import fvd
-from hvrnn_tf.metrics import lpips
+from hvrnn_tf.evaluation import baselines
+from hvrnn_tf.evaluation import plots
+from hvrnn_tf.evaluation import visualize
+from hvrnn_tf.evaluation.metrics import best_of_n
+from hvrnn_tf.evaluation.metrics import fvd
+from hvrnn_tf.evaluation.metrics import lpips
+from hvrnn_tf.evaluation.protocol import Evaluation
+from hvrnn_tf.evaluation.protocol import load_optional_metrics
+from hvrnn_tf.training import checkpointing
+from hvrnn_tf.training import progress as progress_lib
+from hvrnn_tf.utils import atomic_write
 
 FLAGS = flags.FLAGS
 STAND_IN_WARNING = (

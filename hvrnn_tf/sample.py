@@ -3,7 +3,7 @@
 python -m hvrnn_tf.sample --workdir=DIR [--num_sequences=4 --num_samples=3]
 """
 
-from hvrnn_tf import allocator
+from hvrnn_tf.utils import allocator
 
 if __name__ == "__main__":
   # Restart under TCMalloc before TensorFlow is imported: afterwards the
@@ -17,8 +17,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from hvrnn_tf import checkpointing
-from hvrnn_tf import sampling
+from hvrnn_tf.evaluation import samples
+from hvrnn_tf.training import checkpointing
 
 FLAGS = flags.FLAGS
 
@@ -40,9 +40,9 @@ def main(argv):
     model, step = checkpointing.restore_model(
       FLAGS.workdir, FLAGS.gin_file, FLAGS.gin_param
     )
-    videos = sampling.test_videos(model.config, FLAGS.num_sequences)
+    videos = samples.test_videos(model.config, FLAGS.num_sequences)
     output_dir = os.path.join(FLAGS.workdir, "samples", f"step_{step}")
-    paths = sampling.write_samples(
+    paths = samples.write_samples(
       model, videos, output_dir, FLAGS.num_samples, FLAGS.seed
     )
   except (ValueError, OSError) as e:

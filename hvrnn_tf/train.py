@@ -15,7 +15,7 @@ stop the run; failing writes and bad settings stop it with a message naming
 the file or parameter.
 """
 
-from hvrnn_tf import allocator
+from hvrnn_tf.utils import allocator
 
 if __name__ == "__main__":
   # Restart under TCMalloc before TensorFlow is imported: afterwards the
@@ -36,17 +36,18 @@ from absl import logging
 import keras
 import tensorflow as tf
 
-from hvrnn_tf import checkpointing
-from hvrnn_tf import distribute
-from hvrnn_tf import summaries as summaries_lib
-from hvrnn_tf import training_hooks as hooks_lib
-from hvrnn_tf import training_loop
-from hvrnn_tf import validation
-from hvrnn_tf.config import ModelConfig
 from hvrnn_tf.data import inputs
-from hvrnn_tf.train_config import TrainConfig
-from hvrnn_tf.trainer import Trainer
-from hvrnn_tf.training_hooks import DivergenceError
+from hvrnn_tf.model.config import ModelConfig
+from hvrnn_tf.training import checkpointing
+from hvrnn_tf.training import distribute
+from hvrnn_tf.training import hooks as hooks_lib
+from hvrnn_tf.training import loop
+from hvrnn_tf.training import summaries as summaries_lib
+from hvrnn_tf.training.config import TrainConfig
+from hvrnn_tf.training.hooks import DivergenceError
+from hvrnn_tf.training.trainer import Trainer
+from hvrnn_tf.utils import gin_parsing
+from hvrnn_tf.utils import validation
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -265,12 +266,12 @@ def train(workdir: str) -> TrainOutcome:
   )
   batches = iterator
   if config.debug_nonfinite_steps:
-    batches = training_loop.poison_batches(
+    batches = loop.poison_batches(
       iterator, config.debug_nonfinite_steps, strategy, trainer.current_step
     )
   logdir = os.path.join(workdir, "train")
   with summaries_lib.SummaryWriter(logdir, chief) as writer:
-    state = training_loop.run_loop(
+    state = loop.run_loop(
       trainer,
       batches,
       config.num_steps,
@@ -304,7 +305,7 @@ def main(argv):
     mnist = (
       [f"data.make_dataset.mnist_dir = {mnist_dir!r}"] if mnist_dir else []
     )
-    checkpointing.parse_gin(FLAGS.gin_file, [*FLAGS.gin_param, *mnist])
+    gin_parsing.parse_gin(FLAGS.gin_file, [*FLAGS.gin_param, *mnist])
     outcome = train(FLAGS.workdir)
   except (ValueError, OSError, DivergenceError) as e:
     sys.exit(f"hvrnn_tf.train: error: {_without_gin_context(e)}")

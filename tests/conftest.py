@@ -11,10 +11,11 @@ import gin
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench import common as bench_common  # pylint: disable=g-import-not-at-top
-from hvrnn_tf import checkpointing  # pylint: disable=g-import-not-at-top
-from hvrnn_tf import shared_kernel  # pylint: disable=g-import-not-at-top
-from hvrnn_tf.config import ModelConfig  # pylint: disable=g-import-not-at-top
-from hvrnn_tf.model import HierarchicalVRNN  # pylint: disable=g-import-not-at-top
+from hvrnn_tf.model.config import ModelConfig  # pylint: disable=g-import-not-at-top
+from hvrnn_tf.model.vrnn import HierarchicalVRNN  # pylint: disable=g-import-not-at-top
+from hvrnn_tf.ops import shared_kernel  # pylint: disable=g-import-not-at-top
+from hvrnn_tf.training import checkpointing  # pylint: disable=g-import-not-at-top
+from hvrnn_tf.utils import gin_parsing  # pylint: disable=g-import-not-at-top
 
 # bench's "tiny": gin/tiny.gin at 16x16 with levels (1, 4, 8), 4 decoder
 # ConvLSTMs, 2 -> 3 frames and an L1 likelihood.
@@ -59,9 +60,7 @@ def make_workdir():
   """
 
   def make(workdir, step=7):
-    checkpointing.parse_gin(
-      [TINY_GIN], TINY_WORKDIR_BINDINGS, skip_unknown=True
-    )
+    gin_parsing.parse_gin([TINY_GIN], TINY_WORKDIR_BINDINGS, skip_unknown=True)
     model = HierarchicalVRNN(ModelConfig())
     model.initialize()
     for v in model.trainable_variables:

@@ -1,4 +1,4 @@
-"""hvrnn_tf.allocator: when and how the binaries restart under TCMalloc."""
+"""hvrnn_tf.utils.allocator: when and how the binaries restart under TCMalloc."""
 
 import os
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from hvrnn_tf import allocator
+from hvrnn_tf.utils import allocator
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAKE = "/opt/fake/libtcmalloc_minimal.so.4"
@@ -64,7 +64,7 @@ def test_under_tcmalloc_tensorflow_allocates_with_malloc(found):
 
 RESTART = """
 import os, sys
-from hvrnn_tf import allocator
+from hvrnn_tf.utils import allocator
 print("start", os.getpid(), allocator.loaded(), flush=True)
 allocator.reexec_with_tcmalloc()
 print("main", os.getpid(), allocator.loaded(), sys.argv[1:])

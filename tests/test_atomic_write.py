@@ -1,10 +1,10 @@
-"""Tests of hvrnn_tf.atomic_write: files appear whole or not at all."""
+"""Tests of hvrnn_tf.utils.atomic_write: files appear whole or not at all."""
 
 import os
 
 import pytest
 
-from hvrnn_tf import atomic_write
+from hvrnn_tf.utils import atomic_write
 
 
 def test_temporary_path_is_a_hidden_sibling(tmp_path):

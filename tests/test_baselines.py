@@ -1,8 +1,8 @@
-"""Tests of hvrnn_tf.baselines."""
+"""Tests of hvrnn_tf.evaluation.baselines."""
 
 import numpy as np
 
-from hvrnn_tf import baselines
+from hvrnn_tf.evaluation import baselines
 
 
 def test_copy_last_frame_repeats_the_last_context_frame():

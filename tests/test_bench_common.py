@@ -7,7 +7,7 @@ import tensorflow as tf
 from bench import common
 from bench import hlo_flops
 import gin
-from hvrnn_tf import convlstm
+from hvrnn_tf.model import convlstm
 
 
 def test_configs_are_their_gin_files_models():

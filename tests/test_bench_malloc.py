@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bench import malloc
-from hvrnn_tf import allocator
+from hvrnn_tf.utils import allocator
 
 
 def test_unknown_allocator_is_a_usage_error():

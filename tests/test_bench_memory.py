@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bench import memory
-from hvrnn_tf import allocator
+from hvrnn_tf.utils import allocator
 
 
 @pytest.mark.slow  # a whole benchmark run in a subprocess: 10-35 s

@@ -7,8 +7,8 @@ import numpy as np
 from bench import parity
 from bench import parity_torch_driver as driver
 from bench import release_study
-from hvrnn_tf import schedules
-from hvrnn_tf import train_config
+from hvrnn_tf.training import config as train_config
+from hvrnn_tf.training import schedules
 
 
 def test_noise_is_the_same_on_both_sides_and_differs_by_step():

@@ -6,10 +6,10 @@ import pytest
 import tensorflow as tf
 
 from bench import patches
-from hvrnn_tf import layers
-from hvrnn_tf import schedules
+from hvrnn_tf.model import layers
+from hvrnn_tf.training import schedules
 
-# hvrnn_tf.convlstm as bench.patches patches it (through that module, so that
+# hvrnn_tf.model.convlstm as bench.patches patches it (through that module, so that
 # this test's BUILD target needs no deps beyond //bench:patches).
 convlstm = patches.convlstm
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hvrnn_tf.metrics import best_of_n
+from hvrnn_tf.evaluation.metrics import best_of_n
 
 # [B=2, N=3, T=2]; per-sample means over time: (.3, .6, .45), (.9, .2, .5).
 SCORES = np.array(

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hvrnn_tf import checkpointing
+from hvrnn_tf.training import checkpointing
+from hvrnn_tf.utils import gin_parsing
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,7 @@ def test_bad_override_names_the_binding(saved):
 )
 def test_bad_gin_binding_is_one_line_naming_it(binding, message):
   with pytest.raises(ValueError) as error:
-    checkpointing.parse_gin([], ["model.ModelConfig.n_hid = 3", binding])
+    gin_parsing.parse_gin([], ["model.ModelConfig.n_hid = 3", binding])
   assert str(error.value) == f"{message} in binding {binding}"
 
 
@@ -91,7 +92,7 @@ def test_bad_gin_file_line_is_named(tmp_path):
     "model.ModelConfig.n_hid = 3\nmodel.ModelConfig.n_hidd = 4\n"
   )
   with pytest.raises(ValueError) as error:
-    checkpointing.parse_gin([str(config)])
+    gin_parsing.parse_gin([str(config)])
   assert str(error.value) == (
     f"unknown gin parameter 'n_hidd' of 'model.ModelConfig' in {config} "
     "line 2: model.ModelConfig.n_hidd = 4"
@@ -101,7 +102,7 @@ def test_bad_gin_file_line_is_named(tmp_path):
     match=r"^gin file 'no_such\.gin' not found "
     r"\(searched: the current directory, .*\)$",
   ):
-    checkpointing.parse_gin(["no_such.gin"])
+    gin_parsing.parse_gin(["no_such.gin"])
 
 
 def test_relative_workdir_restores_from_any_directory(saved, monkeypatch):

@@ -63,7 +63,10 @@ def test_hierarchy_claims_count_seeds():
     "a 4th level does not help: [1,8,32] has a lower test ELBO than [1,8,16,32]"
   ]
   assert fourth.comparisons[0].verdict == "inconclusive (1/2 seeds)"
-  assert fourth.comparisons[0].paper == (1162, 1256)  # hvrnn_tf.paper's
+  assert fourth.comparisons[0].paper == (
+    1162,
+    1256,
+  )  # hvrnn_tf.experiments.paper's
 
   one_seed = {k: {0: v[0]} for k, v in results.items()}
   found = claims.check_claims(study, one_seed)

@@ -3,8 +3,8 @@
 import pytest
 
 import gin
-from hvrnn_tf.config import ConfigError
-from hvrnn_tf.config import ModelConfig
+from hvrnn_tf.model.config import ConfigError
+from hvrnn_tf.model.config import ModelConfig
 
 
 @pytest.mark.parametrize(

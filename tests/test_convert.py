@@ -6,11 +6,12 @@ import sys
 import numpy as np
 import pytest
 
-from hvrnn_tf import checkpointing
 from hvrnn_tf import convert
-from hvrnn_tf import release_weights
-from hvrnn_tf.config import ModelConfig
-from hvrnn_tf.model import HierarchicalVRNN
+from hvrnn_tf.model import release_weights
+from hvrnn_tf.model.config import ModelConfig
+from hvrnn_tf.model.vrnn import HierarchicalVRNN
+from hvrnn_tf.training import checkpointing
+from hvrnn_tf.utils import gin_parsing
 
 # The release's s2s_big_hier_v4 at n_hid 16 with SM-MNIST's 1 channel and
 # 5 context frames: what smmnist.gin converts at that width.
@@ -42,7 +43,7 @@ def release_state():
 
 
 def test_bindings_read_the_width_from_the_state_dict():
-  checkpointing.parse_gin(["smmnist.gin"], skip_unknown=True)
+  gin_parsing.parse_gin(["smmnist.gin"], skip_unknown=True)
   state = {convert.STEM_KEY: np.zeros((24, 1, 1, 1))}
   assert convert.release_bindings(state) == [
     "model.ModelConfig.n_hid = 24",

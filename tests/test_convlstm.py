@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from bench import patches
-from hvrnn_tf import convlstm
+from hvrnn_tf.model import convlstm
 
 
 def _state(shape, seed):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hvrnn_tf import convlstm
-from hvrnn_tf.decoder import Decoder
-from hvrnn_tf.encoder import FrameEncoder
+from hvrnn_tf.model import convlstm
+from hvrnn_tf.model.decoder import Decoder
+from hvrnn_tf.model.encoder import FrameEncoder
 
 
 def inputs(config, decoder, channels, steps=2):

@@ -13,8 +13,8 @@ import pytest
 import tensorflow as tf
 
 from bench import common
-from hvrnn_tf import distribute
 from hvrnn_tf.data import shard_writer
+from hvrnn_tf.training import distribute
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -29,8 +29,8 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from bench import common
-from hvrnn_tf.train_config import TrainConfig
-from hvrnn_tf.trainer import Trainer
+from hvrnn_tf.training.config import TrainConfig
+from hvrnn_tf.training.trainer import Trainer
 config = common.model_config("micro")
 video = tf.random.stateless_uniform(
     [4, config.sequence_length, config.image_size, config.image_size, 1],

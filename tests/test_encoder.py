@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hvrnn_tf.encoder import FrameEncoder
-from hvrnn_tf.encoder import block_widths
-from hvrnn_tf.encoder import pyramid_resolutions
+from hvrnn_tf.model.encoder import FrameEncoder
+from hvrnn_tf.model.encoder import block_widths
+from hvrnn_tf.model.encoder import pyramid_resolutions
 
 
 @pytest.mark.parametrize(

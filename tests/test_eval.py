@@ -20,7 +20,7 @@ import gin
 from hvrnn_tf import eval as eval_lib
 from hvrnn_tf import train
 from hvrnn_tf.data import shard_writer
-from hvrnn_tf.metrics import image_metrics
+from hvrnn_tf.evaluation.metrics import image_metrics
 
 CONTEXT, TRAIN_FUTURE, EVAL_FUTURE = 2, 3, 4
 LATENT_CHANNELS = (2, 3)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hvrnn_tf import evaluation as evaluation_lib
-from hvrnn_tf.metrics import image_metrics
-from hvrnn_tf.model import HierarchicalVRNN
+from hvrnn_tf.evaluation import protocol
+from hvrnn_tf.evaluation.metrics import image_metrics
+from hvrnn_tf.model.vrnn import HierarchicalVRNN
 
 
 def test_evaluation_keeps_the_best_sample_reproducibly(tiny_config):
@@ -20,7 +20,7 @@ def test_evaluation_keeps_the_best_sample_reproducibly(tiny_config):
   videos = (
     np.random.default_rng(0).uniform(size=(4, 5, 16, 16, 1)).astype(np.float32)
   )
-  evaluation = evaluation_lib.Evaluation(
+  evaluation = protocol.Evaluation(
     model, num_samples=3, fvd_repeats=2, num_visualized=3, seed=7
   )
   with pytest.raises(ValueError, match="no sequences"):
@@ -44,7 +44,7 @@ def test_evaluation_keeps_the_best_sample_reproducibly(tiny_config):
 
 
 def test_unavailable_networks_are_skipped_with_a_reason(tmp_path):
-  lpips_metric, i3d, skipped = evaluation_lib.load_optional_metrics(
+  lpips_metric, i3d, skipped = protocol.load_optional_metrics(
     str(tmp_path / "missing.pth"),
     str(tmp_path / "missing.pth"),
     str(tmp_path / "no_i3d"),
@@ -54,7 +54,7 @@ def test_unavailable_networks_are_skipped_with_a_reason(tmp_path):
   assert "missing.pth" in skipped["lpips"]
   assert "not computed" in skipped["lpips"]
   assert "no_i3d" in skipped["fvd"]
-  _, _, skipped = evaluation_lib.load_optional_metrics("", "", "", 16)
+  _, _, skipped = protocol.load_optional_metrics("", "", "", 16)
   assert skipped == {
     "lpips": "disabled (--lpips_weights is empty)",
     "fvd": "disabled (--i3d_handle is empty)",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hvrnn_tf.metrics import fvd
+from hvrnn_tf.evaluation.metrics import fvd
 
 
 class RandomI3D(tf.Module):

@@ -6,10 +6,10 @@ import pathlib
 import pytest
 
 import gin
-from hvrnn_tf import checkpointing
 from hvrnn_tf import train  # noqa: F401  (registers the train.* configurables)
-from hvrnn_tf.config import ModelConfig
 from hvrnn_tf.data import inputs  # noqa: F401  (registers data.*)
+from hvrnn_tf.model.config import ModelConfig
+from hvrnn_tf.utils import gin_parsing
 
 GIN_DIR = pathlib.Path(__file__).resolve().parents[1] / "gin"
 CONFIGS = sorted(GIN_DIR.glob("*.gin"))
@@ -23,7 +23,7 @@ def test_there_are_configs():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_config_parses_and_validates(path):
-  checkpointing.parse_gin([str(path)])
+  gin_parsing.parse_gin([str(path)])
   config = ModelConfig()
   assert gin.query_parameter("train.num_steps") > 0
   assert config.sequence_length == (
@@ -45,7 +45,7 @@ def test_config_parses_and_validates(path):
 def test_paper_configs_count_the_releases_epochs(name, epoch, epochs):
   """Steps per epoch from the release's epoch at the global batch of 128;
   num_steps a whole number of them; warmups of 5 (lr) and 20 (beta) epochs."""
-  checkpointing.parse_gin([str(GIN_DIR / name)])
+  gin_parsing.parse_gin([str(GIN_DIR / name)])
   batch = gin.query_parameter("train.batch_size")
   steps_per_epoch = gin.query_parameter("train.steps_per_epoch")
   assert (batch, steps_per_epoch) == (128, math.ceil(epoch / 128))
@@ -60,10 +60,10 @@ def test_paper_configs_count_the_releases_epochs(name, epoch, epochs):
 )
 def test_results_study_configs_build_the_documented_models(name, parameters):
   """docs/RESULTS.md's two models, as counted from their trained runs."""
-  from hvrnn_tf.model import HierarchicalVRNN  # pylint: disable=g-import-not-at-top
+  from hvrnn_tf.model.vrnn import HierarchicalVRNN  # pylint: disable=g-import-not-at-top
 
   gin.clear_config()
-  checkpointing.parse_gin([str(GIN_DIR / name)])
+  gin_parsing.parse_gin([str(GIN_DIR / name)])
   model = HierarchicalVRNN(ModelConfig())
   model.initialize()
   assert model.count_params() == parameters

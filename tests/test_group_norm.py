@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from bench import early_gradients
-from hvrnn_tf import group_norm
+from hvrnn_tf.ops import group_norm
 
 
 def pair(channels, groups, rank=4, dtype="float32"):

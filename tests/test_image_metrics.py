@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hvrnn_tf.metrics import image_metrics
+from hvrnn_tf.evaluation.metrics import image_metrics
 
 
 def _videos(seed=0, b=2, n=3, t=4, size=16, c=3):

@@ -6,10 +6,10 @@ import os
 import keras
 import numpy as np
 
-from hvrnn_tf import initialization
-from hvrnn_tf import release_weights
-from hvrnn_tf.config import ModelConfig
-from hvrnn_tf.model import HierarchicalVRNN
+from hvrnn_tf.model import initialization
+from hvrnn_tf.model import release_weights
+from hvrnn_tf.model.config import ModelConfig
+from hvrnn_tf.model.vrnn import HierarchicalVRNN
 
 # Per-tensor statistics of a freshly built release model (s2s_big_hier_v4 at
 # n_hid 16, 1 channel, 5 context frames), written by `python -m bench.parity`.

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hvrnn_tf.metrics import kl
+from hvrnn_tf.evaluation.metrics import kl
 
 
 def test_mean_per_channel_over_batches_steps_and_positions():

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hvrnn_tf.encoder import FrameEncoder
-from hvrnn_tf.latents import LatentHierarchy
+from hvrnn_tf.model.encoder import FrameEncoder
+from hvrnn_tf.model.latents import LatentHierarchy
 
 
 def build(config):

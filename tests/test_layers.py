@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from bench import patches
-from hvrnn_tf import layers
+from hvrnn_tf.model import layers
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hvrnn_tf.losses import reconstruction_nll
+from hvrnn_tf.model.losses import reconstruction_nll
 
 
 def test_values_match_numpy():

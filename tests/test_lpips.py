@@ -2,13 +2,13 @@
 weights.
 
 Random weights check the computation, never the metric's values: real LPIPS
-needs the official files (see hvrnn_tf/metrics/lpips.py).
+needs the official files (see hvrnn_tf/evaluation/metrics/lpips.py).
 """
 
 import numpy as np
 import pytest
 
-from hvrnn_tf.metrics import lpips
+from hvrnn_tf.evaluation.metrics import lpips
 
 # torchvision {alexnet,vgg16}.features conv index -> (in, out, kernel).
 _CONVS = {

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hvrnn_tf.model import HierarchicalVRNN
+from hvrnn_tf.model.vrnn import HierarchicalVRNN
 
 SEED = tf.constant([3, 7])
 

@@ -1,4 +1,4 @@
-"""hvrnn_tf.paper: the paper's numbers, as the reference gives them, and
+"""hvrnn_tf.experiments.paper: the paper's numbers, as the reference gives them, and
 every place that quotes them (docs, gin headers) agrees with it."""
 
 import pathlib
@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from hvrnn_tf import paper
-from hvrnn_tf.config import ModelConfig
+from hvrnn_tf.experiments import paper
+from hvrnn_tf.model.config import ModelConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference" / "hvrnn_reference.md"

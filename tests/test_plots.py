@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from hvrnn_tf import plots
+from hvrnn_tf.evaluation import plots
 
 
 def test_per_timestep_plot_is_a_png(tmp_path):

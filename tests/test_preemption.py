@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hvrnn_tf import preemption
+from hvrnn_tf.training import preemption
 
 
 def wait_for(predicate, timeout=5.0):

@@ -1,6 +1,6 @@
 """Tests of the progress line: rate, ETA, unknown totals."""
 
-from hvrnn_tf import progress as progress_lib
+from hvrnn_tf.training import progress as progress_lib
 
 
 def test_duration_is_hours_minutes_seconds():

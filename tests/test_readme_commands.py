@@ -160,14 +160,14 @@ def test_readme_sequence(tmp_path):
 
 def test_bare_gin_names_resolve_from_anywhere(tmp_path, monkeypatch):
   import gin  # pylint: disable=g-import-not-at-top
-  from hvrnn_tf import checkpointing  # pylint: disable=g-import-not-at-top
 
   # Registers the configurables the config binds (train.*, data.*).
   from hvrnn_tf import train  # noqa: F401
+  from hvrnn_tf.utils import gin_parsing  # pylint: disable=g-import-not-at-top
 
   monkeypatch.chdir(tmp_path)
   # An ablation config whose `include 'gin/bair.gin'` needs the project root.
-  checkpointing.parse_gin(
+  gin_parsing.parse_gin(
     ["ablations/table2_hierarchy_1.gin"],
     ["data.make_dataset.file_pattern='bair/{split}-*'"],
   )
@@ -178,7 +178,7 @@ def test_bare_gin_names_resolve_from_anywhere(tmp_path, monkeypatch):
     tmp_path / "bair" / "{split}-*"
   )
   with pytest.raises(ValueError, match="no_such.gin"):
-    checkpointing.parse_gin(["no_such.gin"])
+    gin_parsing.parse_gin(["no_such.gin"])
 
 
 def _documented_commands():

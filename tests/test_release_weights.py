@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hvrnn_tf import checkpointing
-from hvrnn_tf import release_weights
-from hvrnn_tf.config import ModelConfig
-from hvrnn_tf.model import HierarchicalVRNN
+from hvrnn_tf.model import release_weights
+from hvrnn_tf.model.config import ModelConfig
+from hvrnn_tf.model.vrnn import HierarchicalVRNN
+from hvrnn_tf.utils import gin_parsing
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
@@ -29,7 +29,7 @@ def _manifest(model_name):
 
 
 def _gin_model(gin_file):
-  checkpointing.parse_gin([gin_file], skip_unknown=True)
+  gin_parsing.parse_gin([gin_file], skip_unknown=True)
   model = HierarchicalVRNN(ModelConfig())
   model.initialize()
   return model
@@ -115,7 +115,7 @@ def test_keras_layout_slices_input_channels_then_transposes():
 
 def test_a_transposed_convolution_computes_pytorchs_after_assign():
   """ConvTranspose2d(4, 2, 1) as the release has it, in numpy, against ours."""
-  from hvrnn_tf import layers  # pylint: disable=import-outside-toplevel
+  from hvrnn_tf.model import layers  # pylint: disable=import-outside-toplevel
 
   rng = np.random.default_rng(1)
   x = rng.standard_normal((1, 3, 3, 2)).astype(np.float32)
@@ -162,7 +162,7 @@ def test_a_mismatch_names_the_tensor_and_changes_nothing(
 
 
 def test_encoder_indices_follow_the_releases_emb_net():
-  checkpointing.parse_gin(["bair.gin"], skip_unknown=True)
+  gin_parsing.parse_gin(["bair.gin"], skip_unknown=True)
   config = ModelConfig()
   model = HierarchicalVRNN(config)
   last, blocks = release_weights.encoder_indices(model.encoder)

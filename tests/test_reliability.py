@@ -24,10 +24,10 @@ import pytest
 import tensorflow as tf
 
 import gin
-from hvrnn_tf import checkpointing
-from hvrnn_tf import summaries
 from hvrnn_tf import train
 from hvrnn_tf.data import smmnist
+from hvrnn_tf.training import checkpointing
+from hvrnn_tf.training import summaries
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -325,7 +325,7 @@ def test_same_seed_same_losses_in_another_process(killed_and_resumed, diverged):
 CHECKPOINT_WRITER = """
 import sys
 import tensorflow as tf
-from hvrnn_tf import checkpointing
+from hvrnn_tf.training import checkpointing
 directory = sys.argv[1]
 objects = dict(weights=tf.Variable(tf.zeros([20_000_000])),
                step=tf.Variable(0, dtype=tf.int64))

@@ -60,7 +60,7 @@ def test_report_tables_claims_plots_and_json(tmp_path):
   assert "- 1 row run(s) by `second`" in markdown
   assert "training + evaluation time of the rows reported: 6.0 min" in markdown
   assert "32x32, 2 -> 2 frames; some digits" in markdown
-  # Mean ± std over seeds; the paper's -ELBO from hvrnn_tf.paper.
+  # Mean ± std over seeds; the paper's -ELBO from hvrnn_tf.experiments.paper.
   assert (
     "| [1, 8, 32] | 12k | 250.0 ± 5.0 | 255.0 ± 5.0 | 253.0 ± 5.0 | "
     "2.000 ± 0.000 | 0.667 ± 0.000 / 0.667 ± 0.000 / 0.667 ± 0.000 | "

@@ -4,8 +4,8 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
-from hvrnn_tf import sampling
-from hvrnn_tf.model import HierarchicalVRNN
+from hvrnn_tf.evaluation import samples
+from hvrnn_tf.model.vrnn import HierarchicalVRNN
 
 
 def test_write_samples_writes_truth_and_samples(tiny_config, tmp_path):
@@ -13,7 +13,7 @@ def test_write_samples_writes_truth_and_samples(tiny_config, tmp_path):
   model = HierarchicalVRNN(config)
   model.initialize()
   videos = tf.random.stateless_uniform([2, 5, 16, 16, 1], seed=[0, 1])
-  paths = sampling.write_samples(
+  paths = samples.write_samples(
     model, videos, str(tmp_path / "out"), num_samples=3
   )
   assert sorted(p.rsplit("/", 1)[1] for p in paths) == [

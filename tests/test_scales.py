@@ -3,15 +3,15 @@
 import pytest
 
 import gin
-from hvrnn_tf import checkpointing
-from hvrnn_tf.config import ModelConfig
 from hvrnn_tf.experiments import scales
 from hvrnn_tf.experiments import studies
+from hvrnn_tf.model.config import ModelConfig
+from hvrnn_tf.utils import gin_parsing
 
 
 def _bindings_of(gin_file):
   """ModelConfig and train.* values of a run config."""
-  checkpointing.parse_gin([gin_file])
+  gin_parsing.parse_gin([gin_file])
   config = ModelConfig()
   train = {
     k: gin.query_parameter(f"train.{k}") for k in ("batch_size", "num_steps")

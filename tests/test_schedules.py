@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hvrnn_tf import checkpointing
-from hvrnn_tf import schedules
-from hvrnn_tf import train_config
+from hvrnn_tf.training import config as train_config
+from hvrnn_tf.training import schedules
+from hvrnn_tf.utils import gin_parsing
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -162,7 +162,7 @@ def test_torch_adam_rejects_decoupled_weight_decay():
 
 def _train_optimizer(gin_params):
   """The optimizer a run builds after `--gin_param`s `gin_params`."""
-  checkpointing.parse_gin(gin_params=gin_params)
+  gin_parsing.parse_gin(gin_params=gin_params)
   config = train_config.TrainConfig(num_steps=1)
   return config.optimizer(1e-2, config.weight_decay)
 
@@ -210,8 +210,8 @@ import numpy as np, tensorflow as tf, keras
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from hvrnn_tf import schedules
-from hvrnn_tf.trainer import Trainer
+from hvrnn_tf.training import schedules
+from hvrnn_tf.training.trainer import Trainer
 
 x = np.random.RandomState(0).randn(4, 3).astype(np.float32)
 w0 = np.array([0.5, -1.5, 2.0], np.float32)

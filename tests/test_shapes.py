@@ -3,8 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from hvrnn_tf import layers
-from hvrnn_tf import shapes
+from hvrnn_tf.model import layers
+from hvrnn_tf.ops import shapes
 
 
 def test_static_dimensions_are_python_ints():

@@ -1,4 +1,4 @@
-"""hvrnn_tf.shared_kernel: one kernel gradient for all steps of a recurrence."""
+"""hvrnn_tf.ops.shared_kernel: one kernel gradient for all steps of a recurrence."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from bench import early_gradients
 from bench import patches
-from hvrnn_tf import shared_kernel
+from hvrnn_tf.ops import shared_kernel
 
 
 def _recurrence(conv, kernel, x0, steps, used):

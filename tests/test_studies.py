@@ -1,11 +1,11 @@
 """The studies: every row names an existing gin file and reads its paper
-numbers from hvrnn_tf.paper."""
+numbers from hvrnn_tf.experiments.paper."""
 
 import pathlib
 
 import pytest
 
-from hvrnn_tf import paper
+from hvrnn_tf.experiments import paper
 from hvrnn_tf.experiments import studies
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ import pytest
 from tensorboard.backend.event_processing import event_accumulator
 import tensorflow as tf
 
-from hvrnn_tf import summaries
+from hvrnn_tf.training import summaries
 
 
 def test_scalars_reach_the_events_file(tmp_path):

@@ -14,7 +14,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from hvrnn_tf.metrics import torch_weights
+from hvrnn_tf.evaluation.metrics import torch_weights
 
 
 class _Global:

@@ -3,9 +3,9 @@
 import pytest
 
 import gin
-from hvrnn_tf import distribute
-from hvrnn_tf import schedules
-from hvrnn_tf.train_config import TrainConfig
+from hvrnn_tf.training import distribute
+from hvrnn_tf.training import schedules
+from hvrnn_tf.training.config import TrainConfig
 
 
 def test_gin_binds_it_as_train_with_factory_references():

@@ -5,10 +5,10 @@ import pytest
 import tensorflow as tf
 
 from bench import common
-from hvrnn_tf import model as model_lib
-from hvrnn_tf import schedules
-from hvrnn_tf.train_config import TrainConfig
-from hvrnn_tf.trainer import Trainer
+from hvrnn_tf.model import vrnn
+from hvrnn_tf.training import schedules
+from hvrnn_tf.training.config import TrainConfig
+from hvrnn_tf.training.trainer import Trainer
 
 # bench's "micro" model (8x8, one latent level, one ConvLSTM, 2 + 1 frames):
 # tracing the train step is most of each test's cost.
@@ -97,7 +97,7 @@ def test_trainer_uses_the_papers_optimizer_and_schedules():
 
 def test_step_loss_is_the_models_negative_elbo_and_updates_the_weights():
   trainer = Trainer(MICRO, tiny_recipe())
-  noise = trainer.model.noise(model_lib.fold_in([0, 0], trainer.step), 2, 1)
+  noise = trainer.model.noise(vrnn.fold_in([0, 0], trainer.step), 2, 1)
   expected = trainer.model.elbo(MICRO_VIDEO, beta=1.0, noise=noise)
   before = [v.numpy() for v in trainer.model.trainable_variables]
   metrics, _ = trainer.train_step(MICRO_VIDEO)
@@ -146,7 +146,7 @@ def test_given_noise_steps_as_the_runs_own_draws():
   own, _ = trainers[0].train_step(MICRO_VIDEO)
   b = trainers[1]
   noise = b.model.noise(
-    model_lib.fold_in([b.seed, 0], b.step), b.batch_size, MICRO.future_frames
+    vrnn.fold_in([b.seed, 0], b.step), b.batch_size, MICRO.future_frames
   )
   given, _ = b.train_step_with_noise(MICRO_VIDEO, noise)
   np.testing.assert_allclose(

@@ -9,20 +9,18 @@ import pytest
 from tensorboard.backend.event_processing import event_accumulator
 import tensorflow as tf
 
-from hvrnn_tf import checkpointing
-from hvrnn_tf import summaries as summaries_lib
-from hvrnn_tf import training_hooks
-from hvrnn_tf import training_loop
-from hvrnn_tf.progress import Progress
+from hvrnn_tf.training import checkpointing
+from hvrnn_tf.training import hooks
+from hvrnn_tf.training import loop
+from hvrnn_tf.training import summaries as summaries_lib
+from hvrnn_tf.training.progress import Progress
 
 
 def make_state(step, num_steps=10, streak=(), stop=False, save_now=False):
   trainer = types.SimpleNamespace(
     skipped_steps=tf.Variable(len(streak), dtype=tf.int64)
   )
-  state = training_loop.LoopState(
-    trainer, num_steps, 0, step, Progress(0, num_steps)
-  )
+  state = loop.LoopState(trainer, num_steps, 0, step, Progress(0, num_steps))
   state.nonfinite_streak, state.stop, state.save_now = (
     list(streak),
     stop,
@@ -39,7 +37,7 @@ def checkpoint_hook(tmp_path):
     tf.train.Checkpoint(step=step), str(tmp_path / "ckpt"), max_to_keep=10
   )
   writer = summaries_lib.SummaryWriter(str(tmp_path / "train"), chief=True)
-  hook = training_hooks.CheckpointHook(
+  hook = hooks.CheckpointHook(
     manager, every=3, every_secs=0, writer=writer, saved_step=None
   )
   hook.saved = lambda: [
@@ -74,10 +72,10 @@ def test_checkpoints_when_asked_and_when_stopped_early(checkpoint_hook):
 
 def test_divergence_stops_at_the_limit_and_says_what_is_kept(tmp_path):
   writer = summaries_lib.SummaryWriter(str(tmp_path / "train"), chief=True)
-  hook = training_hooks.DivergenceHook(3, writer, str(tmp_path / "none"))
+  hook = hooks.DivergenceHook(3, writer, str(tmp_path / "none"))
   hook.after_step(make_state(5, streak=(4, 5)))
   with pytest.raises(
-    training_hooks.DivergenceError,
+    hooks.DivergenceError,
     match=r"steps 4-6 had a non-finite loss .*\(3 in a row.*"
     "no checkpoint was written yet",
   ):
@@ -85,7 +83,7 @@ def test_divergence_stops_at_the_limit_and_says_what_is_kept(tmp_path):
 
 
 def test_a_signal_becomes_a_stop_request_and_names_the_outcome(tmp_path):
-  hook = training_hooks.PreemptionHook(str(tmp_path))
+  hook = hooks.PreemptionHook(str(tmp_path))
   with hook:
     assert hook.requests(make_state(1)) == {"stop": False}
     os.kill(os.getpid(), signal.SIGTERM)
@@ -97,7 +95,7 @@ def test_a_signal_becomes_a_stop_request_and_names_the_outcome(tmp_path):
 
 def test_summaries_every_n_steps_and_at_the_end(tmp_path):
   writer = summaries_lib.SummaryWriter(str(tmp_path), chief=True)
-  with training_hooks.SummaryHook(writer, every=4) as hook:
+  with hooks.SummaryHook(writer, every=4) as hook:
     for step in range(1, 11):
       hook.after_step(make_state(step))
   events = event_accumulator.EventAccumulator(
@@ -114,7 +112,7 @@ def test_summaries_every_n_steps_and_at_the_end(tmp_path):
 
 
 def test_no_samples_after_an_interrupted_run(tmp_path):
-  hook = training_hooks.SampleHook(str(tmp_path), 2, 1, seed=0)
+  hook = hooks.SampleHook(str(tmp_path), 2, 1, seed=0)
   state = make_state(3)
   state.interrupted_by = "SIGINT"
   hook.end(state)  # would need the model: returns first

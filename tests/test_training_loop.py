@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hvrnn_tf import training_loop
-from hvrnn_tf.training_loop import Hook
+from hvrnn_tf.training import loop
+from hvrnn_tf.training.loop import Hook
 
 
 class FakeTrainer:
@@ -50,7 +50,7 @@ class Recorder(Hook):
 def test_runs_to_num_steps_calling_hooks_in_order():
   calls = []
   trainer = FakeTrainer(start=1, nonfinite=(3,))
-  state = training_loop.run_loop(
+  state = loop.run_loop(
     trainer, iter(range(10)), 4, [Recorder("a", calls), Recorder("b", calls)]
   )
   assert state.step == 4 and state.start_step == 1 and state.last
@@ -75,7 +75,7 @@ def test_runs_to_num_steps_calling_hooks_in_order():
 def test_a_stop_request_ends_the_loop_before_the_next_step():
   calls = []
   trainer = FakeTrainer()
-  state = training_loop.run_loop(
+  state = loop.run_loop(
     trainer, iter(range(10)), 9, [Recorder("a", calls, stop_at=2)]
   )
   assert state.step == 2 and state.stop and not state.last
@@ -91,7 +91,7 @@ def test_hooks_exit_when_a_hook_raises():
       raise RuntimeError("boom")
 
   with pytest.raises(RuntimeError, match="boom"):
-    training_loop.run_loop(
+    loop.run_loop(
       FakeTrainer(), iter(range(3)), 3, [Recorder("a", calls), Failing()]
     )
   assert calls[-1] == ("a", "exit")
@@ -100,7 +100,7 @@ def test_hooks_exit_when_a_hook_raises():
 def test_poison_batches_turns_the_chosen_steps_into_nan():
   batches = [tf.ones([2]) for _ in range(4)]
   poisoned = list(
-    training_loop.poison_batches(
+    loop.poison_batches(
       iter(batches), (3, 4), tf.distribute.get_strategy(), start_step=1
     )
   )

@@ -3,7 +3,7 @@
 import pytest
 
 import gin
-from hvrnn_tf import validation
+from hvrnn_tf.utils import validation
 
 
 @gin.configurable(module="check_test")

@@ -3,7 +3,7 @@
 import numpy as np
 from PIL import Image
 
-from hvrnn_tf import visualize
+from hvrnn_tf.evaluation import visualize
 
 
 def test_video_grid_places_videos_side_by_side():

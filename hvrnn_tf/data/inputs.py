@@ -5,11 +5,11 @@ import contextlib
 import tensorflow as tf
 
 import gin
-from hvrnn_tf.config import ModelConfig
 from hvrnn_tf.data import digits as digits_lib
 from hvrnn_tf.data import records
 from hvrnn_tf.data import smmnist
 from hvrnn_tf.data import tfrecord_reader
+from hvrnn_tf.model.config import ModelConfig
 
 SOURCES = ("smmnist", "tfrecord")
 SPLITS = ("train", "test")

@@ -19,8 +19,8 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from hvrnn_tf import atomic_write
 from hvrnn_tf.data import records
+from hvrnn_tf.utils import atomic_write
 
 
 class LazySequence(collections.abc.Sequence):

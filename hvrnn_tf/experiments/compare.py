@@ -17,7 +17,7 @@ import sys
 from absl import app
 from absl import flags
 
-from hvrnn_tf import plots
+from hvrnn_tf.evaluation import plots
 
 SCORES = ("ssim", "ssim_svg", "psnr")
 

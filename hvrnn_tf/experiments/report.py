@@ -11,10 +11,10 @@ import platform
 import numpy as np
 import tensorflow as tf
 
-from hvrnn_tf import atomic_write
 from hvrnn_tf.experiments import claims as claims_lib
 from hvrnn_tf.experiments import scales
 from hvrnn_tf.experiments import studies
+from hvrnn_tf.utils import atomic_write
 
 PAPER_N_HID = 64
 

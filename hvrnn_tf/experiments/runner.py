@@ -19,9 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 import gin
-from hvrnn_tf import atomic_write
 from hvrnn_tf import eval as eval_lib
-from hvrnn_tf import losses
 from hvrnn_tf import train as train_lib
 from hvrnn_tf.data import digits as digits_lib
 from hvrnn_tf.data import inputs
@@ -29,6 +27,8 @@ from hvrnn_tf.experiments import claims as claims_lib
 from hvrnn_tf.experiments import report
 from hvrnn_tf.experiments import scales
 from hvrnn_tf.experiments import studies
+from hvrnn_tf.model import losses
+from hvrnn_tf.utils import atomic_write
 
 TRAIN_ELBO_SEED = 0
 

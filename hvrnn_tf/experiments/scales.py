@@ -11,13 +11,13 @@ import dataclasses
 import pathlib
 
 import gin
-from hvrnn_tf import checkpointing
-from hvrnn_tf import encoder
 from hvrnn_tf import train  # noqa: F401  (registers train.*: scale files bind it)
-from hvrnn_tf.config import ModelConfig
 from hvrnn_tf.data import inputs  # noqa: F401  (registers data.*)
 from hvrnn_tf.data import smmnist
 from hvrnn_tf.experiments import studies
+from hvrnn_tf.model import encoder
+from hvrnn_tf.model.config import ModelConfig
+from hvrnn_tf.utils import gin_parsing
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCALE_DIR = "gin/scales"
@@ -100,7 +100,7 @@ def load(name: str) -> Scale:
   path = f"{SCALE_DIR}/{name}.gin"
   gin.clear_config()
   try:
-    checkpointing.parse_gin([str(REPO_ROOT / path)])
+    gin_parsing.parse_gin([str(REPO_ROOT / path)])
     run = {field: _bound(key) for field, key in SCALE_BINDINGS.items()}
     missing = [SCALE_BINDINGS[f] for f in _REQUIRED if run[f] is None]
     if missing:
@@ -126,7 +126,7 @@ def with_overrides(scale: Scale, **overrides) -> Scale:
 def paper_config(row: studies.Row, gin_params=()) -> ModelConfig:
   """The ModelConfig of `row`'s gin file (plus `gin_params`), unscaled."""
   gin.clear_config()
-  checkpointing.parse_gin([str(REPO_ROOT / row.gin_file)], gin_params)
+  gin_parsing.parse_gin([str(REPO_ROOT / row.gin_file)], gin_params)
   return ModelConfig()
 
 
@@ -232,7 +232,7 @@ def configure_row(
   base = paper_config(row, gin_params)
   bindings = row_bindings(base, scale, dataset, seed)
   gin.clear_config()
-  checkpointing.parse_gin(
+  gin_parsing.parse_gin(
     [str(REPO_ROOT / row.gin_file), *gin_files], bindings + list(gin_params)
   )
   return ModelConfig()

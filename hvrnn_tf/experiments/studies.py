@@ -1,12 +1,12 @@
 """The paper's ablation tables as studies: rows, their configs and numbers.
 
 Each row is one gin file of gin/ablations/ (the paper-size model); its paper
-numbers (parameters, -ELBO) are read from hvrnn_tf.paper.
+numbers (parameters, -ELBO) are read from hvrnn_tf.experiments.paper.
 """
 
 import dataclasses
 
-from hvrnn_tf import paper
+from hvrnn_tf.experiments import paper
 
 ABLATION_DIR = "gin/ablations"
 
@@ -18,7 +18,7 @@ class Row:
   key: short identifier (directory name, --rows).
   label: as in the paper.
   config: the row's gin file name in gin/ablations/ (without .gin), which
-    also keys its numbers in hvrnn_tf.paper.
+    also keys its numbers in hvrnn_tf.experiments.paper.
   """
 
   key: str

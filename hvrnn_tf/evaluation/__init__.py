@@ -1,0 +1,1 @@
+"""Evaluation: metrics, the best-of-N protocol, baselines, plots, sample pictures."""

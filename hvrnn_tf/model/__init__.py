@@ -1,0 +1,1 @@
+"""The network: its config, layers, ConvLSTM, encoder, latent hierarchy, decoder, the VRNN and its losses."""

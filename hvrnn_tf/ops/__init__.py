@@ -1,0 +1,1 @@
+"""Speed paths for CPU training: GroupNorm's gradient, shared-kernel convolutions, shape helpers."""

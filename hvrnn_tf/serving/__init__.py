@@ -1,0 +1,1 @@
+"""Serving: the SavedModel signature and its in-graph sampler."""
