@@ -6,10 +6,8 @@ Every bench writes one JSON file holding
 and prints the same results as a Markdown table.
 """
 
-import argparse
 import dataclasses
 import datetime
-import functools
 import gc
 import json
 import os
@@ -24,63 +22,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-import gin  # pylint: disable=g-import-not-at-top
+from bench import cli  # pylint: disable=g-import-not-at-top
 from hvrnn_tf.model.config import ModelConfig  # pylint: disable=g-import-not-at-top
+from hvrnn_tf.testing import configs  # pylint: disable=g-import-not-at-top
 from hvrnn_tf.utils import atomic_write  # pylint: disable=g-import-not-at-top
-from hvrnn_tf.utils import gin_parsing  # pylint: disable=g-import-not-at-top
 
-RESULTS_DIR = os.path.join(
-  os.path.dirname(os.path.abspath(__file__)), "results"
-)
-
-# Named model configurations: (gin file, ModelConfig overrides). "bair_*" are
-# the paper's BAIR models (64x64 RGB, 2 context + 10 predicted frames, n_hid
-# 64, the release's s2s_big_hier_v4 architecture); "tiny" (the tests'
-# tiny_config, tests/conftest.py) and "micro" (the smallest valid model: 8x8,
-# one level, one decoder ConvLSTM; smoke tests) shrink gin/tiny.gin.
-CONFIGS = {
-  "tiny": (
-    "tiny.gin",
-    dict(
-      image_size=16,
-      future_frames=3,
-      channel_multipliers=(1, 2, 2, 2),
-      latent_resolutions=(1, 4, 8),
-      latent_channels=(2, 3, 2),
-      decoder_convlstm_layers=4,
-      reconstruction_loss="l1",
-    ),
-  ),
-  "micro": (
-    "tiny.gin",
-    dict(
-      image_size=8,
-      future_frames=1,
-      channel_multipliers=(1, 1, 1),
-      latent_resolutions=(1,),
-      latent_channels=(2,),
-      decoder_convlstm_layers=1,
-      reconstruction_loss="l1",
-    ),
-  ),
-  "smmnist_quick": ("smmnist_quick.gin", {}),
-  "bair_h3": ("bair.gin", {}),
-  "bair_h1": ("ablations/table2_hierarchy_1.gin", {}),
-  "bair_h1_d1": ("ablations/table1_decoder_1convlstm.gin", {}),
-}
-
-DESCRIPTIONS = {
-  "tiny": "gin/tiny.gin at 16x16: levels [1,4,8], 4 ConvLSTMs, 2+3 frames",
-  "micro": "gin/tiny.gin at 8x8: level [1], 1 ConvLSTM, 2+1 frames",
-  "smmnist_quick": "gin/smmnist_quick.gin: 32x32x1, n_hid 8, [1,8] (64,64), decoder skips, "
-  "5 ConvLSTMs, 2+6 frames",
-  "bair_h3": "gin/bair.gin: BAIR 64x64x3, n_hid 64, [1,8,32] (512,512,128), 6 ConvLSTMs, "
-  "2+10 frames",
-  "bair_h1": "gin/ablations/table2_hierarchy_1.gin: BAIR 64x64x3, n_hid 64, [1] (512), "
-  "6 ConvLSTMs, 2+10 frames",
-  "bair_h1_d1": "gin/ablations/table1_decoder_1convlstm.gin: BAIR 64x64x3, n_hid 64, [1] "
-  "(512), 1 ConvLSTM, 2+10 frames",
-}
+# The named model configurations (hvrnn_tf/testing/configs.py) under the
+# names the benches use.
+CONFIGS = configs.CONFIGS
+model_config = configs.model_config
 
 
 def default_batch_size(name: str) -> int:
@@ -88,32 +38,10 @@ def default_batch_size(name: str) -> int:
   return {"tiny": 2, "micro": 2, "smmnist_quick": 8}.get(name, 1)
 
 
-@functools.cache
-def gin_model_config(gin_file: str) -> ModelConfig:
-  """The ModelConfig a gin file of gin/ binds (its other bindings are not
-  read). Clears gin's bindings: call before parsing any."""
-  gin.clear_config()
-  try:
-    gin_parsing.parse_gin([gin_file], skip_unknown=True)
-    return ModelConfig()
-  finally:
-    gin.clear_config()
-
-
-def model_config(name: str, **overrides) -> ModelConfig:
-  """The named config of CONFIGS, with `overrides`."""
-  if name not in CONFIGS:
-    raise ValueError(f"Unknown config {name!r}; known: {sorted(CONFIGS)}")
-  gin_file, changes = CONFIGS[name]
-  return dataclasses.replace(
-    gin_model_config(gin_file), **{**changes, **overrides}
-  )
-
-
 def config_record(name: str, config: ModelConfig) -> dict:
   return {
     "name": name,
-    "description": DESCRIPTIONS.get(name, ""),
+    "description": configs.DESCRIPTIONS.get(name, ""),
     **dataclasses.asdict(config),
   }
 
@@ -324,41 +252,7 @@ def time_calls(fn, warmup: int = 1, repeats: int = 3) -> dict:
 
 
 # --------------------------------------------------------------------------
-# Command line and output.
-
-
-def base_parser(description: str, name: str) -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
-    prog=f"python -m bench.{name}",
-    description=description,
-    formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-  )
-  parser.add_argument(
-    "--output",
-    default=os.path.join(RESULTS_DIR, f"{name}.json"),
-    help="JSON file to write.",
-  )
-  parser.add_argument(
-    "--warmup",
-    type=int,
-    default=1,
-    help="Untimed calls before timing (the first one traces/compiles).",
-  )
-  parser.add_argument(
-    "--repeats",
-    type=int,
-    default=3,
-    help="Timed calls; the median is reported.",
-  )
-  return parser
-
-
-def csv_list(text: str) -> list:
-  return [x.strip() for x in text.split(",") if x.strip()]
-
-
-def int_list(text: str) -> list:
-  return [int(x) for x in csv_list(text)]
+# Output.
 
 
 def config_case(
@@ -386,7 +280,7 @@ def config_cases(
   text: str, third: str | None = None, optional: bool = False
 ) -> list[tuple]:
   """Comma list of `config_case` items -> [(config, N[, value]), ...]."""
-  return [config_case(item, third, optional) for item in csv_list(text)]
+  return [config_case(item, third, optional) for item in cli.csv_list(text)]
 
 
 def start_record(name: str, argv, settings: dict) -> dict:

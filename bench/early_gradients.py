@@ -2,88 +2,29 @@
 
   python -m bench.early_gradients --cases=bair_h3:2
 
-TensorFlow's executor runs an op as soon as its inputs exist. An op of the
-backward pass that reads forward values only (x - mean in a GroupNorm
-gradient, a transposed kernel, a copy of a recurrence's inputs) therefore
-runs when the forward pass ends, not when the backward pass reaches it, and
-its output is held until then: one tensor per call, all alive at the peak.
-TensorFlow's own gradients guard against it with a control dependency on the
-output gradient (tf.math.squared_difference's does); this bench lists the
-ops that lack one (bench/README.md, finding 15). Those of the loss's own
+Backward ops that read forward values only run when the forward pass ends
+and hold their outputs until the backward pass reaches them
+(hvrnn_tf/testing/graphs.py, early_backward_ops); this bench lists those
+of a model's ELBO (docs/design/early-gradients.md). Those of the loss's own
 terms are harmless: the backward pass starts there.
 """
 
 import collections
 
+from absl import flags
 import tensorflow as tf
 
+from bench import cli
 from bench import common
+from hvrnn_tf.testing import graphs
 
 MIB = 2**20
 # A model case lists ops of this many output bytes and more.
 MODEL_MIN_BYTES = MIB
 
-
-def _ancestors(tensors) -> set:
-  seen, stack = set(), [t.op for t in tensors]
-  while stack:
-    op = stack.pop()
-    if op not in seen:
-      seen.add(op)
-      stack += [t.op for t in op.inputs] + list(op.control_inputs)
-  return seen
-
-
-# Ops whose outputs alias their inputs or live in the graph: no new memory.
-_NO_ALLOCATION = frozenset(
-  ["Const", "ExpandDims", "Identity", "IdentityN", "Reshape", "Squeeze"]
-)
-
-
-def _output_bytes(op) -> int:
-  """Bytes op allocates for its outputs of static shape (others count 0)."""
-  if op.type in _NO_ALLOCATION:
-    return 0
-  return sum(
-    t.shape.num_elements() * t.dtype.size
-    for t in op.outputs
-    if t.shape.is_fully_defined() and t.dtype.size
-  )
-
-
-def early_backward_ops(loss_fn, args, variables=(), min_bytes: int = 1):
-  """[(op, bytes)] of loss_fn's backward ops that need no output gradient.
-
-  loss_fn(*args) -> a float32 scalar; the gradients are those with respect
-  to the float tensors `args` and to `variables`. Backward ops: the
-  gradients' ancestors that are not the loss's. Listed: those of them with
-  no path from the output gradient and at least `min_bytes` of output of
-  static shape; largest first.
-  """
-
-  @tf.function(autograph=False)
-  def gradients(args, seed):
-    with tf.GradientTape() as tape:
-      tape.watch(args)
-      loss = loss_fn(*args)
-    grads = tape.gradient(loss, [args, list(variables)], output_gradients=seed)
-    return loss, [g for g in tf.nest.flatten(grads) if g is not None]
-
-  specs = [tf.TensorSpec.from_tensor(a) for a in args]
-  graph = gradients.get_concrete_function(
-    specs, tf.TensorSpec([], tf.float32)
-  ).graph
-  seeded = {graph.inputs[len(args)].op}
-  for op in graph.get_operations():  # in creation order: inputs first
-    if any(t.op in seeded for t in op.inputs) or any(
-      c in seeded for c in op.control_inputs
-    ):
-      seeded.add(op)
-  backward = _ancestors(graph.outputs[1:]) - _ancestors(graph.outputs[:1])
-  early = [(op, _output_bytes(op)) for op in backward - seeded]
-  return sorted(
-    [(op, n) for op, n in early if n >= min_bytes], key=lambda e: -e[1]
-  )
+FLAGS = cli.define_flags("early_gradients")
+flags.DEFINE_string("cases", "bair_h3:2", "config:batch,...", flag_values=FLAGS)
+flags.DEFINE_integer("top", 12, "Rows per table.", flag_values=FLAGS)
 
 
 def _model_case(name: str, batch: int) -> list:
@@ -91,7 +32,7 @@ def _model_case(name: str, batch: int) -> list:
   config = common.model_config(name)
   model = common.make_trainer(config, batch).model
   noise = model.noise(tf.constant([0, 1]), batch, config.future_frames)
-  return early_backward_ops(
+  return graphs.early_backward_ops(
     lambda video: tf.reduce_sum(
       model.elbo(video, beta=1.0, noise=noise).neg_elbo
     ),
@@ -127,10 +68,7 @@ def _table(early: list, top: int) -> tuple[str, list]:
 
 
 def main(argv=None):
-  parser = common.base_parser(__doc__.split("\n")[0], "early_gradients")
-  parser.add_argument("--cases", default="bair_h3:2", help="config:batch,...")
-  parser.add_argument("--top", type=int, default=12, help="Rows per table.")
-  args = parser.parse_args(argv)
+  args = cli.parse_flags(FLAGS, argv, __doc__)
   cases = common.config_cases(args.cases)
   record = common.start_record(
     "early_gradients", argv, {"cases": args.cases, "min_bytes": MODEL_MIN_BYTES}

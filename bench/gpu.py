@@ -29,11 +29,13 @@ finished case is written to the JSON at once (a killed run keeps them).
 """
 
 import resource
-import sys
 import time
+import types
 
+from absl import flags
 import tensorflow as tf
 
+from bench import cli
 from bench import common
 from bench import hardware
 from bench import hlo_flops
@@ -69,6 +71,49 @@ PRESETS = {
     budget_s=600,
   ),
 }
+
+
+FLAGS = cli.define_flags("gpu")
+FLAGS.set_default("warmup", None)  # None: the preset's
+FLAGS.set_default("repeats", None)
+flags.DEFINE_enum(
+  "preset",
+  "paper",
+  sorted(PRESETS),
+  "Values of the flags not given.",
+  flag_values=FLAGS,
+)
+flags.DEFINE_string(
+  "config", None, f"One of {sorted(common.CONFIGS)}.", flag_values=FLAGS
+)
+flags.DEFINE_integer("batch_size", None, "Train batch.", flag_values=FLAGS)
+flags.DEFINE_string(
+  "modes",
+  None,
+  f"Comma list of {train_step_bench.MODES}.",
+  flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+  "samples", None, "Samples per sequence (0: skip).", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+  "sample_future", None, "Predicted frames.", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+  "matmul_size", None, "Side of the peak matmuls.", flag_values=FLAGS
+)
+flags.DEFINE_float(
+  "budget_s",
+  None,
+  "Sections not started within this many seconds are skipped.",
+  flag_values=FLAGS,
+)
+flags.DEFINE_float(
+  "spec_bf16_flops",
+  H100_H200_SXM_BF16_FLOPS,
+  "Documented bf16 peak for the second MFU (0: none).",
+  flag_values=FLAGS,
+)
 
 
 def device() -> str:
@@ -189,9 +234,51 @@ def add_mfu(result, record, spec_bf16) -> None:
     result["mfu_vs_spec_bf16"] = achieved / spec_bf16
 
 
+def failed(section, error, **fields) -> dict:
+  """The result of a case that raised `error`."""
+  return {
+    "section": section,
+    **fields,
+    "status": "failed",
+    "error": common.error_text(error),
+  }
+
+
+def mode_case(args, config, mode, count_flops):
+  """train_case of one mode, or its failure; returns (result, trainer or None)."""
+  try:
+    return train_case(
+      args.config,
+      config,
+      args.batch_size,
+      mode,
+      args.warmup,
+      args.repeats,
+      count_flops,
+    )
+  except Exception as e:  # pylint: disable=broad-except
+    return failed("train", e, mode=mode), None
+
+
+def sample_with(args, config, trainer) -> dict:
+  """sampling_case with the trainer's model, or its failure."""
+  try:
+    return sampling_case(
+      args.config,
+      trainer.model,
+      config,
+      args.samples,
+      args.sample_future,
+      args.warmup,
+      3,
+    )
+  except Exception as e:  # pylint: disable=broad-except
+    return failed("sampling", e)
+
+
 def run(args, argv=None) -> dict:
   config = common.model_config(args.config)
-  modes = common.csv_list(args.modes)
+  modes = cli.csv_list(args.modes)
   record = common.start_record(
     "gpu", argv, {k: v for k, v in vars(args).items() if k != "output"}
   )
@@ -209,53 +296,16 @@ def run(args, argv=None) -> dict:
         {"section": "train", "mode": mode, "status": "skipped (budget)"}
       )
       continue
-    try:
-      result, trainer = train_case(
-        args.config,
-        config,
-        args.batch_size,
-        mode,
-        args.warmup,
-        args.repeats,
-        "model_flops_per_step" not in record,
-      )
-    except Exception as e:  # pylint: disable=broad-except
-      result, trainer = (
-        {
-          "section": "train",
-          "mode": mode,
-          "status": "failed",
-          "error": common.error_text(e),
-        },
-        None,
-      )
+    result, trainer = mode_case(
+      args, config, mode, "model_flops_per_step" not in record
+    )
     record["results"].append(result)
     if result.get("flops"):
       record["model_flops_per_step"] = result["flops"]
     if trainer is not None and not sampled and result["precision"] == "float32":
-      sampled = (
-        True  # the first float32 model samples, before the next mode is built
-      )
-      try:
-        record["results"].append(
-          sampling_case(
-            args.config,
-            trainer.model,
-            config,
-            args.samples,
-            args.sample_future,
-            args.warmup,
-            3,
-          )
-        )
-      except Exception as e:  # pylint: disable=broad-except
-        record["results"].append(
-          {
-            "section": "sampling",
-            "status": "failed",
-            "error": common.error_text(e),
-          }
-        )
+      # The first float32 model samples, before the next mode is built.
+      sampled = True
+      record["results"].append(sample_with(args, config, trainer))
     del trainer
     common.release_memory()
     common.write_partial(record)
@@ -265,16 +315,16 @@ def run(args, argv=None) -> dict:
   return common.finish_record(record, tables(record))
 
 
-def tables(record) -> list:
-  g = lambda x: None if x is None else x / 1e9
-  gib = lambda r: (
-    (r.get("gpu_peak_bytes") or r.get("peak_rss_bytes") or 0) / 2**30 or None
-  )
-  peak_rows = [
-    [k, g(p.get("flops_per_s")) or p.get("error")]
-    for k, p in record["peaks"].items()
-  ]
-  train = [r for r in record["results"] if r["section"] == "train"]
+def _gflops(x):
+  return None if x is None else x / 1e9
+
+
+def _peak_gib(result):
+  peak = result.get("gpu_peak_bytes") or result.get("peak_rss_bytes") or 0
+  return peak / 2**30 or None
+
+
+def train_table(record) -> str:
   rows = [
     [
       r["mode"],
@@ -282,43 +332,56 @@ def tables(record) -> list:
       r.get("ms_per_step"),
       r.get("sequences_per_s"),
       r.get("timing", {}).get("first_s"),
-      g(r.get("achieved_flops_per_s")),
+      _gflops(r.get("achieved_flops_per_s")),
       r.get("mfu_vs_measured_matmul"),
       r.get("mfu_vs_spec_bf16"),
-      gib(r),
+      _peak_gib(r),
       r["status"] if r["status"] != "failed" else f"failed: {r['error'][:100]}",
     ]
-    for r in train
+    for r in record["results"]
+    if r["section"] == "train"
   ]
-  out = [
-    common.markdown_table(["matmul peak", "GFLOP/s"], peak_rows),
-    common.markdown_table(
-      [
-        "mode",
-        "batch",
-        "ms/step",
-        "sequences/s",
-        "first call (s)",
-        "model GFLOP/s",
-        "MFU (measured peak)",
-        "MFU (bf16 spec)",
-        "peak memory (GiB)",
-        "status",
-      ],
-      rows,
-    ),
-  ]
-  sampling = [
+  return common.markdown_table(
+    [
+      "mode",
+      "batch",
+      "ms/step",
+      "sequences/s",
+      "first call (s)",
+      "model GFLOP/s",
+      "MFU (measured peak)",
+      "MFU (bf16 spec)",
+      "peak memory (GiB)",
+      "status",
+    ],
+    rows,
+  )
+
+
+def sampling_rows(record) -> list:
+  return [
     [
       r["samples"],
       r["future_frames"],
       r["timing"]["median_s"],
       r["frames_per_s"],
-      gib(r),
+      _peak_gib(r),
     ]
     for r in record["results"]
     if r["section"] == "sampling" and r["status"] == "ok"
   ]
+
+
+def tables(record) -> list:
+  peak_rows = [
+    [k, _gflops(p.get("flops_per_s")) or p.get("error")]
+    for k, p in record["peaks"].items()
+  ]
+  out = [
+    common.markdown_table(["matmul peak", "GFLOP/s"], peak_rows),
+    train_table(record),
+  ]
+  sampling = sampling_rows(record)
   if sampling:
     out.append(
       common.markdown_table(
@@ -332,54 +395,28 @@ def tables(record) -> list:
         sampling,
       )
     )
+  flops = _gflops(record.get("model_flops_per_step"))
+  memory = "GPU peak" if common.gpu_devices() else "process peak RSS"
   out.append(
-    f"model FLOPs per step (XLA HLO): {g(record.get('model_flops_per_step'))} GFLOP; "
-    f"device memory: {'GPU peak' if common.gpu_devices() else 'process peak RSS'}"
+    f"model FLOPs per step (XLA HLO): {flops} GFLOP; device memory: {memory}"
   )
   return out
 
 
 def main(argv=None):
-  parser = common.base_parser(__doc__.split("\n")[0], "gpu")
-  parser.add_argument("--preset", default="paper", choices=sorted(PRESETS))
-  parser.add_argument(
-    "--config", default=None, help=f"One of {sorted(common.CONFIGS)}."
+  args = types.SimpleNamespace(
+    **cli.parse_flags(FLAGS, argv, __doc__).flag_values_dict()
   )
-  parser.add_argument("--batch_size", type=int, default=None)
-  parser.add_argument(
-    "--modes", default=None, help=f"Comma list of {train_step_bench.MODES}."
-  )
-  parser.add_argument(
-    "--samples", type=int, default=None, help="Samples per sequence (0: skip)."
-  )
-  parser.add_argument(
-    "--sample_future", type=int, default=None, help="Predicted frames."
-  )
-  parser.add_argument("--matmul_size", type=int, default=None)
-  parser.add_argument(
-    "--budget_s",
-    type=float,
-    default=None,
-    help="Sections not started within this many seconds are skipped.",
-  )
-  parser.add_argument(
-    "--spec_bf16_flops",
-    type=float,
-    default=H100_H200_SXM_BF16_FLOPS,
-    help="Documented bf16 peak for the second MFU (0: none).",
-  )
-  parser.set_defaults(warmup=None, repeats=None)
-  args = parser.parse_args(argv)
   for key, value in PRESETS[args.preset].items():
     if getattr(args, key) is None:
       setattr(args, key, value)
   common.model_config(args.config)
-  unknown = set(common.csv_list(args.modes)) - set(train_step_bench.MODES)
+  unknown = set(cli.csv_list(args.modes)) - set(train_step_bench.MODES)
   if unknown:
-    parser.error(
+    raise ValueError(
       f"--modes: unknown {sorted(unknown)}; known: {train_step_bench.MODES}"
     )
-  return run(args, argv if argv is not None else sys.argv[1:])
+  return run(args, argv)
 
 
 if __name__ == "__main__":

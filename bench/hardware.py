@@ -16,16 +16,41 @@ machine may be shared: both are reported, the fraction uses the larger);
 also a bfloat16 matmul and one large 3x3 convolution as achievable references.
 """
 
-import sys
 import time
 
+from absl import flags
 import tensorflow as tf
 
+from bench import cli
 from bench import common
 from bench import hlo_flops
 from bench import train_step as train_step_bench
 
 DEFAULT_CASES = "smmnist_quick:8,bair_h1_d1:1"
+
+FLAGS = cli.define_flags("hardware")
+flags.DEFINE_string(
+  "cases", DEFAULT_CASES, "config:batch,...", flag_values=FLAGS
+)
+flags.DEFINE_enum(
+  "mode",
+  "function",
+  train_step_bench.MODES,
+  "Execution mode timed for achieved FLOP/s.",
+  flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+  "matmul_size",
+  None,
+  "Peak matmul side (default 4096 on CPU, 8192 on GPU).",
+  flag_values=FLAGS,
+)
+flags.DEFINE_string(
+  "conv_shape",
+  "4,64,64,256",
+  "batch,size,channels_in,channels_out of the reference 3x3 conv.",
+  flag_values=FLAGS,
+)
 
 
 def matmul_peak(size: int, dtype, warmup: int, repeats: int) -> dict:
@@ -116,6 +141,37 @@ def flops_case(
   return result
 
 
+def start_peaks(matmul_size, conv_shape, warmup, repeats) -> dict:
+  """The float32 and bfloat16 matmul peaks and the 3x3 conv reference."""
+  print("[hardware] peak: float32 matmul", flush=True)
+  peaks = {
+    "matmul_float32_start": matmul_peak(
+      matmul_size, tf.float32, warmup, repeats
+    )
+  }
+  try:
+    peaks["matmul_bfloat16"] = matmul_peak(
+      matmul_size, tf.bfloat16, warmup, repeats
+    )
+  except Exception as e:  # pylint: disable=broad-except
+    peaks["matmul_bfloat16"] = {"error": common.error_text(e)}
+  peaks["conv3x3_float32"] = conv_peak(*conv_shape, warmup, repeats)
+  return peaks
+
+
+def add_fractions(record) -> None:
+  """Each result's achieved FLOP/s as a fraction of the peaks."""
+  peaks = record["peaks"]
+  for r in record["results"]:
+    if r.get("achieved_flops_per_s"):
+      r["fraction_of_matmul_peak"] = (
+        r["achieved_flops_per_s"] / record["peak_flops_per_s"]
+      )
+      r["fraction_of_conv_reference"] = (
+        r["achieved_flops_per_s"] / peaks["conv3x3_float32"]["flops_per_s"]
+      )
+
+
 def run(
   cases, mode, matmul_size, conv_shape, warmup, repeats, output, argv=None
 ):
@@ -132,19 +188,7 @@ def run(
     },
   )
   record["output"] = output
-  print("[hardware] peak: float32 matmul", flush=True)
-  peaks = {
-    "matmul_float32_start": matmul_peak(
-      matmul_size, tf.float32, warmup, repeats
-    )
-  }
-  try:
-    peaks["matmul_bfloat16"] = matmul_peak(
-      matmul_size, tf.bfloat16, warmup, repeats
-    )
-  except Exception as e:  # pylint: disable=broad-except
-    peaks["matmul_bfloat16"] = {"error": common.error_text(e)}
-  peaks["conv3x3_float32"] = conv_peak(*conv_shape, warmup, repeats)
+  peaks = start_peaks(matmul_size, conv_shape, warmup, repeats)
   for name, batch in cases:
     record["results"].append(flops_case(name, batch, mode, warmup, repeats))
     record.setdefault("configs", {})[name] = common.config_record(
@@ -154,123 +198,115 @@ def run(
   peaks["matmul_float32_end"] = matmul_peak(
     matmul_size, tf.float32, warmup, repeats
   )
-  peak = max(
+  record["peaks"] = peaks
+  record["peak_flops_per_s"] = max(
     peaks["matmul_float32_start"]["flops_per_s"],
     peaks["matmul_float32_end"]["flops_per_s"],
   )
-  record["peaks"] = peaks
-  record["peak_flops_per_s"] = peak
-  for r in record["results"]:
-    if r.get("achieved_flops_per_s"):
-      r["fraction_of_matmul_peak"] = r["achieved_flops_per_s"] / peak
-      r["fraction_of_conv_reference"] = (
-        r["achieved_flops_per_s"] / peaks["conv3x3_float32"]["flops_per_s"]
-      )
+  add_fractions(record)
+  return common.finish_record(record, tables(record))
 
-  g = lambda x: None if x is None else x / 1e9
-  peak_rows = [
+
+def _gflops(x):
+  return None if x is None else x / 1e9
+
+
+def peak_table(peaks) -> str:
+  rows = [
     [
       p.get("kind", key),
-      g(p.get("flops")),
+      _gflops(p.get("flops")),
       p.get("timing", {}).get("median_s"),
-      g(p.get("flops_per_s")) if "flops_per_s" in p else p.get("error"),
+      _gflops(p.get("flops_per_s")) if "flops_per_s" in p else p.get("error"),
     ]
     for key, p in peaks.items()
   ]
-  tables = [
-    common.markdown_table(
-      ["peak reference", "GFLOP", "s (median)", "GFLOP/s"], peak_rows
-    )
-  ]
+  return common.markdown_table(
+    ["peak reference", "GFLOP", "s (median)", "GFLOP/s"], rows
+  )
+
+
+def case_table(results) -> str:
   rows = [
     [
       r["config"],
       r["batch_size"],
       r["mode"],
       (r.get("parameters") or 0) / 1e6,
-      g(r.get("flops")),
+      _gflops(r.get("flops")),
       r.get("ms_per_step"),
-      g(r.get("achieved_flops_per_s")),
+      _gflops(r.get("achieved_flops_per_s")),
       r.get("fraction_of_matmul_peak"),
       r.get("fraction_of_conv_reference"),
       r["status"]
       if r["status"] == "ok"
       else f"{r['status']}: {r.get('error', '')[:100]}",
     ]
-    for r in record["results"]
+    for r in results
   ]
-  tables.append(
-    common.markdown_table(
-      [
-        "config",
-        "batch",
-        "mode",
-        "params (M)",
-        "GFLOP/step",
-        "ms/step",
-        "achieved GFLOP/s",
-        "of matmul peak",
-        "of conv reference",
-        "status",
-      ],
-      rows,
-    )
+  return common.markdown_table(
+    [
+      "config",
+      "batch",
+      "mode",
+      "params (M)",
+      "GFLOP/step",
+      "ms/step",
+      "achieved GFLOP/s",
+      "of matmul peak",
+      "of conv reference",
+      "status",
+    ],
+    rows,
   )
+
+
+def breakdown_rows(results) -> list:
+  """FLOPs per direction and component, and the uncounted elementwise ops."""
   rows = []
-  for r in record["results"]:
+  for r in results:
     if r.get("flops"):
       parts = {
         **{f"fwd/bwd {k}": v for k, v in r["flops_by_direction"].items()},
         **r["flops_by_component"],
       }
-      rows += [[r["config"], k, g(v), v / r["flops"]] for k, v in parts.items()]
+      rows += [
+        [r["config"], k, _gflops(v), v / r["flops"]] for k, v in parts.items()
+      ]
       rows.append(
         [
           r["config"],
           "elementwise ops (not in FLOPs)",
-          g(r["elementwise_ops"] + r["transcendental_ops"]),
+          _gflops(r["elementwise_ops"] + r["transcendental_ops"]),
           (r["elementwise_ops"] + r["transcendental_ops"]) / r["flops"],
         ]
       )
+  return rows
+
+
+def tables(record) -> list:
+  out = [peak_table(record["peaks"]), case_table(record["results"])]
+  rows = breakdown_rows(record["results"])
   if rows:
-    tables.append(
+    out.append(
       common.markdown_table(["config", "part", "GFLOP", "share"], rows)
     )
-  return common.finish_record(record, tables)
+  return out
 
 
 def main(argv=None):
-  parser = common.base_parser(__doc__.split("\n")[0], "hardware")
-  parser.add_argument("--cases", default=DEFAULT_CASES, help="config:batch,...")
-  parser.add_argument(
-    "--mode",
-    default="function",
-    choices=train_step_bench.MODES,
-    help="Execution mode timed for achieved FLOP/s.",
-  )
-  parser.add_argument(
-    "--matmul_size",
-    type=int,
-    default=None,
-    help="Peak matmul side (default 4096 on CPU, 8192 on GPU).",
-  )
-  parser.add_argument(
-    "--conv_shape",
-    default="4,64,64,256",
-    help="batch,size,channels_in,channels_out of the reference 3x3 conv.",
-  )
-  args = parser.parse_args(argv)
+  args = cli.parse_flags(FLAGS, argv, __doc__)
   cases = common.config_cases(args.cases)
   size = args.matmul_size or (8192 if common.gpu_devices() else 4096)
   return run(
     cases,
     args.mode,
     size,
-    common.int_list(args.conv_shape),
+    cli.int_list(args.conv_shape),
     args.warmup,
     args.repeats,
     args.output,
-    argv if argv is not None else sys.argv[1:],
+    argv,
   )
 
 

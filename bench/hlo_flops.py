@@ -281,22 +281,24 @@ def function_flops(fn, *args) -> dict:
 
 
 def train_step_flops(trainer, video) -> dict:
-  """function_flops of `trainer`'s train step on `video`: the model's FLOPs.
+  """function_flops of the train step of `trainer`'s configs: the model's FLOPs.
 
   hvrnn_tf.ops.shared_kernel computes the recurrent convolutions of small maps
-  as dots over k x k patches, whose rows include the zero padding; traced
-  with its convolutions (bench.patches' conv_small_maps) the count is that
-  of the convolutions, padding not counted, whichever path the step runs.
-  The replica step is traced afresh for it (the trainer's own keeps its
-  trace).
+  as dots over k x k patches, whose rows include the zero padding; counted on
+  a Trainer of the same configs whose ConvLSTMs convolve every map size
+  (ModelConfig.patch_matmul_max_rows (0, 0, 0)), the count is that of the
+  convolutions, padding not counted, whichever path `trainer` runs.
   """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import dataclasses  # pylint: disable=g-import-not-at-top
 
-  from bench import patches  # pylint: disable=g-import-not-at-top
+  from hvrnn_tf.ops import speed_paths  # pylint: disable=g-import-not-at-top
+  from hvrnn_tf.training import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
 
-  fresh = tf.function(trainer._replica_step_fn)  # pylint: disable=protected-access
-  with (
-    patches.patch(trainer, "_replica_step", fresh),
-    patches.VARIANTS["conv_small_maps"](),
-  ):
-    return function_flops(trainer.train_step.python_function, video)
+  convolutions = trainer_lib.Trainer(
+    dataclasses.replace(
+      trainer.config, patch_matmul_max_rows=speed_paths.CONVOLUTIONS_ONLY
+    ),
+    trainer.train_config,
+    trainer.strategy,
+  )
+  return function_flops(convolutions.train_step.python_function, video)

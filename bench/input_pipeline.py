@@ -23,12 +23,13 @@ Per source:
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 
+from absl import flags
 import numpy as np
 
+from bench import cli
 from bench import common
 from hvrnn_tf.data import inputs
 from hvrnn_tf.data import shard_writer
@@ -38,6 +39,50 @@ SOURCES = ("bair_tfrecord", "smmnist_tfrecord", "smmnist_generated")
 DEFAULT_CONSUMERS = (
   "bair_tfrecord=bair_h1_d1:1,smmnist_tfrecord=smmnist_quick:8,"
   "smmnist_generated=smmnist_quick:8"
+)
+
+FLAGS = cli.define_flags("input_pipeline")
+flags.DEFINE_string(
+  "sources", ",".join(SOURCES), f"Comma list of {SOURCES}.", flag_values=FLAGS
+)
+flags.DEFINE_string(
+  "consumers",
+  DEFAULT_CONSUMERS,
+  "source=config:batch,... the train step each source feeds.",
+  flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+  "batch_size",
+  16,
+  "Also measure the pipeline alone at this batch size.",
+  flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+  "batches", 20, "Batches per timed pipeline run.", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+  "warmup_batches", 5, "Untimed batches first.", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+  "fed_steps", 3, "Train steps per timed fed run.", flag_values=FLAGS
+)
+flags.DEFINE_string(
+  "file_pattern",
+  None,
+  "Real BAIR shards for bair_tfrecord ('{split}' -> train); default synthetic.",
+  flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+  "bair_sequences", 256, "Synthetic BAIR sequences.", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+  "smmnist_sequences", 256, "SM-MNIST sequences to write.", flag_values=FLAGS
+)
+flags.DEFINE_string(
+  "shard_dir",
+  None,
+  "Keep written shards here (default: a temporary folder, deleted).",
+  flag_values=FLAGS,
 )
 
 
@@ -84,159 +129,127 @@ def pipeline_rate(
   }
 
 
-def run(
-  sources,
-  consumers,
-  batch_size,
-  batches,
-  warmup_batches,
-  fed_steps,
-  file_pattern,
-  bair_sequences,
-  smmnist_sequences,
-  shard_dir,
-  warmup,
-  repeats,
-  output,
-  argv=None,
-):
-  record = common.start_record(
-    "input_pipeline",
-    argv,
-    {
-      "sources": sources,
-      "consumers": consumers,
-      "batch_size": batch_size,
-      "batches": batches,
-      "warmup_batches": warmup_batches,
-      "fed_steps": fed_steps,
-      "file_pattern": file_pattern,
-      "bair_sequences": bair_sequences,
-      "smmnist_sequences": smmnist_sequences,
-      "warmup": warmup,
-      "repeats": repeats,
-    },
-  )
-  record["output"] = output
-  folder = shard_dir or tempfile.mkdtemp(prefix="hvrnn_bench_input_")
+def write_sources(sources, consumers, folder, settings) -> dict:
+  """{source: file pattern} of the TFRecord sources, writing shards if needed."""
   patterns = {}
-  try:
-    if "bair_tfrecord" in sources:
-      if file_pattern:
-        patterns["bair_tfrecord"] = file_pattern
-      else:
-        print(
-          f"[input] writing {bair_sequences} synthetic BAIR-shaped sequences",
-          flush=True,
-        )
-        patterns["bair_tfrecord"] = write_synthetic_bair(
-          os.path.join(folder, "bair"),
-          bair_sequences,
-          common.model_config(consumers["bair_tfrecord"][0]),
-        )
-    if "smmnist_tfrecord" in sources:
+  if "bair_tfrecord" in sources:
+    if settings["file_pattern"]:
+      patterns["bair_tfrecord"] = settings["file_pattern"]
+    else:
+      count = settings["bair_sequences"]
       print(
-        f"[input] writing {smmnist_sequences} SM-MNIST sequences", flush=True
+        f"[input] writing {count} synthetic BAIR-shaped sequences",
+        flush=True,
       )
-      sm_folder = os.path.join(folder, "smmnist")
-      smmnist.write_smmnist_shards(
-        output_dir=sm_folder,
-        split="train",
-        num_sequences=smmnist_sequences,
-        sequence_length=20,
-        sequences_per_shard=64,
+      patterns["bair_tfrecord"] = write_synthetic_bair(
+        os.path.join(folder, "bair"),
+        count,
+        common.model_config(consumers["bair_tfrecord"][0]),
       )
-      patterns["smmnist_tfrecord"] = os.path.join(sm_folder, "train-*")
+  if "smmnist_tfrecord" in sources:
+    count = settings["smmnist_sequences"]
+    print(f"[input] writing {count} SM-MNIST sequences", flush=True)
+    sm_folder = os.path.join(folder, "smmnist")
+    smmnist.write_smmnist_shards(
+      output_dir=sm_folder,
+      split="train",
+      num_sequences=count,
+      sequence_length=20,
+      sequences_per_shard=64,
+    )
+    patterns["smmnist_tfrecord"] = os.path.join(sm_folder, "train-*")
+  return patterns
 
-    trainers = {}
-    for source in sources:
-      consumer, consumer_batch = consumers[source]
-      config = common.model_config(consumer)
-      result = {
-        "source": source,
-        "pattern": patterns.get(source),
-        "consumer": consumer,
-        "consumer_batch": consumer_batch,
-        "sequence_length": config.sequence_length,
-        "frame_shape": [config.image_size, config.image_size, config.channels],
-        "load_at_start": common.load_average(),
-      }
-      try:
-        print(f"[input] {source}: pipeline alone", flush=True)
-        alone = {}
-        for batch in sorted({consumer_batch, batch_size}):
-          alone[batch] = pipeline_rate(
-            dataset_for(source, batch, config, patterns.get(source)),
-            batch,
-            batches,
-            warmup_batches,
-            repeats,
-          )
-        result["pipeline_alone"] = alone
-        result["pipeline_sequences_per_s"] = alone[consumer_batch][
-          "sequences_per_s"
-        ]
-        result["pipeline_sequences_per_s_at_batch_size"] = alone[batch_size][
-          "sequences_per_s"
-        ]
 
-        key = (consumer, consumer_batch)
-        if key not in trainers:
-          print(
-            f"[input] consumer {consumer} batch {consumer_batch}: building",
-            flush=True,
-          )
-          trainers = {
-            key: common.make_trainer(config, consumer_batch)
-          }  # one at a time
-        trainer = trainers[key]
-        video = common.synthetic_video(config, consumer_batch)
-        print(f"[input] {source}: consumer on a fixed batch", flush=True)
-        fixed = common.time_calls(
-          lambda trainer=trainer, video=video: trainer.train_step(video)[0][
-            "loss"
-          ],
-          warmup=warmup,
-          repeats=repeats,
-        )
-        result["consumer_timing"] = fixed
-        result["consumer_sequences_per_s"] = consumer_batch / fixed["median_s"]
-        result["ratio_pipeline_to_consumer"] = (
-          result["pipeline_sequences_per_s"]
-          / result["consumer_sequences_per_s"]
-        )
+def pipeline_alone(result, make_dataset, consumer_batch, settings) -> None:
+  """The pipeline's sequences/s at the consumer's batch and --batch_size."""
+  print(f"[input] {result['source']}: pipeline alone", flush=True)
+  batch_size = settings["batch_size"]
+  alone = {
+    batch: pipeline_rate(
+      make_dataset(batch),
+      batch,
+      settings["batches"],
+      settings["warmup_batches"],
+      settings["repeats"],
+    )
+    for batch in sorted({consumer_batch, batch_size})
+  }
+  result["pipeline_alone"] = alone
+  result["pipeline_sequences_per_s"] = alone[consumer_batch]["sequences_per_s"]
+  result["pipeline_sequences_per_s_at_batch_size"] = alone[batch_size][
+    "sequences_per_s"
+  ]
 
-        print(f"[input] {source}: consumer fed by the pipeline", flush=True)
-        iterator = iter(
-          dataset_for(source, consumer_batch, config, patterns.get(source))
-        )
 
-        def fed(trainer=trainer, iterator=iterator):
-          loss = None
-          for _ in range(fed_steps):
-            loss = trainer.train_step(next(iterator))[0]["loss"]
-          return loss
+def consumer_rates(result, trainer, make_dataset, config, settings) -> None:
+  """The train step's sequences/s on a fixed batch and fed by the pipeline."""
+  source, batch = result["source"], result["consumer_batch"]
+  video = common.synthetic_video(config, batch)
+  print(f"[input] {source}: consumer on a fixed batch", flush=True)
+  fixed = common.time_calls(
+    lambda: trainer.train_step(video)[0]["loss"],
+    warmup=settings["warmup"],
+    repeats=settings["repeats"],
+  )
+  result["consumer_timing"] = fixed
+  result["consumer_sequences_per_s"] = batch / fixed["median_s"]
+  result["ratio_pipeline_to_consumer"] = (
+    result["pipeline_sequences_per_s"] / result["consumer_sequences_per_s"]
+  )
+  print(f"[input] {source}: consumer fed by the pipeline", flush=True)
+  iterator = iter(make_dataset(batch))
+  steps = settings["fed_steps"]
 
-        fed_timing = common.time_calls(fed, warmup=1, repeats=repeats)
-        result["fed_timing"] = fed_timing
-        result["fed_sequences_per_s"] = (
-          consumer_batch * fed_steps / fed_timing["median_s"]
-        )
-        result["fed_slowdown"] = (
-          1 - result["fed_sequences_per_s"] / result["consumer_sequences_per_s"]
-        )
-        result["status"] = "ok"
-      except Exception as e:  # pylint: disable=broad-except
-        result.update(status="failed", error=common.error_text(e))
-      record["results"].append(result)
-      record.setdefault("configs", {})[consumer] = common.config_record(
-        consumer, config
+  def fed():
+    loss = None
+    for _ in range(steps):
+      loss = trainer.train_step(next(iterator))[0]["loss"]
+    return loss
+
+  fed_timing = common.time_calls(fed, warmup=1, repeats=settings["repeats"])
+  result["fed_timing"] = fed_timing
+  result["fed_sequences_per_s"] = batch * steps / fed_timing["median_s"]
+  result["fed_slowdown"] = (
+    1 - result["fed_sequences_per_s"] / result["consumer_sequences_per_s"]
+  )
+
+
+def measure_source(source, consumers, patterns, trainers, settings) -> dict:
+  """One source: the pipeline alone, then its consumer fixed and fed."""
+  consumer, consumer_batch = consumers[source]
+  config = common.model_config(consumer)
+  result = {
+    "source": source,
+    "pattern": patterns.get(source),
+    "consumer": consumer,
+    "consumer_batch": consumer_batch,
+    "sequence_length": config.sequence_length,
+    "frame_shape": [config.image_size, config.image_size, config.channels],
+    "load_at_start": common.load_average(),
+  }
+
+  def make_dataset(batch):
+    return dataset_for(source, batch, config, patterns.get(source))
+
+  try:
+    pipeline_alone(result, make_dataset, consumer_batch, settings)
+    key = (consumer, consumer_batch)
+    if key not in trainers:
+      print(
+        f"[input] consumer {consumer} b{consumer_batch}: building",
+        flush=True,
       )
-    trainers.clear()
-  finally:
-    if not shard_dir:
-      shutil.rmtree(folder, ignore_errors=True)
+      trainers.clear()  # one at a time
+      trainers[key] = common.make_trainer(config, consumer_batch)
+    consumer_rates(result, trainers[key], make_dataset, config, settings)
+    result["status"] = "ok"
+  except Exception as e:  # pylint: disable=broad-except
+    result.update(status="failed", error=common.error_text(e))
+  return result
 
+
+def table(results, batch_size) -> str:
   rows = [
     [
       r["source"],
@@ -251,9 +264,9 @@ def run(
       if r["status"] == "ok"
       else f"{r['status']}: {r.get('error', '')[:100]}",
     ]
-    for r in record["results"]
+    for r in results
   ]
-  table = common.markdown_table(
+  return common.markdown_table(
     [
       "source",
       "pipeline seq/s (consumer batch)",
@@ -267,60 +280,45 @@ def run(
     ],
     rows,
   )
-  return common.finish_record(record, [table])
 
 
-def main(argv=None):
-  parser = common.base_parser(__doc__.split("\n")[0], "input_pipeline")
-  parser.add_argument(
-    "--sources", default=",".join(SOURCES), help=f"Comma list of {SOURCES}."
+def run(sources, consumers, shard_dir, output, argv=None, **settings):
+  """Measures each source; `settings` are main's numeric flags and
+  --file_pattern (batch_size, batches, warmup_batches, fed_steps,
+  file_pattern, bair_sequences, smmnist_sequences, warmup, repeats)."""
+  record = common.start_record(
+    "input_pipeline",
+    argv,
+    {"sources": sources, "consumers": consumers, **settings},
   )
-  parser.add_argument(
-    "--consumers",
-    default=DEFAULT_CONSUMERS,
-    help="source=config:batch,... the train step each source feeds.",
+  record["output"] = output
+  folder = shard_dir or tempfile.mkdtemp(prefix="hvrnn_bench_input_")
+  try:
+    patterns = write_sources(sources, consumers, folder, settings)
+    trainers = {}
+    for source in sources:
+      result = measure_source(source, consumers, patterns, trainers, settings)
+      record["results"].append(result)
+      consumer = result["consumer"]
+      record.setdefault("configs", {})[consumer] = common.config_record(
+        consumer, common.model_config(consumer)
+      )
+    trainers.clear()
+  finally:
+    if not shard_dir:
+      shutil.rmtree(folder, ignore_errors=True)
+  return common.finish_record(
+    record, [table(record["results"], settings["batch_size"])]
   )
-  parser.add_argument(
-    "--batch_size",
-    type=int,
-    default=16,
-    help="Also measure the pipeline alone at this batch size.",
-  )
-  parser.add_argument(
-    "--batches", type=int, default=20, help="Batches per timed pipeline run."
-  )
-  parser.add_argument(
-    "--warmup_batches", type=int, default=5, help="Untimed batches first."
-  )
-  parser.add_argument(
-    "--fed_steps", type=int, default=3, help="Train steps per timed fed run."
-  )
-  parser.add_argument(
-    "--file_pattern",
-    default=None,
-    help="Real BAIR shards for bair_tfrecord ('{split}' -> train); default synthetic.",
-  )
-  parser.add_argument(
-    "--bair_sequences", type=int, default=256, help="Synthetic BAIR sequences."
-  )
-  parser.add_argument(
-    "--smmnist_sequences",
-    type=int,
-    default=256,
-    help="SM-MNIST sequences to write.",
-  )
-  parser.add_argument(
-    "--shard_dir",
-    default=None,
-    help="Keep written shards here (default: a temporary folder, deleted).",
-  )
-  args = parser.parse_args(argv)
-  sources = common.csv_list(args.sources)
+
+
+def parse_consumers(sources, text) -> dict:
+  """ "source=config:batch,..." -> {source: (config, batch)}, one per source."""
   for source in sources:
     if source not in SOURCES:
       raise ValueError(f"Unknown source {source!r}; known: {SOURCES}")
   consumers = {}
-  for item in common.csv_list(args.consumers):
+  for item in cli.csv_list(text):
     source, equals, case = item.partition("=")
     if not equals:
       raise ValueError(f"Consumer {item!r} is not source=config:batch")
@@ -330,21 +328,22 @@ def main(argv=None):
     raise ValueError(
       f"No consumer for {missing}; pass --consumers=source=config:batch,..."
     )
+  return consumers
+
+
+def main(argv=None):
+  args = cli.parse_flags(FLAGS, argv, __doc__)
+  sources = cli.csv_list(args.sources)
+  settings = args.flag_values_dict()
+  for name in ("sources", "consumers", "shard_dir", "output"):
+    settings.pop(name)
   return run(
     sources,
-    consumers,
-    args.batch_size,
-    args.batches,
-    args.warmup_batches,
-    args.fed_steps,
-    args.file_pattern,
-    args.bair_sequences,
-    args.smmnist_sequences,
+    parse_consumers(sources, args.consumers),
     args.shard_dir,
-    args.warmup,
-    args.repeats,
     args.output,
-    argv if argv is not None else sys.argv[1:],
+    argv,
+    **settings,
   )
 
 

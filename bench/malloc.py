@@ -15,21 +15,36 @@ RSS and which allocator /proc/self/maps shows. Allocators not installed
 here are reported as skipped.
 """
 
-import argparse
 import os
 import resource
 import statistics
 import sys
 
+from absl import flags
+
+from bench import cli
 from bench import peer
+from bench import peer_ours
 from bench import peer_torch_driver as driver
 from hvrnn_tf.utils import allocator
 
 JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
 ALLOCATORS = ("system", "tcmalloc", "tcmalloc_pool", "jemalloc")
 
+FLAGS = cli.define_flags("malloc")
+flags.DEFINE_string(
+  "allocators", ",".join(ALLOCATORS), "Comma list.", flag_values=FLAGS
+)
+flags.DEFINE_integer("batch", 1, "Train batch.", flag_values=FLAGS)
+flags.DEFINE_integer(
+  "n_hid", 64, "64: the paper's model; 16: tests.", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+  "future_frames", 10, "Predicted frames per sequence.", flag_values=FLAGS
+)
 
-class MallocChild(peer.OursChild):
+
+class MallocChild(peer_ours.OursChild):
   """bench.peer's child of ours, with page faults and system time per step."""
 
   def train(self, steps=1, precision=None):
@@ -60,7 +75,7 @@ def child_env(name: str) -> dict | None:
 
   tcmalloc is the binaries' setting (TensorFlow's tensors in TCMalloc too);
   tcmalloc_pool keeps the large ones in TensorFlow's own oneDNN pool, as
-  before 2026-12-01 (bench/README.md, "Memory allocator").
+  before 2026-12-01 (docs/design/tcmalloc.md).
   """
   env = peer.child_env()
   if name == "tcmalloc_pool":
@@ -90,7 +105,8 @@ def start(names, args) -> dict:
       name,
       peer.ROOT,
       [sys.executable, "-m", "bench.malloc", "--child", f"--batch={args.batch}"]
-      + [f"--n_hid={args.n_hid}", f"--future_frames={args.future_frames}"],
+      + ["--context_frames=2", f"--future_frames={args.future_frames}"]
+      + [f"--n_hid={args.n_hid}"],
       env,
     )
   return children
@@ -150,10 +166,10 @@ def rows(names: list, results: dict) -> list:
 def run(args, argv) -> dict:
   from bench import common  # pylint: disable=g-import-not-at-top
 
-  settings = {k: v for k, v in vars(args).items() if k != "output"}
+  settings = {k: v for k, v in args.flag_values_dict().items() if k != "output"}
   record = common.start_record("malloc", argv, settings)
   record["output"] = args.output
-  names = common.csv_list(args.allocators)
+  names = cli.csv_list(args.allocators)
   children = start(names, args)
   try:
     results = measure(children, max(args.warmup, 1), args.repeats)
@@ -177,34 +193,16 @@ def run(args, argv) -> dict:
   return common.finish_record(record, [table])
 
 
-def child_main(argv) -> None:
-  parser = argparse.ArgumentParser()
-  parser.add_argument("--child", action="store_true")
-  parser.add_argument("--batch", type=int, default=1)
-  parser.add_argument("--n_hid", type=int, default=64)
-  parser.add_argument("--future_frames", type=int, default=10)
-  args = parser.parse_args(argv)
-  child = MallocChild(args.batch, 2, args.future_frames, args.n_hid, "fp32")
-  driver.serve(child.handlers())
-
-
 def main(argv=None):
-  argv = sys.argv[1:] if argv is None else argv
+  argv = sys.argv[1:] if argv is None else list(argv)
   if "--child" in argv:
-    return child_main(argv)
-  from bench import common  # pylint: disable=g-import-not-at-top
-
-  parser = common.base_parser(__doc__.split("\n")[0], "malloc")
-  parser.add_argument("--allocators", default=",".join(ALLOCATORS))
-  parser.add_argument("--batch", type=int, default=1)
-  parser.add_argument(
-    "--n_hid", type=int, default=64, help="64: the paper's model; 16: tests."
-  )
-  parser.add_argument("--future_frames", type=int, default=10)
-  args = parser.parse_args(argv)
-  unknown = set(common.csv_list(args.allocators)) - set(ALLOCATORS)
+    return peer_ours.child_main(argv, MallocChild)
+  args = cli.parse_flags(FLAGS, argv, __doc__)
+  unknown = set(cli.csv_list(args.allocators)) - set(ALLOCATORS)
   if unknown:
-    parser.error(f"unknown allocators {sorted(unknown)}; known: {ALLOCATORS}")
+    raise ValueError(
+      f"--allocators: unknown {sorted(unknown)}; known: {ALLOCATORS}"
+    )
   return run(args, argv)
 
 

@@ -32,6 +32,9 @@ import subprocess
 import sys
 import time
 
+from absl import flags
+
+from bench import cli
 from bench import malloc as malloc_lib
 from bench import peer
 from hvrnn_tf.utils import allocator
@@ -39,6 +42,47 @@ from hvrnn_tf.utils import allocator
 MARKER = "BENCH_MEMORY_RESULT "
 DEFAULT_CASES = "bair_h1_d1:1,bair_h1_d1:2"
 GIB = 2**30
+
+# No TensorFlow before `child` measures its import: the flags come from
+# bench.cli, and bench.common is imported where it is used.
+FLAGS = cli.define_flags("memory")
+flags.DEFINE_string(
+  "cases",
+  DEFAULT_CASES,
+  "config:batch,... measured as given.",
+  flag_values=FLAGS,
+)
+flags.DEFINE_string(
+  "search",
+  "smmnist_quick",
+  "Configs whose largest batch within the budget is searched ('' for none).",
+  flag_values=FLAGS,
+)
+flags.DEFINE_float(
+  "budget_gib", 3.0, "Memory budget of the search.", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+  "max_batch", 32, "Largest batch the search tries.", flag_values=FLAGS
+)
+flags.DEFINE_integer("steps", 2, "Train steps per case.", flag_values=FLAGS)
+flags.DEFINE_float("timeout", 900, "Seconds per case.", flag_values=FLAGS)
+flags.DEFINE_enum(
+  "malloc",
+  "auto",
+  ("auto", "tcmalloc", "system", "tcmalloc_pool"),
+  "Allocator of the children, as HVRNN_TF_MALLOC for the binaries; "
+  "tcmalloc_pool: TCMalloc with TensorFlow's own pool for large tensors.",
+  flag_values=FLAGS,
+)
+flags.DEFINE_bool(
+  "child",
+  False,
+  "Measure one case (--child_config, --child_batch) in this process and "
+  "print it (how the bench runs each case).",
+  flag_values=FLAGS,
+)
+flags.DEFINE_string("child_config", None, "", flag_values=FLAGS)
+flags.DEFINE_integer("child_batch", None, "", flag_values=FLAGS)
 
 
 def _rss_bytes() -> int:
@@ -282,127 +326,90 @@ def run(
     name: common.config_record(name, common.model_config(name))
     for name, _ in cache
   }
+  return common.finish_record(record, tables(record))
 
-  g = lambda x: None if x is None else x / GIB
-  rows = [
-    [
-      r["config"],
-      r["batch_size"],
-      (r.get("parameters") or 0) / 1e6 or None,
-      g(r.get("peak_rss_bytes")),
-      g(r.get("gpu_peak_bytes")),
-      g(r.get("rss_after_import_bytes")),
-      g(r.get("rss_after_build_bytes")),
-      g(r.get("rss_after_trace_bytes")),
-      g(r["peak_rss_bytes"] - r["rss_after_build_bytes"])
-      if r["status"] == "ok"
-      else None,
-      g(r.get("cpu_tensors_after_build_bytes")),
-      g(r.get("cpu_tensor_peak_bytes")),
-      r["status"],
-    ]
-    for r in record["results"]
+
+def _gib(x):
+  return None if x is None else x / GIB
+
+
+RESULT_COLUMNS = [
+  "config",
+  "batch",
+  "params (M)",
+  "peak RSS (GiB)",
+  "GPU peak (GiB)",
+  "RSS after import",
+  "RSS after build",
+  "RSS after trace",
+  "peak - after build",
+  "TF tensors after build",
+  "TF tensor peak",
+  "status",
+]
+SEARCH_COLUMNS = [
+  "config",
+  "budget (GiB)",
+  "largest batch measured within",
+  "linear-fit prediction",
+  "fit: fixed (GiB)",
+  "fit: per sequence (GiB)",
+  "search stopped",
+]
+
+
+def result_row(r) -> list:
+  return [
+    r["config"],
+    r["batch_size"],
+    (r.get("parameters") or 0) / 1e6 or None,
+    _gib(r.get("peak_rss_bytes")),
+    _gib(r.get("gpu_peak_bytes")),
+    _gib(r.get("rss_after_import_bytes")),
+    _gib(r.get("rss_after_build_bytes")),
+    _gib(r.get("rss_after_trace_bytes")),
+    _gib(r["peak_rss_bytes"] - r["rss_after_build_bytes"])
+    if r["status"] == "ok"
+    else None,
+    _gib(r.get("cpu_tensors_after_build_bytes")),
+    _gib(r.get("cpu_tensor_peak_bytes")),
+    r["status"],
   ]
-  tables = [
-    common.markdown_table(
-      [
-        "config",
-        "batch",
-        "params (M)",
-        "peak RSS (GiB)",
-        "GPU peak (GiB)",
-        "RSS after import",
-        "RSS after build",
-        "RSS after trace",
-        "peak - after build",
-        "TF tensors after build",
-        "TF tensor peak",
-        "status",
-      ],
-      rows,
-    )
+
+
+def search_row(s) -> list:
+  return [
+    s["config"],
+    _gib(s["budget_bytes"]),
+    s["largest_measured_batch_within_budget"],
+    s["predicted_largest_batch"],
+    _gib(s["fit_intercept_bytes"]),
+    _gib(s["fit_bytes_per_sequence"]),
+    s["stopped"],
   ]
+
+
+def tables(record) -> list:
+  from bench import common  # pylint: disable=g-import-not-at-top
+
+  rows = [result_row(r) for r in record["results"]]
+  out = [common.markdown_table(RESULT_COLUMNS, rows)]
   if record["searches"]:
-    rows = [
-      [
-        s["config"],
-        g(s["budget_bytes"]),
-        s["largest_measured_batch_within_budget"],
-        s["predicted_largest_batch"],
-        g(s["fit_intercept_bytes"]),
-        g(s["fit_bytes_per_sequence"]),
-        s["stopped"],
-      ]
-      for s in record["searches"]
-    ]
-    tables.append(
-      common.markdown_table(
-        [
-          "config",
-          "budget (GiB)",
-          "largest batch measured within",
-          "linear-fit prediction",
-          "fit: fixed (GiB)",
-          "fit: per sequence (GiB)",
-          "search stopped",
-        ],
-        rows,
-      )
-    )
-  return common.finish_record(record, tables)
+    rows = [search_row(s) for s in record["searches"]]
+    out.append(common.markdown_table(SEARCH_COLUMNS, rows))
+  return out
 
 
 def main(argv=None):
-  args_list = sys.argv[1:] if argv is None else list(argv)
-  if "--child" in args_list:
-    import argparse  # pylint: disable=g-import-not-at-top
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--child", action="store_true")
-    parser.add_argument("--child_config", required=True)
-    parser.add_argument("--child_batch", type=int, required=True)
-    parser.add_argument("--steps", type=int, default=2)
-    args = parser.parse_args(args_list)
-    print(
-      MARKER
-      + json.dumps(child(args.child_config, args.child_batch, args.steps)),
-      flush=True,
-    )
+  args = cli.parse_flags(FLAGS, argv, __doc__)
+  if args.child:
+    result = child(args.child_config, args.child_batch, args.steps)
+    print(MARKER + json.dumps(result), flush=True)
     return None
-
   from bench import common  # pylint: disable=g-import-not-at-top
 
-  parser = common.base_parser(__doc__.split("\n")[0], "memory")
-  parser.add_argument(
-    "--cases", default=DEFAULT_CASES, help="config:batch,... measured as given."
-  )
-  parser.add_argument(
-    "--search",
-    default="smmnist_quick",
-    help="Configs whose largest batch within the budget is searched ('' for none).",
-  )
-  parser.add_argument(
-    "--budget_gib", type=float, default=3.0, help="Memory budget of the search."
-  )
-  parser.add_argument(
-    "--max_batch", type=int, default=32, help="Largest batch the search tries."
-  )
-  parser.add_argument(
-    "--steps", type=int, default=2, help="Train steps per case."
-  )
-  parser.add_argument(
-    "--timeout", type=float, default=900, help="Seconds per case."
-  )
-  parser.add_argument(
-    "--malloc",
-    default="auto",
-    choices=("auto", "tcmalloc", "system", "tcmalloc_pool"),
-    help="Allocator of the children, as HVRNN_TF_MALLOC for the binaries; "
-    "tcmalloc_pool: TCMalloc with TensorFlow's own pool for large tensors.",
-  )
-  args = parser.parse_args(args_list)
   cases = common.config_cases(args.cases)
-  searches = common.csv_list(args.search)
+  searches = cli.csv_list(args.search)
   for name in searches:
     common.model_config(name)
   return run(
@@ -413,7 +420,7 @@ def main(argv=None):
     args.steps,
     args.timeout,
     args.output,
-    args_list,
+    argv,
     args.malloc,
   )
 

@@ -22,14 +22,26 @@ import collections
 import glob
 import os
 import shutil
-import sys
 import tempfile
 import time
 
+from absl import flags
 import tensorflow as tf
 
+from bench import cli
 from bench import common
 from bench import hlo_flops
+
+FLAGS = cli.define_flags("op_profile")
+flags.DEFINE_string(
+  "cases", "smmnist_quick:8,bair_h1_d1:1", "config:batch,...", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+  "steps", 2, "Profiled train steps per case.", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+  "top", 12, "Op kinds listed in the table.", flag_values=FLAGS
+)
 
 
 def _load_xspace(logdir: str):
@@ -161,93 +173,77 @@ def profile_steps(step, video, steps: int, logdir=None) -> dict:
   return summary
 
 
+def profile_case(name, config, batch, steps) -> dict:
+  """Profiles `steps` train steps of one (config, batch), or records its failure."""
+  print(f"[op_profile] {name} batch {batch}", flush=True)
+  result = {
+    "config": name,
+    "batch_size": batch,
+    "load_at_start": common.load_average(),
+  }
+  try:
+    trainer = common.make_trainer(config, batch)
+    video = common.synthetic_video(config, batch)
+    # Trace outside the profile.
+    common.sync(trainer.train_step(video)[0]["loss"])
+    result.update(profile_steps(trainer.train_step, video, steps))
+    result["status"] = "ok"
+    del trainer
+  except Exception as e:  # pylint: disable=broad-except
+    result.update(status="failed", error=common.error_text(e))
+  common.release_memory()
+  return result
+
+
+def case_table(result, steps, top) -> str:
+  """Per-step op time by kind (the `top` largest, then the rest) and part."""
+  name, batch, status = result["config"], result["batch_size"], result["status"]
+  if status != "ok":
+    return f"{name} batch {batch}: {status} {result.get('error', '')}"
+  case = f"{name} b{batch}"
+  total = result["op_seconds_total"]
+  kinds = list(result["by_kind_s"].items())
+  shown, rest = kinds[:top], kinds[top:]
+  rows = [[case, k, v / steps, v / total] for k, v in shown]
+  if rest:
+    rows.append(
+      [
+        case,
+        f"{len(rest)} other op types",
+        sum(v for _, v in rest) / steps,
+        sum(v for _, v in rest) / total,
+      ]
+    )
+  rows += [
+    [case, f"part: {k}", v / steps, v / total]
+    for k, v in result["by_part_s"].items()
+  ]
+  rows.append(
+    [case, "wall time per step", result["wall_seconds"] / steps, None]
+  )
+  return common.markdown_table(
+    ["case", "op kind / model part", "op s per step", "share of op time"],
+    rows,
+  )
+
+
 def run(cases, steps, top, output, argv=None):
   record = common.start_record(
     "op_profile", argv, {"cases": [list(c) for c in cases], "steps": steps}
   )
   record["output"] = output
-  tables = []
   for name, batch in cases:
     config = common.model_config(name)
-    print(f"[op_profile] {name} batch {batch}", flush=True)
-    result = {
-      "config": name,
-      "batch_size": batch,
-      "load_at_start": common.load_average(),
-    }
-    try:
-      trainer = common.make_trainer(config, batch)
-      video = common.synthetic_video(config, batch)
-      common.sync(
-        trainer.train_step(video)[0]["loss"]
-      )  # trace outside the profile
-      result.update(profile_steps(trainer.train_step, video, steps))
-      result["status"] = "ok"
-      del trainer
-    except Exception as e:  # pylint: disable=broad-except
-      result.update(status="failed", error=common.error_text(e))
-    common.release_memory()
-    record["results"].append(result)
+    record["results"].append(profile_case(name, config, batch, steps))
     record.setdefault("configs", {})[name] = common.config_record(name, config)
-    if result["status"] != "ok":
-      tables.append(
-        f"{name} batch {batch}: {result['status']} {result.get('error', '')}"
-      )
-      continue
-    total = result["op_seconds_total"]
-    kinds = list(result["by_kind_s"].items())
-    shown, rest = kinds[:top], kinds[top:]
-    rows = [[f"{name} b{batch}", k, v / steps, v / total] for k, v in shown]
-    if rest:
-      rows.append(
-        [
-          f"{name} b{batch}",
-          f"{len(rest)} other op types",
-          sum(v for _, v in rest) / steps,
-          sum(v for _, v in rest) / total,
-        ]
-      )
-    rows += [
-      [f"{name} b{batch}", f"part: {k}", v / steps, v / total]
-      for k, v in result["by_part_s"].items()
-    ]
-    rows.append(
-      [
-        f"{name} b{batch}",
-        "wall time per step",
-        result["wall_seconds"] / steps,
-        None,
-      ]
-    )
-    tables.append(
-      common.markdown_table(
-        ["case", "op kind / model part", "op s per step", "share of op time"],
-        rows,
-      )
-    )
+  tables = [case_table(r, steps, top) for r in record["results"]]
   return common.finish_record(record, tables)
 
 
 def main(argv=None):
-  parser = common.base_parser(__doc__.split("\n")[0], "op_profile")
-  parser.add_argument(
-    "--cases", default="smmnist_quick:8,bair_h1_d1:1", help="config:batch,..."
-  )
-  parser.add_argument(
-    "--steps", type=int, default=2, help="Profiled train steps per case."
-  )
-  parser.add_argument(
-    "--top", type=int, default=12, help="Op kinds listed in the table."
-  )
-  args = parser.parse_args(argv)
+  args = cli.parse_flags(FLAGS, argv, __doc__)
   cases = common.config_cases(args.cases)
-  return run(
-    cases,
-    args.steps,
-    args.top,
-    args.output,
-    argv if argv is not None else sys.argv[1:],
-  )
+  return run(cases, args.steps, args.top, args.output, argv)
 
 
 if __name__ == "__main__":

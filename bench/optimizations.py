@@ -1,82 +1,58 @@
-"""Model optimisations timed against the code paths they replace, as in-process patches.
+"""The model's switchable speed paths, timed against the paths they replace.
 
-  python -m bench.optimizations                    # ~6 min on 2 CPU cores
-  python -m bench.optimizations --cases=bair_h3:1 --variants=slice_per_step,full_kernel_1x1
-  python -m bench.optimizations --cases=smmnist_quick:16:slice_per_step --repeats=5
+  python -m bench.optimizations
+  python -m bench.optimizations --cases=bair_h3:1:group_norm_xla_gradient
+  python -m bench.optimizations --cases=smmnist_quick:16 --repeats=5
 
-Each variant patches the model inside this process only (a context manager
-that restores the original). A *reference* patch puts back the code path that
-an optimisation now applied in hvrnn_tf replaced, so the optimisation keeps
-its numbers; a *proposal* patch applies a candidate not (yet) in the model.
-For each (config, batch, variant), "model" is hvrnn_tf as it is, "patched"
-the model under the patch:
-  * numerics: loss and every gradient of one ELBO (same weights, same seed)
-    with and without the patch; max |loss diff|, the largest
-    max|g_patched - g_model| / max|g_model| over variables (and which), and
-    ||g_patched - g_model|| / ||g_model|| over all gradients. For an
-    optimizer patch, the same two of the updates (new weights - old) of one
-    TorchAdam step from the same weights and gradients;
-  * speed: ms per Trainer train step (tf.function) of a Trainer built and
-    traced without the patch and one built and traced with it, runs
-    interleaved (model, patched, model, ...) so that a shared machine's load
-    hits both alike; medians. "speedup" is the optimisation's: time without it
-    / time with it (patched / model for a reference, model / patched for a
-    proposal).
-
-Variants: see bench/patches.py (`--variants` lists them).
+Each optimisation is a ModelConfig option (hvrnn_tf/ops/speed_paths.py):
+OPTIMISATIONS maps its name to the settings that turn it off. For each
+(config, batch, optimisation), "with" is the config as it is and "without"
+the config with those settings:
+  * numerics: loss and every gradient of one ELBO from the same weights and
+    seed, with and without; max |loss diff|, the largest
+    max|g_without - g_with| / max|g_with| over variables (and which), and
+    ||g_without - g_with|| / ||g_with|| over all gradients;
+  * speed: ms per Trainer train step (tf.function) of a Trainer built with
+    each config, runs interleaved (with, without, with, ...) so that a shared
+    machine's load hits both alike; medians. "speedup": time without / time
+    with.
 """
 
-import contextlib
+import dataclasses
 import gc
-import sys
+import statistics
+import time
 
-import keras
-import numpy as np
+from absl import flags
 import tensorflow as tf
 
+from bench import cli
 from bench import common
-from bench import patches
-from hvrnn_tf.model.vrnn import HierarchicalVRNN
-from hvrnn_tf.training import schedules
+from hvrnn_tf.ops import speed_paths
+from hvrnn_tf.testing import graphs
 
+# Optimisation: the ModelConfig settings that turn it off.
+OPTIMISATIONS = {
+  "patch_matmul": {"patch_matmul_max_rows": speed_paths.CONVOLUTIONS_ONLY},
+  "group_norm_xla_gradient": {"group_norm_xla_gradient": False},
+}
+DEFAULT_CASES = "smmnist_quick:8"
+GRAPH_OPS = ("Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput", "MatMul")
 
-def dead_kernel_parameters(model, config) -> dict:
-  """Weights of stride-1 SAME Conv2D kernels that only ever multiply padding.
-
-  One eager ELBO records every Conv2D's input size; a tap at offset d from
-  the kernel's centre is live on an n-pixel axis iff |d| <= n - 1.
-  """
-  seen = {}
-  original = keras.layers.Conv2D.call
-
-  def call(self, inputs):
-    seen.setdefault(id(self), (self, tuple(inputs.shape[1:3])))
-    return original(self, inputs)
-
-  with patches.patch(keras.layers.Conv2D, "call", call):
-    model.elbo(common.synthetic_video(config, 1), tf.constant([0, 0]))
-  dead = total = 0
-  for layer, (height, width) in seen.values():
-    size = int(np.prod(layer.kernel.shape))
-    total += size
-    if (
-      layer.padding != "same"
-      or tuple(layer.strides) != (1, 1)
-      or None in (height, width)
-    ):
-      continue
-    live = 1
-    for k, n in zip(layer.kernel_size, (height, width)):
-      low = (k - 1) // 2
-      live *= sum(1 for i in range(k) if abs(i - low) <= n - 1)
-    dead += size - size * live // int(np.prod(layer.kernel_size))
-  params = common.num_parameters(model.trainable_variables)
-  return {
-    "dead_kernel_parameters": dead,
-    "conv2d_kernel_parameters": total,
-    "parameters": params,
-    "dead_fraction_of_parameters": dead / params,
-  }
+FLAGS = cli.define_flags("optimizations")
+flags.DEFINE_string(
+  "cases",
+  DEFAULT_CASES,
+  "config:batch[:optimisation+optimisation...],... (none named: "
+  "--optimisations).",
+  flag_values=FLAGS,
+)
+flags.DEFINE_list(
+  "optimisations",
+  list(OPTIMISATIONS),
+  f"Of {list(OPTIMISATIONS)}.",
+  flag_values=FLAGS,
+)
 
 
 def loss_and_gradients(model, video, seed):
@@ -85,10 +61,10 @@ def loss_and_gradients(model, video, seed):
   return loss, tape.gradient(loss, model.trainable_variables)
 
 
-def _relative_diffs(variables, model, patched) -> dict:
+def _relative_diffs(variables, with_, without) -> dict:
   """Largest per-variable max|b - a| / max|a| (and where), and the global one."""
   relative, squared_diff, squared = [], 0.0, 0.0
-  for var, a, b in zip(variables, model, patched):
+  for var, a, b in zip(variables, with_, without):
     scale = float(tf.reduce_max(tf.abs(a)))
     diff = float(tf.reduce_max(tf.abs(a - b)))
     relative.append((diff / scale if scale > 0 else diff, var.path, scale))
@@ -102,72 +78,44 @@ def _relative_diffs(variables, model, patched) -> dict:
   }
 
 
-def compare_numerics(model, video, variant) -> dict:
-  """Loss and gradients of one ELBO, model vs patched (fresh traces of each)."""
+def compare_numerics(with_, without, video) -> dict:
+  """Loss and gradients of one ELBO of two models, `without` given the
+  weights of `with_`."""
+  for target, source in zip(without.weights, with_.weights):
+    target.assign(source)
   seed = tf.constant([5, 6])
-  model_fn = tf.function(lambda v: loss_and_gradients(model, v, seed))
-  patched_fn = tf.function(lambda v: loss_and_gradients(model, v, seed))
-  plain = model_fn(video)
-  with patches.VARIANTS[variant]():
-    patched = patched_fn(video)
-  diffs = _relative_diffs(model.trainable_variables, plain[1], patched[1])
-  ops = ("StridedSliceGrad", "Unpack", "AddN", "Conv2D", "Conv2DBackpropFilter")
-  result = {
-    "loss_model": float(plain[0]),
-    "loss_abs_diff": float(tf.abs(plain[0] - patched[0])),
+  fns = [
+    tf.function(lambda v, m=model: loss_and_gradients(m, v, seed))
+    for model in (with_, without)
+  ]
+  (loss_a, grads_a), (loss_b, grads_b) = [fn(video) for fn in fns]
+  diffs = _relative_diffs(with_.trainable_variables, grads_a, grads_b)
+  ops_with, ops_without = [
+    graphs.op_counts(fn.get_concrete_function(video), GRAPH_OPS) for fn in fns
+  ]
+  return {
+    "loss": float(loss_a),
+    "loss_abs_diff": float(tf.abs(loss_a - loss_b)),
     "max_gradient_relative_diff": diffs["max"],
     "worst_variable": diffs["worst_variable"],
     "global_gradient_relative_diff": diffs["global"],
-    "graph_ops_model": patches.op_counts(
-      model_fn.get_concrete_function(video), ops
-    ),
-    "graph_ops_patched": patches.op_counts(
-      patched_fn.get_concrete_function(video), ops
-    ),
-  }
-  if patches.NUMERICS[variant] == "update":
-    result.update(_compare_update(model, plain[1], variant))
-  return result
-
-
-def _adam_update(variables, gradients, context) -> list:
-  """new - old weights of one TorchAdam step on copies of `variables`."""
-  copies = [tf.Variable(v) for v in variables]
-  optimizer = schedules.torch_adam(1e-3, 1e-4)
-  optimizer.build(copies)
-  with context:
-    tf.function(lambda: optimizer.apply_gradients(zip(gradients, copies)))()
-  return [c - v for c, v in zip(copies, variables)]
-
-
-def _compare_update(model, gradients, variant) -> dict:
-  """One TorchAdam step from the same weights and gradients, model vs patched."""
-  variables = model.trainable_variables
-  updates = _adam_update(variables, gradients, contextlib.nullcontext())
-  gc.collect()
-  patched = _adam_update(variables, gradients, patches.VARIANTS[variant]())
-  diffs = _relative_diffs(variables, updates, patched)
-  return {
-    "max_update_relative_diff": diffs["max"],
-    "worst_update_variable": diffs["worst_variable"],
-    "global_update_relative_diff": diffs["global"],
+    "graph_ops_with": ops_with,
+    "graph_ops_without": ops_without,
   }
 
 
-def time_interleaved(model, patched, warmup: int, repeats: int) -> dict:
-  import statistics  # pylint: disable=g-import-not-at-top
-  import time  # pylint: disable=g-import-not-at-top
-
+def time_interleaved(steps: dict, warmup: int, repeats: int) -> dict:
+  """{name: timing} of the callables `steps`, their timed runs interleaved."""
   first = {}
-  for name, fn in (("model", model), ("patched", patched)):
+  for name, fn in steps.items():
     for i in range(max(warmup, 1)):
       start = time.perf_counter()
       common.sync(fn())
       if i == 0:
         first[name] = time.perf_counter() - start
-  runs = {"model": [], "patched": []}
+  runs = {name: [] for name in steps}
   for _ in range(repeats):
-    for name, fn in (("model", model), ("patched", patched)):
+    for name, fn in steps.items():
       start = time.perf_counter()
       common.sync(fn())
       runs[name].append(time.perf_counter() - start)
@@ -183,103 +131,58 @@ def time_interleaved(model, patched, warmup: int, repeats: int) -> dict:
 
 
 def run_case(
-  name: str, batch: int, variant: str, warmup: int, repeats: int
+  name: str, batch: int, optimisation: str, warmup: int, repeats: int
 ) -> dict:
   config = common.model_config(name)
-  reference = variant in patches.REFERENCE_OF
+  settings = OPTIMISATIONS[optimisation]
   result = {
     "config": name,
     "batch_size": batch,
-    "variant": variant,
-    "optimisation": patches.optimisation(variant),
-    "role": "reference" if reference else "proposal",
+    "optimisation": optimisation,
+    "settings_without": settings,
     "load_at_start": common.load_average(),
   }
-  trainer = common.make_trainer(config, batch)
+  trainers = {
+    "with": common.make_trainer(config, batch),
+    "without": common.make_trainer(
+      dataclasses.replace(config, **settings), batch
+    ),
+  }
   video = common.synthetic_video(config, batch)
   try:
-    if patches.NUMERICS[variant]:
-      result.update(compare_numerics(trainer.model, video, variant))
-      gc.collect()  # drop the compared gradients before a second Trainer is built
-    else:
-      result["numerics"] = "not compared: the variant has other parameters"
-    # A second Trainer built and traced under the patch (a Trainer's step
-    # functions are traced once and cached, so the patch must be active then).
-    with patches.VARIANTS[variant]():
-      patched = common.make_trainer(config, batch)
-      common.sync(patched.train_step(video)[0]["loss"])
+    result.update(
+      compare_numerics(trainers["with"].model, trainers["without"].model, video)
+    )
+    gc.collect()  # drop the compared gradients before timing
     timing = time_interleaved(
-      lambda: trainer.train_step(video)[0]["loss"],
-      lambda: patched.train_step(video)[0]["loss"],
+      {
+        k: (lambda t=t: t.train_step(video)[0]["loss"])
+        for k, t in trainers.items()
+      },
       warmup,
       repeats,
     )
-    result["parameters_model"] = common.num_parameters(
-      trainer.model.trainable_variables
-    )
-    result["parameters_patched"] = common.num_parameters(
-      patched.model.trainable_variables
-    )
-    patched = None  # frees its variables before the next case
-    # The optimisation's speed-up: time without it / time with it.
-    without, with_ = ("patched", "model") if reference else ("model", "patched")
     result.update(
       status="ok",
       timing=timing,
-      ms_per_step_model=1e3 * timing["model"]["median_s"],
-      ms_per_step_patched=1e3 * timing["patched"]["median_s"],
-      ms_per_step_without=1e3 * timing[without]["median_s"],
-      ms_per_step_with=1e3 * timing[with_]["median_s"],
-      speedup=timing[without]["median_s"] / timing[with_]["median_s"],
-      speedup_of_minima=timing[without]["min_s"] / timing[with_]["min_s"],
+      ms_per_step_with=1e3 * timing["with"]["median_s"],
+      ms_per_step_without=1e3 * timing["without"]["median_s"],
+      speedup=timing["without"]["median_s"] / timing["with"]["median_s"],
+      speedup_of_minima=timing["without"]["min_s"] / timing["with"]["min_s"],
     )
   except Exception as e:  # pylint: disable=broad-except
     result.update(status="failed", error=common.error_text(e))
-  trainer = None
+  trainers = None
   common.release_memory()
   return result
 
 
-DEFAULT_CASES = (
-  "smmnist_quick:8:slice_per_step+full_kernel_1x1,"
-  "bair_h1_d1:1:full_kernel_1x1+kernel1_at_1x1"
-)
-
-
-def run(cases, variants, warmup, repeats, output, argv=None):
-  record = common.start_record(
-    "optimizations",
-    argv,
-    {
-      "cases": [list(c) for c in cases],
-      "variants": variants,
-      "warmup": warmup,
-      "repeats": repeats,
-    },
-  )
-  record["output"] = output
-  for name, batch, case_variants in cases:
-    config = common.model_config(name)
-    if name not in record.get("dead_weights", {}):
-      model = HierarchicalVRNN(config)
-      model.initialize()
-      record.setdefault("dead_weights", {})[name] = dead_kernel_parameters(
-        model, config
-      )
-      del model
-      common.release_memory()
-    for variant in case_variants or variants:
-      print(f"[optimizations] {name} batch {batch}: {variant}", flush=True)
-      record["results"].append(run_case(name, batch, variant, warmup, repeats))
-      common.write_partial(record)
-    record.setdefault("configs", {})[name] = common.config_record(name, config)
+def _table(results: list) -> str:
   rows = [
     [
       r["config"],
       r["batch_size"],
       r["optimisation"],
-      "yes" if r["role"] == "reference" else "no (proposal)",
-      r["variant"],
       r.get("ms_per_step_without"),
       r.get("ms_per_step_with"),
       r.get("speedup"),
@@ -287,85 +190,80 @@ def run(cases, variants, warmup, repeats, output, argv=None):
       r.get("loss_abs_diff"),
       r.get("max_gradient_relative_diff"),
       r.get("global_gradient_relative_diff"),
-      r.get("max_update_relative_diff"),
       r["status"]
       if r["status"] == "ok"
       else f"{r['status']}: {r.get('error', '')[:100]}",
     ]
-    for r in record["results"]
+    for r in results
   ]
-  table = common.markdown_table(
+  return common.markdown_table(
     [
       "config",
       "batch",
       "optimisation",
-      "in model",
-      "patch",
       "ms/step without",
       "ms/step with",
       "speed-up",
       "speed-up (minima)",
       "abs loss diff",
-      "max rel. grad diff (worst variable)",
+      "max rel. grad diff",
       "global rel. grad diff",
-      "max rel. update diff",
       "status",
     ],
     rows,
   )
-  rows = [
-    [
-      name,
-      d["parameters"] / 1e6,
-      d["dead_kernel_parameters"] / 1e6,
-      d["dead_fraction_of_parameters"],
-    ]
-    for name, d in record.get("dead_weights", {}).items()
-  ]
-  dead = common.markdown_table(
-    [
-      "config",
-      "params (M)",
-      "dead kernel taps (M params)",
-      "fraction of params",
-    ],
-    rows,
+
+
+def run(cases, optimisations, warmup, repeats, output, argv=None):
+  """cases: [(config, batch, [optimisation, ...] or None: `optimisations`)]."""
+  record = common.start_record(
+    "optimizations",
+    argv,
+    {
+      "cases": [list(c) for c in cases],
+      "optimisations": optimisations,
+      "warmup": warmup,
+      "repeats": repeats,
+    },
   )
-  return common.finish_record(record, [table, dead])
+  record["output"] = output
+  for name, batch, named in cases:
+    for optimisation in named or optimisations:
+      print(f"[optimizations] {name} batch {batch}: {optimisation}", flush=True)
+      record["results"].append(
+        run_case(name, batch, optimisation, warmup, repeats)
+      )
+      common.write_partial(record)
+    record.setdefault("configs", {})[name] = common.config_record(
+      name, common.model_config(name)
+    )
+  return common.finish_record(record, [_table(record["results"])])
+
+
+def _known(names) -> list:
+  unknown = sorted(set(names) - set(OPTIMISATIONS))
+  if unknown:
+    raise ValueError(
+      f"Unknown optimisations {unknown}; known: {list(OPTIMISATIONS)}"
+    )
+  return list(names)
 
 
 def main(argv=None):
-  parser = common.base_parser(__doc__.split("\n")[0], "optimizations")
-  parser.add_argument(
-    "--cases",
-    default=DEFAULT_CASES,
-    help="config:batch[:variant+variant...],... (no variants: --variants).",
-  )
-  parser.add_argument(
-    "--variants",
-    default=",".join(patches.VARIANTS),
-    help=f"Comma list of {list(patches.VARIANTS)}; {list(patches.ALIASES)} name the "
-    "reference patches of those optimisations.",
-  )
-  args = parser.parse_args(argv)
-  variants = [patches.variant_named(v) for v in common.csv_list(args.variants)]
-  cases = []
-  for name, batch, named in common.config_cases(
-    args.cases, "variant+variant...", optional=True
-  ):
-    chosen = (
-      None
-      if named is None
-      else [patches.variant_named(v) for v in named.split("+")]
+  args = cli.parse_flags(FLAGS, argv, __doc__)
+  cases = [
+    (name, batch, named and _known(named.split("+")))
+    for name, batch, named in common.config_cases(
+      args.cases, "optimisation+optimisation...", optional=True
     )
-    cases.append((name, batch, chosen))
+  ]
   return run(
     cases,
-    variants,
+    _known(args.optimisations),
     args.warmup,
     args.repeats,
     args.output,
-    argv if argv is not None else sys.argv[1:],
+    argv,
   )
 
 

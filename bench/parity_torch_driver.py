@@ -4,7 +4,8 @@ Runs under a Python that has torch (its own virtualenv, never a dependency of
 this project) and imports the release (facebookresearch/improved_vrnn) from
 --release_dir. Only the standard library and numpy are imported at module
 level, so bench.parity imports the shared helpers (`noise`, `MODELS`)
-without torch. Commands (one per run; arrays travel as .npz files):
+without torch; its flags are argparse's (the torch virtualenv need not have
+absl). Commands (one per run; arrays travel as .npz files):
 
   manifest  the release model's state-dict names and shapes (JSON);
   init      builds the model at --n_hid with torch.manual_seed(--seed), saves

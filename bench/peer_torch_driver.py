@@ -18,26 +18,31 @@ release's own code, on synthetic uniform frames:
   flops   torch.utils.flop_counter over one train step (forward + backward;
           every kernel tap counted, zero padding included).
 
-Standalone, e.g. on a GPU machine (prints the JSON record, writes --out):
+Standalone (bench/peer_torch_standalone.py), e.g. on a GPU machine; prints
+the JSON record, writes --out:
   python3 bench/peer_torch_driver.py --release_dir=runs/improved_vrnn \\
       --device=cuda --batch=16 --precisions=fp32,bf16 --tasks=train,sample
 bench.peer starts it with --serve: one JSON command per stdin line, one JSON
 reply per stdout line after REPLY_MARKER (`serve`; bench.peer's child for
 hvrnn_tf speaks the same protocol). Only the standard library is imported at
-module level, so bench.peer imports `serve` without torch.
+module level, so bench.peer imports `serve` without torch. Its flags are
+argparse's, not absl's like the benches': the torch virtualenv need not have
+absl.
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import resource
-import shlex
 import statistics
 import subprocess
 import sys
 import time
+
+try:
+  from bench import peer_torch_standalone as standalone
+except ImportError:  # run as a script: sys.path[0] is bench/
+  import peer_torch_standalone as standalone
 
 REPLY_MARKER = "PEER_REPLY "
 RELEASE_MODULES = ("models/s2s_big_hier_v4.py", "train_fns.py", "losses.py")
@@ -373,101 +378,8 @@ class ReleasePeer:
     }
 
 
-def _median_entry(task, precision, reply, warmup, extra=None):
-  runs = reply["runs_s"]
-  return {
-    "task": task,
-    "precision": precision,
-    **(extra or {}),
-    "median_s": statistics.median(runs),
-    "min_s": min(runs),
-    "runs_s": runs,
-    "warmup": warmup,
-    "load_average": list(os.getloadavg()),
-  }
-
-
-def standalone(args) -> dict:
-  """Times --tasks x --precisions in this process; returns the record."""
-  peer = ReleasePeer(
-    args.release_dir,
-    args.batch,
-    args.context_frames,
-    args.future_frames,
-    args.n_hid,
-    args.device,
-  )
-  results = []
-  for precision in args.precisions.split(","):
-    peer.reset_peak_memory()
-    if "train" in args.tasks:
-      peer.train(args.warmup, precision)
-      entry = _median_entry(
-        "train",
-        precision,
-        peer.train(args.repeats, precision),
-        args.warmup,
-        {"batch": args.batch},
-      )
-      entry["sequences_per_s"] = args.batch / entry["median_s"]
-      results.append({**entry, "memory": peer.info()})
-      peer.reset_peak_memory()
-    if "sample" in args.tasks:
-      results.append(_sample_entry(peer, args, precision))
-  return {
-    "driver": "bench/peer_torch_driver.py",
-    "command": " ".join(shlex.quote(a) for a in sys.argv),
-    "date_utc": datetime.datetime.now(datetime.UTC).isoformat(
-      timespec="seconds"
-    ),
-    "host": {
-      "cpu": platform.processor() or platform.machine(),
-      "cores": os.cpu_count(),
-      "python": platform.python_version(),
-    },
-    "settings": vars(args),
-    "info": peer.info(),
-    "matmul_peak": [
-      peer.matmul(args.matmul_size, p) for p in args.precisions.split(",")
-    ],
-    "results": results,
-  }
-
-
-def _sample_entry(peer, args, precision):
-  kwargs = dict(
-    batch=args.sample_batch,
-    future=args.sample_future,
-    iterations=args.sample_iterations,
-    precision=precision,
-  )
-  peer.sample(steps=args.warmup, **kwargs)
-  reply = peer.sample(steps=args.repeats, **kwargs)
-  entry = _median_entry(
-    "sample",
-    precision,
-    reply,
-    args.warmup,
-    {
-      "batch": args.sample_batch,
-      "future": args.sample_future,
-      "iterations_timed": reply["iterations"],
-    },
-  )
-  per_call = entry["median_s"] * reply["extrapolation_factor"]
-  entry.update(
-    seconds_per_call_extrapolated=per_call,
-    protocol_samples=args.protocol_samples,
-    seconds_per_test_sequence=per_call
-    * args.protocol_samples
-    / args.sample_batch,
-    memory=peer.info(),
-  )
-  peer.reset_peak_memory()
-  return entry
-
-
 def parse_args(argv=None):
+  """The model's flags (both modes), then the standalone run's."""
   parser = argparse.ArgumentParser(
     description=__doc__.split("\n")[0],
     formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -503,44 +415,7 @@ def parse_args(argv=None):
     default=64,
     help="Base width (64: the paper's BAIR model; 16: a tiny test model).",
   )
-  parser.add_argument(
-    "--precisions", default="fp32", help="Comma list of fp32, bf16."
-  )
-  parser.add_argument(
-    "--tasks", default="train,sample", help="Comma list of train, sample."
-  )
-  parser.add_argument("--warmup", type=int, default=1)
-  parser.add_argument("--repeats", type=int, default=5)
-  parser.add_argument(
-    "--sample_batch",
-    type=int,
-    default=1,
-    help="Samples per sampler call (the release's sample.py: 1).",
-  )
-  parser.add_argument(
-    "--sample_future", type=int, default=28, help="Predicted frames F."
-  )
-  parser.add_argument(
-    "--sample_iterations",
-    type=int,
-    default=None,
-    help="Passes timed of the F per call (default F: no extrapolation).",
-  )
-  parser.add_argument(
-    "--protocol_samples",
-    type=int,
-    default=100,
-    help="Samples per test sequence (BAIR protocol: 100).",
-  )
-  parser.add_argument(
-    "--matmul_size",
-    type=int,
-    default=None,
-    help="Side of the peak matmul (default 2048 on CPU, 8192 on a GPU).",
-  )
-  parser.add_argument(
-    "--out", default=None, help="JSON file to write (standalone)."
-  )
+  standalone.add_flags(parser)
   args = parser.parse_args(argv)
   check_release_dir(args.release_dir)
   args.matmul_size = args.matmul_size or (
@@ -554,24 +429,18 @@ def main(argv=None):
   import torch  # pylint: disable=g-import-not-at-top
 
   torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
+  peer = ReleasePeer(
+    args.release_dir,
+    args.batch,
+    args.context_frames,
+    args.future_frames,
+    args.n_hid,
+    args.device,
+  )
   if args.serve:
-    peer = ReleasePeer(
-      args.release_dir,
-      args.batch,
-      args.context_frames,
-      args.future_frames,
-      args.n_hid,
-      args.device,
-    )
     serve(peer.handlers())
     return None
-  record = standalone(args)
-  text = json.dumps(record, indent=1)
-  print(text)
-  if args.out:
-    with open(args.out, "w") as f:
-      f.write(text)
-  return record
+  return standalone.run(args, peer)
 
 
 if __name__ == "__main__":

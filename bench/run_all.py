@@ -8,11 +8,14 @@ Writes <output_dir>/<bench>.json (default bench/results/) and prints each
 bench's tables; exits non-zero if a bench failed to run.
 """
 
-import argparse
 import os
 import subprocess
 import sys
 import time
+
+from absl import flags
+
+from bench import cli
 
 BENCHES = (
   "train_step",
@@ -25,31 +28,33 @@ BENCHES = (
 )
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+FLAGS = flags.FlagValues()
+flags.DEFINE_string(
+  "only", ",".join(BENCHES), f"Comma list of {BENCHES}.", flag_values=FLAGS
+)
+flags.DEFINE_string(
+  "output_dir", cli.RESULTS_DIR, "Folder of the JSONs.", flag_values=FLAGS
+)
+
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(
-    prog="python -m bench.run_all", description=__doc__.split("\n")[0]
-  )
-  parser.add_argument(
-    "--only", default=",".join(BENCHES), help=f"Comma list of {BENCHES}."
-  )
-  parser.add_argument(
-    "--output_dir", default=os.path.join(ROOT, "bench", "results")
-  )
-  parser.add_argument(
-    "extra", nargs="*", help="Flags passed to every bench (after --)."
-  )
-  args = parser.parse_args(argv)
+  argv = sys.argv[1:] if argv is None else list(argv)
+  own, extra = argv, []
+  if "--" in argv:
+    own, extra = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
+  args = cli.parse_flags(FLAGS, own, __doc__)
+  names = cli.csv_list(args.only)
+  unknown = set(names) - set(BENCHES)
+  if unknown:
+    raise ValueError(f"--only: unknown {sorted(unknown)}; known: {BENCHES}")
   failed = []
-  for name in [b.strip() for b in args.only.split(",") if b.strip()]:
-    if name not in BENCHES:
-      parser.error(f"unknown bench {name!r}; known: {BENCHES}")
+  for name in names:
     command = [
       sys.executable,
       "-m",
       f"bench.{name}",
       f"--output={os.path.join(args.output_dir, name + '.json')}",
-    ] + args.extra
+    ] + extra
     print(f"\n=== {' '.join(command)}", flush=True)
     start = time.perf_counter()
     code = subprocess.call(command, cwd=ROOT)

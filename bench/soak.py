@@ -17,11 +17,10 @@ checkpointing.restore_model, samples from it (finite), and checks that the
 TensorBoard loss curve covers every step once with finite values.
 
 Prints a JSON summary (and writes it to --output); exit status 1 if a check
-failed. Not part of the test suite (tests/test_soak.py, marked slow, runs a
-short one).
+failed. Not part of the test suite (bench/tests/test_bench_soak.py, marked
+slow, runs a short one).
 """
 
-import argparse
 import json
 import os
 import queue
@@ -35,6 +34,10 @@ import tempfile
 import threading
 import time
 
+from absl import flags
+
+from bench import cli
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # gin/tiny.gin (the model of the tests) with schedules that keep moving.
@@ -47,6 +50,33 @@ SCHEDULES = [
   "train.beta_warmup_epochs = 2",
   "train.image_summary_every = 0",
 ]
+FLAGS = flags.FlagValues()
+flags.DEFINE_float("minutes", 20, "Length of the soak.", flag_values=FLAGS)
+flags.DEFINE_integer(
+  "kills", 5, "Random stops before the last.", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+  "checkpoint_every",
+  100000,
+  "Steps (the time-based interval usually decides).",
+  flag_values=FLAGS,
+)
+flags.DEFINE_float("checkpoint_secs", 60, "Seconds.", flag_values=FLAGS)
+flags.DEFINE_integer("seed", 0, "Of the stop times.", flag_values=FLAGS)
+flags.DEFINE_float(
+  "exit_timeout",
+  120,
+  "Seconds a run may take to exit after SIGINT/TERM.",
+  flag_values=FLAGS,
+)
+flags.DEFINE_string(
+  "workdir", None, "Default: a fresh temporary folder.", flag_values=FLAGS
+)
+flags.DEFINE_bool("fresh", False, "Delete --workdir first.", flag_values=FLAGS)
+flags.DEFINE_multi_string("gin_file", [], "Gin files.", flag_values=FLAGS)
+flags.DEFINE_multi_string("gin_param", [], "Gin bindings.", flag_values=FLAGS)
+flags.DEFINE_string("output", None, "JSON summary file.", flag_values=FLAGS)
+
 STOPS = ("sigkill", "sigkill_in_checkpoint_write", "sigint")
 SIGNALS = {
   "sigkill": signal.SIGKILL,
@@ -253,87 +283,71 @@ def final_checks(workdir, final_step):
   return problems, report
 
 
-def soak(args):
-  rng = random.Random(args.seed)
-  workdir = args.workdir or tempfile.mkdtemp(prefix="soak_")
-  if args.fresh:
-    shutil.rmtree(workdir, ignore_errors=True)
-  checkpoint_dir = os.path.join(workdir, "checkpoints")
-  start = time.time()
-  deadline = start + args.minutes * 60
-  # Stops at random moments, not too close to each other or the end.
-  kill_times = sorted(
-    rng.uniform(0.1, 0.9) * args.minutes * 60 + start for _ in range(args.kills)
-  )
-  stops, problems = [], []
-  run = Run(args, workdir, 0)
-  expected_resume = 0
-  for index, kill_time in enumerate(kill_times + [deadline]):
-    final = index == len(kill_times)
-    kind = "sigterm" if final else STOPS[index % len(STOPS)]
-    # The run must have resumed where it should before it may be stopped.
-    if run.wait_for(r"\] step \d+/", deadline + 600) is None:
-      problems.append(f"run {index} never trained:\n{run.tail()}")
-      break
-    if run.resumed_at != (expected_resume or None):
-      problems.append(
-        f"run {index} resumed at {run.resumed_at}, expected {expected_resume}"
-      )
-    while time.time() < kill_time and run.process.poll() is None:
-      time.sleep(0.2)
-    if run.process.poll() is not None:
-      problems.append(
-        f"run {index} exited on its own with status "
-        f"{run.process.returncode}:\n{run.tail()}"
-      )
-    if kind == "sigkill_in_checkpoint_write":
-      # Once the next write has put files on disk (its temporary folder or
-      # its not yet registered files); a random moment of it otherwise.
-      window = min(run.write_seconds[1:] or run.write_seconds or [0.05])
-      run.drain()
-      run.wait_for(r"Writing checkpoint", time.time() + 600)
-      started = time.time()
-      before = listdir(checkpoint_dir)
-      while time.time() - started < 2 * window + 1:
-        if listdir(checkpoint_dir) - before:
-          break
-        time.sleep(0.0005)
-      else:
-        time.sleep(rng.uniform(0, 0.9 * window))
-    graceful = kind in ("sigint", "sigterm")
-    returncode, exit_seconds = run.stop(SIGNALS[kind], args.exit_timeout)
-    step_at_stop = run.last_step or 0
-    if graceful and exit_seconds is None:
-      problems.append(
-        f"run {index} had not exited {args.exit_timeout} s "
-        f"after {kind}:\n{run.tail()}"
-      )
-    elif graceful and returncode != 128 + SIGNALS[kind]:
-      problems.append(f"{kind} gave exit status {returncode}:\n{run.tail()}")
-    saved_step, problem = check_latest(checkpoint_dir)
-    if problem:
-      problems.append(problem)
-    partial = leftovers(checkpoint_dir) if os.path.isdir(checkpoint_dir) else []
-    if graceful and saved_step != step_at_stop:
-      problems.append(f"{kind} at step {step_at_stop} saved step {saved_step}")
-    stops.append(
-      dict(
-        kind=kind,
-        seconds=round(time.time() - start),
-        step=step_at_stop,
-        checkpoint_step=saved_step,
-        steps_lost=step_at_stop - (saved_step or 0),
-        partial_files=partial,
-        exit_status=returncode,
-        exit_seconds=exit_seconds and round(exit_seconds, 1),
-      )
+def _wait_for_stop(run, index, kill_time, deadline, expected_resume, problems):
+  """Waits until `kill_time` once the run resumed (at `expected_resume`, else
+  a problem) and trained; False if it never trained."""
+  if run.wait_for(r"\] step \d+/", deadline + 600) is None:
+    problems.append(f"run {index} never trained:\n{run.tail()}")
+    return False
+  if run.resumed_at != (expected_resume or None):
+    problems.append(
+      f"run {index} resumed at {run.resumed_at}, expected {expected_resume}"
     )
-    print(json.dumps(stops[-1]), flush=True)
-    expected_resume = saved_step or 0
-    if final:
-      break
-    run = Run(args, workdir, index + 1)
+  while time.time() < kill_time and run.process.poll() is None:
+    time.sleep(0.2)
+  if run.process.poll() is not None:
+    problems.append(
+      f"run {index} exited on its own with status "
+      f"{run.process.returncode}:\n{run.tail()}"
+    )
+  return True
 
+
+def _wait_for_checkpoint_write(run, checkpoint_dir, rng):
+  """Until the next write has put files on disk (its temporary folder or its
+  not yet registered files); a random moment of it otherwise."""
+  window = min(run.write_seconds[1:] or run.write_seconds or [0.05])
+  run.drain()
+  run.wait_for(r"Writing checkpoint", time.time() + 600)
+  started = time.time()
+  before = listdir(checkpoint_dir)
+  while time.time() - started < 2 * window + 1:
+    if listdir(checkpoint_dir) - before:
+      return
+    time.sleep(0.0005)
+  time.sleep(rng.uniform(0, 0.9 * window))
+
+
+def _stop(run, index, kind, args, checkpoint_dir, problems) -> dict:
+  """Stops the run by `kind`; checks its exit and checkpoint; the stop's record."""
+  graceful = kind in ("sigint", "sigterm")
+  returncode, exit_seconds = run.stop(SIGNALS[kind], args.exit_timeout)
+  step_at_stop = run.last_step or 0
+  if graceful and exit_seconds is None:
+    problems.append(
+      f"run {index} had not exited {args.exit_timeout} s "
+      f"after {kind}:\n{run.tail()}"
+    )
+  elif graceful and returncode != 128 + SIGNALS[kind]:
+    problems.append(f"{kind} gave exit status {returncode}:\n{run.tail()}")
+  saved_step, problem = check_latest(checkpoint_dir)
+  if problem:
+    problems.append(problem)
+  partial = leftovers(checkpoint_dir) if os.path.isdir(checkpoint_dir) else []
+  if graceful and saved_step != step_at_stop:
+    problems.append(f"{kind} at step {step_at_stop} saved step {saved_step}")
+  return dict(
+    step=step_at_stop,
+    checkpoint_step=saved_step,
+    steps_lost=step_at_stop - (saved_step or 0),
+    partial_files=partial,
+    exit_status=returncode,
+    exit_seconds=exit_seconds and round(exit_seconds, 1),
+  )
+
+
+def _result(args, workdir, checkpoint_dir, stops, problems, start) -> dict:
+  """The soak's summary, with the final run's checks once no stop failed."""
   result = dict(
     minutes=args.minutes,
     seed=args.seed,
@@ -356,32 +370,43 @@ def soak(args):
   return result
 
 
+def soak(args):
+  rng = random.Random(args.seed)
+  workdir = args.workdir or tempfile.mkdtemp(prefix="soak_")
+  if args.fresh:
+    shutil.rmtree(workdir, ignore_errors=True)
+  checkpoint_dir = os.path.join(workdir, "checkpoints")
+  start = time.time()
+  deadline = start + args.minutes * 60
+  # Stops at random moments, not too close to each other or the end.
+  kill_times = sorted(
+    rng.uniform(0.1, 0.9) * args.minutes * 60 + start for _ in range(args.kills)
+  )
+  stops, problems = [], []
+  run = Run(args, workdir, 0)
+  expected_resume = 0
+  for index, kill_time in enumerate(kill_times + [deadline]):
+    final = index == len(kill_times)
+    kind = "sigterm" if final else STOPS[index % len(STOPS)]
+    # The run must have resumed where it should before it may be stopped.
+    if not _wait_for_stop(
+      run, index, kill_time, deadline, expected_resume, problems
+    ):
+      break
+    if kind == "sigkill_in_checkpoint_write":
+      _wait_for_checkpoint_write(run, checkpoint_dir, rng)
+    stop = _stop(run, index, kind, args, checkpoint_dir, problems)
+    stops.append({"kind": kind, "seconds": round(time.time() - start), **stop})
+    print(json.dumps(stops[-1]), flush=True)
+    expected_resume = stop["checkpoint_step"] or 0
+    if final:
+      break
+    run = Run(args, workdir, index + 1)
+  return _result(args, workdir, checkpoint_dir, stops, problems, start)
+
+
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--minutes", type=float, default=20)
-  parser.add_argument("--kills", type=int, default=5)
-  parser.add_argument(
-    "--checkpoint_every",
-    type=int,
-    default=100000,
-    help="steps (the time-based interval usually decides)",
-  )
-  parser.add_argument("--checkpoint_secs", type=float, default=60)
-  parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument(
-    "--exit_timeout",
-    type=float,
-    default=120,
-    help="seconds a run may take to exit after SIGINT/TERM",
-  )
-  parser.add_argument("--workdir", default=None)
-  parser.add_argument(
-    "--fresh", action="store_true", help="delete --workdir first"
-  )
-  parser.add_argument("--gin_file", action="append", default=[])
-  parser.add_argument("--gin_param", action="append", default=[])
-  parser.add_argument("--output", default=None, help="JSON summary file")
-  args = parser.parse_args(argv)
+  args = cli.parse_flags(FLAGS, argv, __doc__)
   result = soak(args)
   text = json.dumps(result, indent=1)
   print(text)

@@ -16,11 +16,12 @@ eager and function share one Trainer; the other modes build their own.
 """
 
 import math
-import sys
 import time
 
+from absl import flags
 import tensorflow as tf
 
+from bench import cli
 from bench import common
 
 MODES = ("eager", "function", "xla", "mixed_bf16", "mixed_bf16_xla")
@@ -29,12 +30,32 @@ DEFAULT_CASES = (
   "smmnist_quick:8:mixed_bf16,bair_h1_d1:1:function"
 )
 
+FLAGS = cli.define_flags("train_step")
+flags.DEFINE_string(
+  "cases",
+  DEFAULT_CASES,
+  "config:batch:mode,... (ignored when --configs/--modes/--batch_size are "
+  "given).",
+  flag_values=FLAGS,
+)
+flags.DEFINE_string(
+  "configs", None, f"Comma list of {sorted(common.CONFIGS)}.", flag_values=FLAGS
+)
+flags.DEFINE_string("modes", None, f"Comma list of {MODES}.", flag_values=FLAGS)
+flags.DEFINE_integer(
+  "batch_size",
+  None,
+  "Batch for every config (default: per config, 8 for smmnist_quick, 1 for "
+  "BAIR).",
+  flag_values=FLAGS,
+)
+
 
 def parse_cases(args) -> list:
   """[(config, batch, mode)] from --cases or from --configs x --modes."""
   if args.configs or args.modes or args.batch_size:
-    configs = common.csv_list(args.configs or "smmnist_quick")
-    modes = common.csv_list(args.modes or "function")
+    configs = cli.csv_list(args.configs or "smmnist_quick")
+    modes = cli.csv_list(args.modes or "function")
     cases = [
       (c, args.batch_size or common.default_batch_size(c), m)
       for c in configs
@@ -106,6 +127,108 @@ def run_case(
   }
 
 
+def run_group(record, config_name, batch, precision, jit, modes, timing):
+  """Appends the results of `modes`, which share one Trainer, to the record."""
+  config = common.model_config(config_name)
+  base = {
+    "config": config_name,
+    "batch_size": batch,
+    "precision": precision,
+    "jit_compile": jit,
+    "device": "GPU" if common.gpu_devices() else "CPU",
+  }
+  print(
+    f"[train_step] {config_name} batch {batch} {precision}"
+    f"{' XLA' if jit else ''}: building",
+    flush=True,
+  )
+  try:
+    trainer, build_s = build_trainer(config, batch, precision, jit)
+  except Exception as e:  # pylint: disable=broad-except
+    for mode in modes:
+      record["results"].append(
+        {
+          **base,
+          "mode": mode,
+          "status": "failed at build",
+          "error": common.error_text(e),
+        }
+      )
+    print(f"  build failed: {common.error_text(e)}", flush=True)
+    return
+  params = common.num_parameters(trainer.model.trainable_variables)
+  for mode in modes:
+    print(f"  mode {mode} ...", flush=True)
+    result = {
+      **base,
+      "mode": mode,
+      "parameters": params,
+      "build_s": build_s,
+      "load_at_start": common.load_average(),
+    }
+    try:
+      result.update(run_case(trainer, config, batch, mode, *timing))
+    except Exception as e:  # pylint: disable=broad-except
+      result.update(status="failed", error=common.error_text(e))
+    print(
+      f"    {result.get('status')}: {common.fmt(result.get('ms_per_step'))} ms/step",
+      flush=True,
+    )
+    record["results"].append(result)
+    common.write_partial(record)
+  record.setdefault("configs", {})[config_name] = common.config_record(
+    config_name, config
+  )
+
+
+def add_speedups(results: list) -> None:
+  """Speed-up of each mode over the plain tf.function of the same config/batch."""
+  reference = {
+    (r["config"], r["batch_size"]): r.get("ms_per_step")
+    for r in results
+    if r["mode"] == "function" and r.get("ms_per_step")
+  }
+  for r in results:
+    ref = reference.get((r["config"], r["batch_size"]))
+    if ref and r.get("ms_per_step"):
+      r["speedup_vs_function"] = ref / r["ms_per_step"]
+
+
+def table(results: list) -> str:
+  rows = [
+    [
+      r["config"],
+      r["batch_size"],
+      r["mode"],
+      r.get("parameters", 0) / 1e6 if r.get("parameters") else None,
+      r.get("ms_per_step"),
+      r.get("sequences_per_s"),
+      r.get("speedup_vs_function"),
+      r.get("timing", {}).get("first_s"),
+      r.get("build_s"),
+      r["status"]
+      if r["status"] == "ok"
+      else f"{r['status']}: {r.get('error', '')[:120]}",
+    ]
+    for r in results
+  ]
+  return common.markdown_table(
+    [
+      "config",
+      "batch",
+      "mode",
+      "params (M)",
+      "ms/step (median)",
+      "sequences/s",
+      "x vs function",
+      "first call (s)",
+      "build (s)",
+      "status",
+    ],
+    rows,
+  )
+
+
 def run(cases, warmup: int, repeats: int, output, argv=None) -> dict:
   record = common.start_record(
     "train_step",
@@ -123,132 +246,16 @@ def run(cases, warmup: int, repeats: int, output, argv=None) -> dict:
     groups.setdefault(
       (config_name, batch, precision_of(mode), jit_of(mode)), []
     ).append(mode)
-
-  for (config_name, batch, precision, jit), modes in groups.items():
-    config = common.model_config(config_name)
-    base = {
-      "config": config_name,
-      "batch_size": batch,
-      "precision": precision,
-      "jit_compile": jit,
-      "device": "GPU" if common.gpu_devices() else "CPU",
-    }
-    print(
-      f"[train_step] {config_name} batch {batch} {precision}"
-      f"{' XLA' if jit else ''}: building",
-      flush=True,
-    )
-    try:
-      trainer, build_s = build_trainer(config, batch, precision, jit)
-    except Exception as e:  # pylint: disable=broad-except
-      for mode in modes:
-        record["results"].append(
-          {
-            **base,
-            "mode": mode,
-            "status": "failed at build",
-            "error": common.error_text(e),
-          }
-        )
-      print(f"  build failed: {common.error_text(e)}", flush=True)
-      continue
-    params = common.num_parameters(trainer.model.trainable_variables)
-    for mode in modes:
-      print(f"  mode {mode} ...", flush=True)
-      result = {
-        **base,
-        "mode": mode,
-        "parameters": params,
-        "build_s": build_s,
-        "load_at_start": common.load_average(),
-      }
-      try:
-        result.update(run_case(trainer, config, batch, mode, warmup, repeats))
-      except Exception as e:  # pylint: disable=broad-except
-        result.update(status="failed", error=common.error_text(e))
-      print(
-        f"    {result.get('status')}: {common.fmt(result.get('ms_per_step'))} ms/step",
-        flush=True,
-      )
-      record["results"].append(result)
-      common.write_partial(record)
-    record.setdefault("configs", {})[config_name] = common.config_record(
-      config_name, config
-    )
-    del trainer
+  for key, modes in groups.items():
+    run_group(record, *key, modes, (warmup, repeats))
     common.release_memory()
-
-  # Speed-up of each mode over the plain tf.function of the same config/batch.
-  reference = {
-    (r["config"], r["batch_size"]): r.get("ms_per_step")
-    for r in record["results"]
-    if r["mode"] == "function" and r.get("ms_per_step")
-  }
-  for r in record["results"]:
-    ref = reference.get((r["config"], r["batch_size"]))
-    if ref and r.get("ms_per_step"):
-      r["speedup_vs_function"] = ref / r["ms_per_step"]
-
-  rows = [
-    [
-      r["config"],
-      r["batch_size"],
-      r["mode"],
-      r.get("parameters", 0) / 1e6 if r.get("parameters") else None,
-      r.get("ms_per_step"),
-      r.get("sequences_per_s"),
-      r.get("speedup_vs_function"),
-      r.get("timing", {}).get("first_s"),
-      r.get("build_s"),
-      r["status"]
-      if r["status"] == "ok"
-      else f"{r['status']}: {r.get('error', '')[:120]}",
-    ]
-    for r in record["results"]
-  ]
-  table = common.markdown_table(
-    [
-      "config",
-      "batch",
-      "mode",
-      "params (M)",
-      "ms/step (median)",
-      "sequences/s",
-      "x vs function",
-      "first call (s)",
-      "build (s)",
-      "status",
-    ],
-    rows,
-  )
-  return common.finish_record(record, [table])
+  add_speedups(record["results"])
+  return common.finish_record(record, [table(record["results"])])
 
 
 def main(argv=None):
-  parser = common.base_parser(__doc__.split("\n")[0], "train_step")
-  parser.add_argument(
-    "--cases",
-    default=DEFAULT_CASES,
-    help="config:batch:mode,... (ignored when --configs/--modes/--batch_size are given).",
-  )
-  parser.add_argument(
-    "--configs", default=None, help=f"Comma list of {sorted(common.CONFIGS)}."
-  )
-  parser.add_argument("--modes", default=None, help=f"Comma list of {MODES}.")
-  parser.add_argument(
-    "--batch_size",
-    type=int,
-    default=None,
-    help="Batch for every config (default: per config, 8 for smmnist_quick, 1 for BAIR).",
-  )
-  args = parser.parse_args(argv)
-  return run(
-    parse_cases(args),
-    args.warmup,
-    args.repeats,
-    args.output,
-    argv if argv is not None else sys.argv[1:],
-  )
+  args = cli.parse_flags(FLAGS, argv, __doc__)
+  return run(parse_cases(args), args.warmup, args.repeats, args.output, argv)
 
 
 if __name__ == "__main__":

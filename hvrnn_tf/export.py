@@ -1,9 +1,12 @@
-"""Exports a trained model as a versioned SavedModel for TF Serving.
+r"""Exports a trained model as a versioned SavedModel for TF Serving.
 
-    python -m hvrnn_tf.export --workdir=runs/bair --export_dir=exports/bair
+    python -m hvrnn_tf.export --workdir=runs/bair \
+        [--gin_param="export.export_dir='exports/bair'"] [--checkpoint=STEP]
 
-writes exports/bair/<version>/ (version = the checkpoint step unless --version
-is given); the signatures are hvrnn_tf/serving/saved_model.py's.
+writes EXPORT_DIR/<version>/ (export.export_dir, default WORKDIR/export;
+export.version, default the checkpoint's step: hvrnn_tf/serving/config.py)
+and never overwrites a version. The signatures are
+hvrnn_tf/serving/saved_model.py's.
 """
 
 import sys
@@ -13,7 +16,9 @@ from absl import flags
 from absl import logging
 
 from hvrnn_tf.serving import saved_model
-from hvrnn_tf.training import checkpointing
+from hvrnn_tf.serving.config import ExportConfig
+from hvrnn_tf.training import workdir as workdir_lib
+from hvrnn_tf.utils import gin_parsing
 
 FLAGS = flags.FLAGS
 
@@ -22,26 +27,36 @@ def define_flags():
   """Defines the command-line flags (only when run as a binary, so that other
   binaries' flags of the same name can be imported alongside)."""
   flags.DEFINE_string("workdir", None, "Training workdir to export.")
-  flags.DEFINE_string("export_dir", None, "Base directory of the versions.")
-  flags.DEFINE_integer("version", None, "Version number (default: the step).")
-  flags.DEFINE_multi_string("gin_param", [], "Extra gin bindings (overrides).")
+  flags.DEFINE_multi_string(
+    "gin_file", [], "Gin files parsed after the run's operative config."
+  )
+  flags.DEFINE_multi_string(
+    "gin_param", [], "Gin bindings, e.g. export.version=3."
+  )
+  flags.DEFINE_integer(
+    "checkpoint", None, "Step of the checkpoint to export; default latest."
+  )
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   try:
-    model, step = checkpointing.restore_model(
-      FLAGS.workdir, gin_params=FLAGS.gin_param
+    model, step = workdir_lib.load_model(
+      FLAGS.workdir, FLAGS.gin_file, FLAGS.gin_param, FLAGS.checkpoint
     )
+    config = ExportConfig()
     path = saved_model.export(
-      model, FLAGS.export_dir, step if FLAGS.version is None else FLAGS.version
+      model,
+      config.directory(FLAGS.workdir),
+      step if config.version is None else config.version,
     )
   except (ValueError, OSError) as e:
-    sys.exit(f"hvrnn_tf.export: error: {e}")
+    sys.exit(f"hvrnn_tf.export: error: {gin_parsing.error_line(e)}")
   logging.info("Exported step %d to %s", step, path)
 
 
 if __name__ == "__main__":
   define_flags()
-  flags.mark_flags_as_required(["workdir", "export_dir"])
+  flags.mark_flag_as_required("workdir")
   app.run(main)

@@ -1,16 +1,22 @@
-"""Draws futures from a trained model and writes them as GIFs and PNG strips.
+r"""Draws futures from a trained model and writes them as GIFs and PNG strips.
 
-python -m hvrnn_tf.sample --workdir=DIR [--num_sequences=4 --num_samples=3]
+    python -m hvrnn_tf.sample --workdir=runs/smmnist_quick \
+        [--gin_param=sample.num_sequences=8 --gin_param=sample.num_samples=5] \
+        [--checkpoint=STEP]
+
+The settings are gin's `sample.*` (hvrnn_tf/evaluation/config.py:
+SampleConfig); gin files and bindings are parsed after the run's
+operative_config.gin. Writes WORKDIR/samples/step_<step>/.
 """
 
 from hvrnn_tf.utils import allocator
+from hvrnn_tf.utils import gin_parsing
 
 if __name__ == "__main__":
   # Restart under TCMalloc before TensorFlow is imported: afterwards the
   # restart would pay for that import twice.
   allocator.reexec_with_tcmalloc()
 
-import os
 import sys
 
 from absl import app
@@ -18,7 +24,6 @@ from absl import flags
 from absl import logging
 
 from hvrnn_tf.evaluation import samples
-from hvrnn_tf.training import checkpointing
 
 FLAGS = flags.FLAGS
 
@@ -27,26 +32,29 @@ def define_flags():
   """Defines the command-line flags (only when run as a binary, so that other
   binaries' flags of the same name can be imported alongside)."""
   flags.DEFINE_string("workdir", None, "Training workdir to load the model.")
-  flags.DEFINE_multi_string("gin_file", [], "Extra gin files (overrides).")
-  flags.DEFINE_multi_string("gin_param", [], "Extra gin bindings (overrides).")
-  flags.DEFINE_integer("num_sequences", 4, "Test sequences to predict.")
-  flags.DEFINE_integer("num_samples", 3, "Futures drawn per sequence.")
-  flags.DEFINE_integer("seed", 0, "Sampling seed.")
+  flags.DEFINE_multi_string(
+    "gin_file", [], "Gin files parsed after the run's operative config."
+  )
+  flags.DEFINE_multi_string(
+    "gin_param", [], "Gin bindings, e.g. sample.num_sequences=8."
+  )
+  flags.DEFINE_integer(
+    "checkpoint", None, "Step of the checkpoint to sample; default latest."
+  )
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   try:
-    model, step = checkpointing.restore_model(
-      FLAGS.workdir, FLAGS.gin_file, FLAGS.gin_param
-    )
-    videos = samples.test_videos(model.config, FLAGS.num_sequences)
-    output_dir = os.path.join(FLAGS.workdir, "samples", f"step_{step}")
-    paths = samples.write_samples(
-      model, videos, output_dir, FLAGS.num_samples, FLAGS.seed
+    output_dir, paths = samples.run(
+      FLAGS.workdir,
+      gin_files=FLAGS.gin_file,
+      gin_params=FLAGS.gin_param,
+      checkpoint=FLAGS.checkpoint,
     )
   except (ValueError, OSError) as e:
-    sys.exit(f"hvrnn_tf.sample: error: {e}")
+    sys.exit(f"hvrnn_tf.sample: error: {gin_parsing.error_line(e)}")
   logging.info("Wrote %d files to %s", len(paths), output_dir)
 
 

@@ -10,7 +10,7 @@ parametrize, tmp_path and the default `-m 'not slow'` behave as under
   TEST_TMPDIR           -> --basetemp (tmp_path lives in Bazel's test tmpdir)
   TESTBRIDGE_TEST_ONLY  -> -k (`bazel test --test_filter=EXPR`)
 
-Extra pytest flags: `bazel test //tests:test_model --test_arg=-m --test_arg=slow`
+Extra pytest flags: `bazel test //tests:test_vrnn --test_arg=-m --test_arg=slow`
 (a later -m replaces pyproject's), `--test_arg=-x`, ...
 """
 

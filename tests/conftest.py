@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny model configuration and clean gin state."""
+"""Shared fixtures: a tiny model configuration, a written workdir, clean gin state."""
 
 import dataclasses
 import os
@@ -10,36 +10,23 @@ import gin
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench import common as bench_common  # pylint: disable=g-import-not-at-top
 from hvrnn_tf.model.config import ModelConfig  # pylint: disable=g-import-not-at-top
 from hvrnn_tf.model.vrnn import HierarchicalVRNN  # pylint: disable=g-import-not-at-top
-from hvrnn_tf.ops import shared_kernel  # pylint: disable=g-import-not-at-top
+from hvrnn_tf.testing import configs  # pylint: disable=g-import-not-at-top
+from hvrnn_tf.testing.disks import small_disk  # noqa: F401  pylint: disable=unused-import,g-import-not-at-top
+from hvrnn_tf.testing.fixtures import clean_gin  # noqa: F401  pylint: disable=unused-import,g-import-not-at-top
 from hvrnn_tf.training import checkpointing  # pylint: disable=g-import-not-at-top
 from hvrnn_tf.utils import gin_parsing  # pylint: disable=g-import-not-at-top
 
-# bench's "tiny": gin/tiny.gin at 16x16 with levels (1, 4, 8), 4 decoder
-# ConvLSTMs, 2 -> 3 frames and an L1 likelihood.
-TINY_CONFIG = bench_common.model_config("tiny")
+# "tiny": gin/tiny.gin at 16x16 with levels (1, 4, 8), 4 decoder ConvLSTMs,
+# 2 -> 3 frames and an L1 likelihood.
+TINY_CONFIG = configs.model_config("tiny")
 
 
 @pytest.fixture
 def tiny_config():
   """Factory of 16x16, three-level (1, 4, 8) configs: every code path, little compute."""
   return lambda **overrides: dataclasses.replace(TINY_CONFIG, **overrides)
-
-
-@pytest.fixture
-def convolutions_only(monkeypatch):
-  """Every map size takes SharedKernel's convolution path (no patch matmuls)."""
-  for limit in shared_kernel.MATMUL_LIMITS:
-    monkeypatch.setattr(shared_kernel, limit, 0)
-
-
-@pytest.fixture(autouse=True)
-def clean_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
 
 
 # make_workdir's model: gin/tiny.gin at 16x16 with levels (1, 4).

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 import gin
-from hvrnn_tf import train  # noqa: F401  (registers the train.* configurables)
 from hvrnn_tf.data import inputs  # noqa: F401  (registers data.*)
 from hvrnn_tf.experiments import paper
 from hvrnn_tf.experiments import studies
 from hvrnn_tf.model.config import ModelConfig
 from hvrnn_tf.model.vrnn import HierarchicalVRNN
+from hvrnn_tf.training import task  # noqa: F401  (registers the train.* configurables)
 from hvrnn_tf.utils import gin_parsing
 from hvrnn_tf.utils import paths
 

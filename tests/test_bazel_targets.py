@@ -1,7 +1,7 @@
 """The Bazel BUILD files keep up with the code (no Bazel needed: read as text).
 
-Every tests/test_*.py has a py_test, every module of hvrnn_tf/, data_prep/ and
-bench/ a py_library or py_binary in its folder's BUILD, every module with a
+Every test_*.py of tests/ and bench/tests/ has a py_test, every module of hvrnn_tf/, data_prep/ and
+bench/ (not bench/tests/) a py_library or py_binary in its folder's BUILD, every module with a
 `__main__` block a binary, and each target's deps name the targets of the
 project modules its sources import, also through a subprocess (`python -m
 MODULE`, or Python source in a string); else `bazel test //...` fails with an
@@ -9,8 +9,8 @@ ImportError, or keeps a cached result, that `pytest` never sees.
 
 BUILD files are Starlark, whose syntax here is a subset of Python's: they are
 parsed with `ast` and only literal arguments are read. The macros of
-tools/bazel/defs.bzl: `pytest_test(name=N)` is a py_test of tests/N.py (plus
-`srcs`); `py_cli(name, module, deps)` is a binary running `module`.
+tools/bazel/defs.bzl: `pytest_test(name=N)` in PKG/BUILD is a py_test of PKG/N.py
+(plus `srcs`) run by tests/bazel_pytest_main.py; `py_cli(name, module, deps)` is a binary running `module`.
 """
 
 import ast
@@ -27,7 +27,8 @@ PACKAGES = (
   "data_prep",
   "bench",
 )  # every .py below each needs a target
-TESTS = "tests"
+TESTS = ("tests", "bench/tests")  # test folders: pytest_test, not py_library
+PYTEST_MAIN = "tests/bazel_pytest_main.py"
 RULES = ("py_library", "py_binary", "py_test", "pytest_test", "py_cli")
 
 
@@ -81,14 +82,17 @@ def _targets_of(build: pathlib.Path) -> list[Target]:
     srcs = list(kwargs.get("srcs") or [])
     deps = {_absolute(d, package) for d in kwargs.get("deps") or []}
     if rule == "pytest_test":  # tools/bazel/defs.bzl
-      srcs = [f"{name}.py", *srcs, "bazel_pytest_main.py"]
+      srcs = [f"{name}.py", *srcs]
       deps.add(f"//{package}:conftest")
+    paths = [f"{package}/{s}" for s in srcs if ":" not in s]
+    if rule == "pytest_test":
+      paths.append(PYTEST_MAIN)
     targets.append(
       Target(
         package,
         rule,
         name,
-        [f"{package}/{s}" for s in srcs if ":" not in s],
+        paths,
         deps,
         kwargs.get("module"),
       )
@@ -116,6 +120,7 @@ def _modules() -> list[str]:
     p.relative_to(ROOT).as_posix()
     for package in PACKAGES
     for p in (ROOT / package).rglob("*.py")
+    if not p.relative_to(ROOT).as_posix().startswith(TESTS)
   )
 
 
@@ -176,9 +181,10 @@ def _imports(path: str) -> set[str]:
       if name.split(".")[0] in PACKAGES:
         resolved = _resolve(name)
       elif re.match(r"test_\w+$", name.split(".")[0]) and path.startswith(
-        f"{TESTS}/"
+        tuple(f"{folder}/" for folder in TESTS)
       ):
-        resolved = _resolve(f"{TESTS}.{name.split('.')[0]}")
+        folder = pathlib.PurePosixPath(path).parent.as_posix()
+        resolved = _resolve(f"{folder.replace('/', '.')}.{name.split('.')[0]}")
       else:
         continue
       if resolved and resolved != path:
@@ -200,11 +206,12 @@ def test_every_test_file_has_a_py_test(targets):
   }
   missing = [
     p.relative_to(ROOT).as_posix()
-    for p in sorted((ROOT / TESTS).glob("test_*.py"))
+    for folder in TESTS
+    for p in sorted((ROOT / folder).glob("test_*.py"))
     if p.relative_to(ROOT).as_posix() not in tested
   ]
   assert not missing, (
-    "test files without a py_test; add to tests/BUILD, e.g.\n"
+    "test files without a py_test; add to their folder's BUILD, e.g.\n"
     + "\n".join(
       f'pytest_test(\n    name = "{pathlib.Path(m).stem}",\n'
       '    deps = [...],  # targets of what it imports\n)'
@@ -274,12 +281,12 @@ def test_deps_name_the_targets_of_every_project_import(targets):
       continue
     own = set(t.srcs)
     for src in t.srcs:
-      if not (ROOT / src).is_file() or src.endswith("bazel_pytest_main.py"):
+      if not (ROOT / src).is_file() or src == PYTEST_MAIN:
         continue
       for imported in sorted(_imports(src)):
         if imported in own:
           continue
-        if imported.startswith(f"{TESTS}/"):
+        if imported.startswith(tuple(f"{folder}/" for folder in TESTS)):
           problems.append(
             f"{t.label}: {src} imports {imported}; add it to srcs"
           )

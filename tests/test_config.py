@@ -1,10 +1,12 @@
 """Tests of ModelConfig validation and gin binding."""
 
 import pytest
+import tensorflow as tf
 
 import gin
 from hvrnn_tf.model.config import ConfigError
 from hvrnn_tf.model.config import ModelConfig
+from hvrnn_tf.model.vrnn import HierarchicalVRNN
 
 
 @pytest.mark.parametrize(
@@ -24,6 +26,9 @@ from hvrnn_tf.model.config import ModelConfig
     (dict(decoder_convlstm_layers=7), "decoder_convlstm_layers"),
     (dict(reconstruction_loss="huber"), "reconstruction_loss"),
     (dict(context_frames=0), "context_frames"),
+    (dict(patch_matmul_max_rows=(256, 128)), "patch_matmul_max_rows"),
+    (dict(patch_matmul_max_rows=(-1, 0, 0)), "patch_matmul_max_rows"),
+    (dict(group_norm_xla_gradient=1), "group_norm_xla_gradient"),
   ],
 )
 def test_invalid_settings_name_the_parameter(overrides, parameter):
@@ -50,3 +55,27 @@ def test_gin_bindings_reach_the_config_as_tuples():
   assert config.image_size == 32
   assert config.latent_resolutions == (1, 8)
   assert isinstance(config.channel_multipliers, tuple)
+
+
+def test_speed_paths_are_gin_bindable_and_reach_the_layers():
+  gin.parse_config("""
+      model.ModelConfig.group_norm_xla_gradient = False
+      model.ModelConfig.patch_matmul_max_rows = [0, 0, 0]
+  """)
+  config = ModelConfig()
+  assert config.patch_matmul_max_rows == (0, 0, 0)
+  assert config.speed_paths.group_norm_xla_gradient is False
+  assert config.speed_paths.patch_matmul_max_rows == (0, 0, 0)
+
+
+def test_speed_paths_change_no_variable(tiny_config, tmp_path):
+  """A checkpoint restores under any speed-path setting."""
+  models = []
+  for config in (
+    tiny_config(),
+    tiny_config(group_norm_xla_gradient=False, patch_matmul_max_rows=(0, 0, 0)),
+  ):
+    models.append(HierarchicalVRNN(config))
+    models[-1].initialize()
+  path = tf.train.Checkpoint(model=models[0]).save(str(tmp_path / "ckpt"))
+  tf.train.Checkpoint(model=models[1]).restore(path).assert_consumed()

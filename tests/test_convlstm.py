@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bench import patches
 from hvrnn_tf.model import convlstm
+from hvrnn_tf.testing import graphs
 
 
 def _state(shape, seed):
@@ -91,7 +91,7 @@ def test_normalised_convlstm_follows_the_release_equations():
     tf.nest.flatten(layer_fn(x)), tf.nest.flatten(reference_fn(x))
   ):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
-  ops = patches.op_counts(
+  ops = graphs.op_counts(
     layer_fn.get_concrete_function(x), ["StridedSliceGrad", "Unpack"]
   )
   assert ops["StridedSliceGrad"] == 0 and ops["Unpack"] > 0

@@ -126,9 +126,7 @@ def test_files_without_trajectory_names_are_counted(tmp_path):
   _assert_trajectories(
     list(bair.release_sequences(paths, counts, np.array([1, 0]))), [8, 9]
   )
-  with pytest.raises(
-    ValueError, match="needs traj_<first>_to_<last>.tfrecords names"
-  ):
+  with pytest.raises(ValueError, match="traj_<first>_to_<last>"):
     bair.release_split(str(tmp_path), "test", "0-1")
 
 
@@ -137,10 +135,10 @@ def test_bad_record_is_a_clear_error():
   del example.features.feature["3/action"]
   with pytest.raises(
     ValueError,
-    match="Frame 3: expected one 12288-byte image, 4 action and 3 position",
+    match="Frame 3",
   ):
     bair.parse_release_example(example.SerializeToString())
-  with pytest.raises(ValueError, match="not a BAIR release record"):
+  with pytest.raises(ValueError, match="BAIR"):
     bair.parse_release_example(tf.train.Example().SerializeToString())
 
 
@@ -164,19 +162,15 @@ def test_truncated_file_without_trajectory_names(tmp_path):
   with tf.io.TFRecordWriter(str(path)) as writer:
     writer.write(_release_record(9))
   path.write_bytes(path.read_bytes()[:-100])
-  with pytest.raises(
-    ValueError, match=rf"^{re.escape(str(path))}: truncated or corrupt record"
-  ):
+  with pytest.raises(ValueError, match=re.escape(str(path))):
     bair.release_files(str(tmp_path))
 
 
 def test_bad_trajectory_range(release):
-  with pytest.raises(ValueError, match="must be '<first>-<last>'"):
+  with pytest.raises(ValueError, match="<first>-<last>"):
     bair.release_split(str(release), "test", "511-256")
 
 
 def test_tfds_input_must_be_prepared(tmp_path):
-  with pytest.raises(
-    ValueError, match=f"bair_robot_pushing_small is not prepared in {tmp_path}"
-  ):
+  with pytest.raises(ValueError, match="bair_robot_pushing_small"):
     bair.tfds_split(str(tmp_path), "test")

@@ -69,7 +69,7 @@ def test_wrong_digit_size_is_an_error(tmp_path):
   (tmp_path / "t10k-images-idx3-ubyte").write_bytes(
     _idx_bytes(np.zeros((2, 8, 8)))
   )
-  with pytest.raises(ValueError, match="8x8 images; expected 28x28"):
+  with pytest.raises(ValueError, match="28x28"):
     digits.load_digits(str(tmp_path), "test")
 
 
@@ -79,9 +79,7 @@ def test_mnist_dir_without_the_split_is_an_error_not_a_fallback(tmp_path):
 
 
 def test_unknown_split():
-  with pytest.raises(
-    ValueError, match=r"split='val' is not one of \('train', 'test'\)"
-  ):
+  with pytest.raises(ValueError, match="split='val'"):
     digits.load_digits(None, "val")
 
 
@@ -128,14 +126,12 @@ def test_split_test_file_point_must_leave_both_parts(tmp_path, at):
   (tmp_path / "t10k-images-idx3-ubyte").write_bytes(
     _idx_bytes(np.zeros((10, 28, 28)))
   )
-  with pytest.raises(
-    ValueError, match=f"split_test_file_at={at} must lie in 1..9"
-  ):
+  with pytest.raises(ValueError, match="split_test_file_at"):
     digits.load_digits(str(tmp_path), "train", split_test_file_at=at)
 
 
 def test_split_test_file_needs_mnist_dir():
-  with pytest.raises(ValueError, match="split_test_file_at needs mnist_dir"):
+  with pytest.raises(ValueError, match="mnist_dir"):
     digits.load_digits(None, "train", split_test_file_at=8000)
 
 

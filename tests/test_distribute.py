@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bench import common
 from hvrnn_tf.data import shard_writer
+from hvrnn_tf.testing import configs
 from hvrnn_tf.training import distribute
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -22,16 +22,17 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
 # Logical devices must be set up before TensorFlow initialises, hence a fresh
 # process. It prints the largest difference between a 2-replica Mirrored step
 # and a single-device step on the same global batch from the same weights, of
-# bench's "micro" model (each step's tracing is most of the cost).
+# the "micro" model (hvrnn_tf/testing/configs.py; each step's tracing is most
+# of the cost).
 MIRRORED_VS_SINGLE = """
 import numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from bench import common
+from hvrnn_tf.testing import configs
 from hvrnn_tf.training.config import TrainConfig
 from hvrnn_tf.training.trainer import Trainer
-config = common.model_config("micro")
+config = configs.model_config("micro")
 video = tf.random.stateless_uniform(
     [4, config.sequence_length, config.image_size, config.image_size, 1],
     seed=[0, 1])
@@ -99,9 +100,10 @@ TINY = [
 
 
 def micro_on_records(data_dir):
-  """Gin flags for bench's "micro" model (gin/tiny.gin at 8x8: too small for
-  SM-MNIST's digits) on TFRecord shards of random frames in `data_dir`."""
-  config = common.model_config("micro")
+  """Gin flags for the "micro" model (hvrnn_tf/testing/configs.py, gin/tiny.gin
+  at 8x8: too small for SM-MNIST's digits) on TFRecord shards of random
+  frames in `data_dir`."""
+  config = configs.model_config("micro")
   frames = np.random.default_rng(0).integers(
     0,
     256,
@@ -113,7 +115,7 @@ def micro_on_records(data_dir):
   )
   bindings = [
     f"model.ModelConfig.{k} = {v!r}"
-    for k, v in common.CONFIGS["micro"][1].items()
+    for k, v in configs.CONFIGS["micro"][1].items()
   ]
   bindings += [
     "data.make_dataset.source = 'tfrecord'",

@@ -1,4 +1,5 @@
-"""End to end: a tiny training run, evaluated by hvrnn_tf.eval.
+"""End to end: a tiny training run, evaluated by hvrnn_tf.eval (the binary)
+and hvrnn_tf.evaluation.evaluate (its library), with EvalConfig's checks.
 
 FVD uses test_fvd's random I3D stand-in and LPIPS test_lpips's random weights:
 the numbers check the plumbing, never the metrics' values.
@@ -17,10 +18,12 @@ from test_fvd import RandomI3D
 from test_lpips import random_states
 
 import gin
-from hvrnn_tf import eval as eval_lib
-from hvrnn_tf import train
 from hvrnn_tf.data import shard_writer
+from hvrnn_tf.evaluation import evaluate
+from hvrnn_tf.evaluation.config import EvalConfig
 from hvrnn_tf.evaluation.metrics import image_metrics
+from hvrnn_tf.training import task
+from hvrnn_tf.training import workdir as workdir_lib
 
 CONTEXT, TRAIN_FUTURE, EVAL_FUTURE = 2, 3, 4
 LATENT_CHANNELS = (2, 3)
@@ -64,9 +67,10 @@ def workdir(tmp_path_factory):
       "train.train.batch_size = 2",
       "train.train.sample_sequences = 0",
       "train.train.image_summary_every = 0",
+      "train.train.checkpoint_every = 1",  # ckpt-1 and ckpt-2
     ]
   )
-  train.train(workdir)
+  task.train(workdir)
   gin.clear_config()
   return workdir
 
@@ -98,19 +102,22 @@ def evaluated(workdir, tmp_path_factory):
   np.savez(weights / "lin.npz", **lin)
   np.savez(weights / "vgg.npz", **vgg)
   output_dir = str(tmp_path_factory.mktemp("eval"))
+  settings = {
+    "output_dir": repr(output_dir),
+    "num_samples": 3,
+    "future_frames": EVAL_FUTURE,
+    "max_sequences": 4,
+    "batch_size": 2,
+    "i3d_handle": repr(i3d_dir),
+    "i3d_batch_size": 3,
+    "lpips_weights": repr(str(weights / "lin.npz")),
+    "lpips_backbone_weights": repr(str(weights / "vgg.npz")),
+    "lpips_net": "'vgg'",
+    "num_visualized": 2,
+  }
   result = _run_binary(
     f"--workdir={workdir}",
-    f"--output_dir={output_dir}",
-    "--num_samples=3",
-    f"--future_frames={EVAL_FUTURE}",
-    "--max_sequences=4",
-    "--batch_size=2",
-    f"--i3d_handle={i3d_dir}",
-    "--i3d_batch_size=3",
-    f"--lpips_weights={weights / 'lin.npz'}",
-    f"--lpips_backbone_weights={weights / 'vgg.npz'}",
-    "--lpips_net=vgg",
-    "--num_visualized=2",
+    *(f"--gin_param=eval.{name} = {value}" for name, value in settings.items()),
   )
   assert result.returncode == 0, result.stderr[-3000:]
   with open(os.path.join(output_dir, "metrics.json")) as f:
@@ -150,8 +157,7 @@ def test_metrics_json_holds_every_metric_and_the_protocol(evaluated):
 
 
 def test_copy_last_frame_baseline_is_scored_by_the_same_code(workdir, tmp_path):
-  metrics = eval_lib.run(
-    workdir,
+  config = EvalConfig(
     output_dir=str(tmp_path),
     num_samples=5,
     max_sequences=4,
@@ -162,9 +168,11 @@ def test_copy_last_frame_baseline_is_scored_by_the_same_code(workdir, tmp_path):
     num_visualized=1,
     baseline="copy_last_frame",
   )
+  metrics = evaluate.run(workdir, config, checkpoint=1)
   assert "elbo" not in metrics and "kl" not in metrics
   assert metrics["protocol"]["predictor"] == "copy_last_frame"
   assert metrics["protocol"]["num_samples"] == 1
+  assert metrics["protocol"]["checkpoint_step"] == 1
   videos = (
     np.concatenate(
       [v["frames"][: CONTEXT + EVAL_FUTURE] for v in _sequences()[:4]]
@@ -222,18 +230,72 @@ def test_tensorboard_scalars_are_written(evaluated):
   } <= set(scalars)
 
 
-def test_binary_reports_errors_without_a_traceback(tmp_path):
-  result = _run_binary(f"--workdir={tmp_path}")
-  assert result.returncode != 0
-  assert "hvrnn_tf.eval: error:" in result.stderr
-  assert "operative_config.gin not found" in result.stderr
-  assert "Traceback" not in result.stderr
+def test_binary_reports_errors_without_a_traceback(workdir, tmp_path):
+  missing = _run_binary(f"--workdir={tmp_path}")
+  bad_value = _run_binary(f"--workdir={workdir}", "--gin_param=eval.fps=0")
+  for result, setting in (
+    (missing, "operative_config.gin"),
+    (bad_value, "eval.fps"),
+  ):
+    assert result.returncode != 0
+    _, marker, error = result.stderr.partition("hvrnn_tf.eval: error:")
+    assert marker and setting in error
+    assert "\n" not in error.strip()  # One line, the last.
+    assert "Traceback" not in result.stderr
+  assert not os.path.exists(os.path.join(workdir, "eval"))
 
 
-def test_bad_arguments_are_rejected_before_loading(tmp_path):
-  with pytest.raises(ValueError, match="num_samples=0"):
-    eval_lib.run(str(tmp_path), num_samples=0)
-  with pytest.raises(ValueError, match="FVD needs >= 2"):
-    eval_lib.run(str(tmp_path), max_sequences=1)
-  with pytest.raises(FileNotFoundError, match="operative_config.gin"):
-    eval_lib.run(str(tmp_path), max_sequences=2, i3d_handle="")
+def test_help_lists_only_the_run_flags():
+  result = _run_binary("--help")
+  own = result.stdout.split("eval.py:", 1)[1].split("Try --helpfull")[0]
+  flag_names = [
+    line.split(":")[0] for line in own.splitlines() if line.startswith("  --")
+  ]
+  assert flag_names == [
+    "  --checkpoint",
+    "  --gin_file",
+    "  --gin_param",
+    "  --workdir",
+  ]
+
+
+@pytest.mark.parametrize(
+  "setting,value",
+  [
+    ("num_samples", 0),
+    ("batch_size", 0),
+    ("fvd_repeats", 0),
+    ("max_sequences", 1),  # FVD needs two
+    ("future_frames", 0),
+    ("seed", -1),
+    ("lpips_net", "alexnet"),
+    ("baseline", "copy_first_frame"),
+    ("num_samples", "10"),
+  ],
+)
+def test_bad_settings_name_the_setting(setting, value):
+  with pytest.raises(ValueError, match=f"eval.{setting}"):
+    EvalConfig(**{setting: value})
+
+
+def test_gin_binds_the_settings():
+  gin.parse_config("eval.num_samples = 7\neval.i3d_handle = ''")
+  config = EvalConfig()
+  assert (config.num_samples, config.i3d_handle, config.split) == (
+    7,
+    "",
+    "test",
+  )
+  assert EvalConfig(max_sequences=1, i3d_handle="").max_sequences == 1
+
+
+def test_a_chosen_checkpoint_is_loaded(workdir):
+  latest, step = workdir_lib.load_model(workdir)
+  first, first_step = workdir_lib.load_model(workdir, checkpoint=1)
+  assert (step, first_step) == (2, 1)
+  assert any(
+    not np.array_equal(a.numpy(), b.numpy())
+    for a, b in zip(latest.trainable_variables, first.trainable_variables)
+  )
+  with pytest.raises(FileNotFoundError, match="checkpoint=5"):
+    workdir_lib.load_model(workdir, checkpoint=5)

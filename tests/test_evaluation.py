@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from hvrnn_tf.evaluation import protocol
+from hvrnn_tf.evaluation.config import EvalConfig
 from hvrnn_tf.evaluation.metrics import image_metrics
 from hvrnn_tf.model.vrnn import HierarchicalVRNN
 
@@ -45,17 +46,18 @@ def test_evaluation_keeps_the_best_sample_reproducibly(tiny_config):
 
 def test_unavailable_networks_are_skipped_with_a_reason(tmp_path):
   lpips_metric, i3d, skipped = protocol.load_optional_metrics(
-    str(tmp_path / "missing.pth"),
-    str(tmp_path / "missing.pth"),
-    str(tmp_path / "no_i3d"),
-    16,
+    EvalConfig(
+      lpips_weights=str(tmp_path / "missing.pth"),
+      lpips_backbone_weights=str(tmp_path / "missing.pth"),
+      i3d_handle=str(tmp_path / "no_i3d"),
+    )
   )
   assert lpips_metric is None and i3d is None
   assert "missing.pth" in skipped["lpips"]
   assert "not computed" in skipped["lpips"]
   assert "no_i3d" in skipped["fvd"]
-  _, _, skipped = protocol.load_optional_metrics("", "", "", 16)
-  assert skipped == {
-    "lpips": "disabled (--lpips_weights is empty)",
-    "fvd": "disabled (--i3d_handle is empty)",
-  }
+  _, _, skipped = protocol.load_optional_metrics(
+    EvalConfig(lpips_weights="", i3d_handle="")
+  )
+  assert "eval.lpips_weights" in skipped["lpips"]
+  assert "eval.i3d_handle" in skipped["fvd"]

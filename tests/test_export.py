@@ -9,18 +9,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from hvrnn_tf.serving.config import ExportConfig
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 CLI = str(pathlib.Path(sys.executable).parent / "saved_model_cli")
 
 
-def _export_binary(workdir, export_dir):
+def _export_binary(workdir, *gin_params):
   return subprocess.run(
     [
       sys.executable,
       "-m",
       "hvrnn_tf.export",
       f"--workdir={workdir}",
-      f"--export_dir={export_dir}",
+      *(f"--gin_param={p}" for p in gin_params),
     ],
     cwd=REPO_ROOT,
     env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
@@ -32,11 +34,12 @@ def _export_binary(workdir, export_dir):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, make_workdir):
-  """(model, path): make_workdir's model (step 7) exported by the binary, once
-  for all the tests (each export traces both signatures' samplers)."""
+  """(model, path): make_workdir's model (step 7) exported by the binary to
+  its default WORKDIR/export, once for all the tests (each export traces both
+  signatures' samplers)."""
   workdir = tmp_path_factory.mktemp("workdir")
   model = make_workdir(workdir)
-  result = _export_binary(workdir, workdir / "export")
+  result = _export_binary(workdir)
   assert result.returncode == 0, result.stderr[-2000:]
   return model, str(workdir / "export" / "7")
 
@@ -182,8 +185,23 @@ def test_binary_writes_a_version_and_never_overwrites(exported):
   _, path = exported
   export_dir = pathlib.Path(path).parent
   assert (export_dir / "7" / "saved_model.pb").exists()
-  again = _export_binary(export_dir.parent, export_dir)
+  again = _export_binary(
+    export_dir.parent, f"export.export_dir = '{export_dir}'"
+  )
   assert again.returncode != 0
   assert "hvrnn_tf.export: error:" in again.stderr
   assert "already exists" in again.stderr
   assert [p.name for p in export_dir.iterdir()] == ["7"]
+
+
+@pytest.mark.parametrize(
+  "setting,value", [("version", -1), ("version", "3"), ("export_dir", "")]
+)
+def test_bad_settings_name_the_setting(setting, value):
+  with pytest.raises(ValueError, match=f"export.{setting}"):
+    ExportConfig(**{setting: value})
+
+
+def test_export_dir_defaults_to_the_workdir_s():
+  assert ExportConfig().directory("runs/x") == os.path.join("runs/x", "export")
+  assert ExportConfig(export_dir="e").directory("runs/x") == "e"

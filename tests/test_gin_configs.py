@@ -6,13 +6,29 @@ import pathlib
 import pytest
 
 import gin
-from hvrnn_tf import train  # noqa: F401  (registers the train.* configurables)
 from hvrnn_tf.data import inputs  # noqa: F401  (registers data.*)
 from hvrnn_tf.model.config import ModelConfig
+from hvrnn_tf.training import task  # noqa: F401  (registers the train.* configurables)
 from hvrnn_tf.utils import gin_parsing
 
 GIN_DIR = pathlib.Path(__file__).resolve().parents[1] / "gin"
 CONFIGS = sorted(GIN_DIR.glob("*.gin"))
+
+
+def test_includes_resolve_from_any_directory(tmp_path, monkeypatch):
+  """`include 'gin/base/...'` lines are found via gin's search path."""
+  monkeypatch.chdir(tmp_path)
+  gin.clear_config()
+  gin_parsing.parse_gin(["gin/ablations/table2_training_naive.gin"])
+  assert ModelConfig().latent_resolutions == (1, 8, 32)
+  assert not ModelConfig().dense
+  gin.clear_config()
+
+
+def test_every_base_file_is_included():
+  texts = "".join(p.read_text() for p in GIN_DIR.rglob("*.gin"))
+  for base in (GIN_DIR / "base").glob("*.gin"):
+    assert f"include 'gin/base/{base.name}'" in texts, base.name
 
 
 def test_there_are_configs():

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bench import early_gradients
 from hvrnn_tf.ops import group_norm
+from hvrnn_tf.testing import graphs
 
 
-def pair(channels, groups, rank=4, dtype="float32"):
+def pair(channels, groups, rank=4, dtype="float32", xla_gradient=True):
   """(Keras's layer in `dtype`, ours) with the same random gamma and beta."""
-  ours = group_norm.GroupNorm(groups, epsilon=1e-5)
+  ours = group_norm.GroupNorm(groups, epsilon=1e-5, xla_gradient=xla_gradient)
   theirs = keras.layers.GroupNormalization(groups, epsilon=1e-5, dtype=dtype)
   for layer in (ours, theirs):
     layer.build([None] * (rank - 1) + [channels])
@@ -31,6 +31,7 @@ def value_and_gradients(layer, x, dy):
   return y, tape.gradient(loss, [x] + layer.trainable_variables)
 
 
+@pytest.mark.parametrize("xla_gradient", [True, False])
 @pytest.mark.parametrize(
   "shape,groups",
   [
@@ -40,9 +41,10 @@ def value_and_gradients(layer, x, dy):
     ([1, 5, 7, 12], 4),  # not square
   ],
 )
-def test_same_output_and_gradients_as_keras(shape, groups):
-  """Output and gradients as close to float64 Keras as float32 Keras's."""
-  theirs, ours = pair(shape[-1], groups)
+def test_same_output_and_gradients_as_keras(shape, groups, xla_gradient):
+  """Output and gradients as close to float64 Keras as float32 Keras's,
+  the gradient XLA-compiled or not (ModelConfig.group_norm_xla_gradient)."""
+  theirs, ours = pair(shape[-1], groups, xla_gradient=xla_gradient)
   exact, _ = pair(shape[-1], groups, dtype="float64")
   x = tf.random.stateless_normal(shape, seed=[1, 2]) * 3.0 + 0.5
   dy = tf.random.stateless_normal(shape, seed=[3, 4])
@@ -87,12 +89,13 @@ def test_other_ranks_keep_the_keras_path():
 
 def test_gradient_computes_nothing_full_size_before_the_output_gradient():
   # Otherwise the executor computes it when the forward pass ends, for every
-  # call, and holds it through the backward pass (bench/README.md, finding 15).
+  # call, and holds it through the backward pass
+  # (docs/design/early-gradients.md).
   _, ours = pair(64, 16)
   x = tf.random.stateless_normal([2, 4, 4, 64], seed=[9, 10])
   dy = tf.random.stateless_normal(x.shape, seed=[11, 12])
   loss = lambda x: tf.reduce_sum(ours(tf.tanh(x)) * dy)
-  early = early_gradients.early_backward_ops(
+  early = graphs.early_backward_ops(
     loss, [x], ours.trainable_variables, min_bytes=x.shape.num_elements() * 4
   )
   assert early == []

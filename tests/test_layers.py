@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bench import patches
 from hvrnn_tf.model import layers
+from hvrnn_tf.ops import speed_paths
+from hvrnn_tf.testing import graphs
 
 
 @pytest.mark.parametrize(
@@ -175,9 +176,7 @@ def test_conv2d_uses_the_centre_tap_on_1x1_maps_only(use_bias):
 
 
 @pytest.mark.parametrize("size", [1, 4])
-def test_conv2d_reuse_kernel_differentiates_the_kernel_once(
-  size, convolutions_only
-):
+def test_conv2d_reuse_kernel_differentiates_the_kernel_once(size):
   """A 3-step recurrence: one kernel gradient convolution (and on 1x1 maps
   one StridedSliceGrad) inside reuse_kernel, three outside; same values.
   With the convolutions on maps this small too (their patch matmuls are
@@ -187,7 +186,11 @@ def test_conv2d_reuse_kernel_differentiates_the_kernel_once(
   conv.build(x0.shape)
 
   def loss_and_gradients(reuse):
-    reusing = conv.reuse_kernel() if reuse else contextlib.nullcontext()
+    reusing = (
+      conv.reuse_kernel(speed_paths.CONVOLUTIONS_ONLY)
+      if reuse
+      else contextlib.nullcontext()
+    )
     with tf.GradientTape() as tape, reusing:
       tape.watch(x0)
       h = x0
@@ -200,7 +203,7 @@ def test_conv2d_reuse_kernel_differentiates_the_kernel_once(
   for reuse in (False, True):
     fn = tf.function(lambda reuse=reuse: loss_and_gradients(reuse))
     ops = ["StridedSliceGrad", "Conv2DBackpropFilter"]
-    counts.append(patches.op_counts(fn.get_concrete_function(), ops))
+    counts.append(graphs.op_counts(fn.get_concrete_function(), ops))
     results.append(tf.nest.flatten(fn()))
   slices = 1 if size == 1 else 0
   assert counts == [

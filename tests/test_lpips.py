@@ -146,7 +146,7 @@ def test_wrong_weights_and_inputs_give_clear_errors(metric):
     lpips.LPIPS({**lin, "lin0.model.1.weight": np.ones((1, 32, 1, 1))}, vgg)
   with pytest.raises(ValueError, match="features.28.bias"):
     lpips.LPIPS(lin, {k: v for k, v in vgg.items() if k != "features.28.bias"})
-  with pytest.raises(ValueError, match="unknown LPIPS net 'squeeze'"):
+  with pytest.raises(ValueError, match="'squeeze'"):
     lpips.LPIPS(lin, vgg, net="squeeze")
   size = lpips.NETS[metric.net].min_size
   with pytest.raises(ValueError, match=f"at least {size}x{size}"):
@@ -180,9 +180,7 @@ def test_weights_of_the_other_net_are_refused():
     r"11, 11\), VGG16 expects \(64, 3, 3, 3\)",
   ):
     lpips.LPIPS(vgg_lin, alex, net="vgg")
-  with pytest.raises(
-    ValueError, match="AlexNet weights lack 'features.10.bias'"
-  ):
+  with pytest.raises(ValueError, match="features.10.bias"):
     lpips.LPIPS(
       alex_lin,
       {k: v for k, v in alex.items() if k != "features.10.bias"},

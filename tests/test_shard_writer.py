@@ -121,16 +121,14 @@ def test_resume_with_other_parameters_is_an_error(tmp_path):
   shard_writer.write_shards(
     sequences, str(tmp_path), "train", 1, info={"image_size": 64}
   )
-  with pytest.raises(
-    ValueError, match="train.plan.json records an earlier conversion"
-  ):
+  with pytest.raises(ValueError, match="train.plan.json"):
     shard_writer.write_shards(
       sequences, str(tmp_path), "train", 1, info={"image_size": 128}
     )
 
 
 def test_inconsistent_sequences_are_an_error(tmp_path):
-  with pytest.raises(ValueError, match="Sequence 1 has layout"):
+  with pytest.raises(ValueError, match="Sequence 1"):
     shard_writer.write_shards(
       [_sequence(0), _sequence(1, length=6)], str(tmp_path), "train", 5
     )
@@ -201,5 +199,5 @@ def test_bad_input_for_a_lost_shard_keeps_the_complete_dataset(tmp_path):
 def test_lazy_sequence_computes_items_on_access():
   lazy = shard_writer.LazySequence(3, lambda i: i * i)
   assert len(lazy) == 3 and list(lazy) == [0, 1, 4]
-  with pytest.raises(IndexError, match=r"index 3 out of range \[0, 3\)"):
+  with pytest.raises(IndexError, match="index 3"):
     lazy[3]

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bench import early_gradients
-from bench import patches
 from hvrnn_tf.ops import shared_kernel
+from hvrnn_tf.ops import speed_paths
+from hvrnn_tf.testing import graphs
+
+MATMULS = speed_paths.DEFAULT.patch_matmul_max_rows
 
 
 def _recurrence(conv, kernel, x0, steps, used):
@@ -19,7 +21,7 @@ def _recurrence(conv, kernel, x0, steps, used):
 
 
 def _graph_ops(fn) -> list:
-  return [n.op for n in patches.graph_nodes(fn.get_concrete_function())]
+  return [n.op for n in graphs.graph_nodes(fn.get_concrete_function())]
 
 
 @pytest.mark.parametrize("matmul", [True, False])
@@ -28,10 +30,9 @@ def _graph_ops(fn) -> list:
   [("SAME", 5, 3, 4), ("VALID", 1, 1, 4), ("SAME", 3, 3, 2)],
 )
 def test_gradients_equal_per_step_autodiff(
-  padding, size, kernel_size, used, matmul, request
+  padding, size, kernel_size, used, matmul
 ):
-  if not matmul:
-    request.getfixturevalue("convolutions_only")
+  max_rows = MATMULS if matmul else speed_paths.CONVOLUTIONS_ONLY
   x0 = tf.random.stateless_normal([2, size, size, 4], seed=[1, 2])
   kernel = tf.Variable(
     tf.random.stateless_normal([kernel_size, kernel_size, 4, 4], seed=[3, 4])
@@ -40,7 +41,7 @@ def test_gradients_equal_per_step_autodiff(
 
   def gradients(shared):
     conv = (
-      shared_kernel.SharedKernel()
+      shared_kernel.SharedKernel(max_rows)
       if shared
       else lambda x, k, p=padding: tf.nn.conv2d(x, k, 1, p)
     )
@@ -136,22 +137,19 @@ def test_later_kernels_are_ignored():
 
 
 @pytest.mark.parametrize("matmul", [True, False])
-def test_gradient_computes_nothing_large_before_the_output_gradients(
-  matmul, request
-):
+def test_gradient_computes_nothing_large_before_the_output_gradients(matmul):
   # The inputs' copy for the kernel gradient and the transposed kernel need
   # no output gradient; unguarded, both would be made when the forward pass
-  # ends and held through the backward pass (bench/README.md, finding 15).
-  if not matmul:
-    request.getfixturevalue("convolutions_only")
+  # ends and held through the backward pass (docs/design/early-gradients.md).
+  max_rows = MATMULS if matmul else speed_paths.CONVOLUTIONS_ONLY
   x0 = tf.random.stateless_normal([2, 4, 4, 8], seed=[1, 2])
   kernel = tf.Variable(tf.random.stateless_normal([3, 3, 8, 8], seed=[3, 4]))
 
   def loss(x0):
-    conv = shared_kernel.SharedKernel()
+    conv = shared_kernel.SharedKernel(max_rows)
     return _recurrence(lambda x, k: conv(x, k, "SAME"), kernel, x0, 4, 4)
 
-  early = early_gradients.early_backward_ops(
+  early = graphs.early_backward_ops(
     loss, [x0], [kernel], min_bytes=x0.shape.num_elements() * 4
   )
   assert early == []

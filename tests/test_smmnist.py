@@ -166,14 +166,12 @@ def test_svg_half_style_is_svg_at_half_scale(real_digits):
 
 
 def test_a_style_needs_frames_larger_than_its_digits(real_digits):
-  with pytest.raises(
-    ValueError, match=r"must be at least 18 \(styles that fit it: \[\]\)"
-  ):
+  with pytest.raises(ValueError, match="18"):
     smmnist.StochasticMovingMnist.from_style(
       real_digits, "svg_half", image_size=17
     )
 
 
 def test_unknown_style_is_named(real_digits):
-  with pytest.raises(ValueError, match="style='svg32' is not one of"):
+  with pytest.raises(ValueError, match="style='svg32'"):
     smmnist.StochasticMovingMnist.from_style(real_digits, "svg32")

@@ -1,6 +1,7 @@
 """Tests of hvrnn_tf.data.tfrecord_reader: windows of stored sequences, checked."""
 
 from pathlib import Path
+import re
 
 import numpy as np
 import pytest
@@ -91,7 +92,7 @@ def test_train_split_gives_random_windows_of_every_sequence(shards):
 def test_split_placeholder_selects_the_split_files(tmp_path):
   shard_writer.write_shards(numbered_sequences(2), str(tmp_path), "test", 2)
   assert len(_ids(_frames(str(tmp_path / "{split}-*")))) == 2
-  with pytest.raises(ValueError, match="train-\\*' matches no files"):
+  with pytest.raises(ValueError, match="file_pattern"):
     _frames(str(tmp_path / "{split}-*"), train=True)
 
 
@@ -101,9 +102,7 @@ def test_wrong_frame_shape_in_metadata_is_a_clear_error(shards):
     match=r"metadata of data .* frames have shape \(16, 16, 3\) .* ask for \(64, 64, 3\)",
   ):
     _frames(shards, train=True, shape=(64, 64, 3))
-  with pytest.raises(
-    ValueError, match=r"sequences have 8 frames; sequence_length=9"
-  ):
+  with pytest.raises(ValueError, match="sequence_length=9"):
     _frames(shards, sequence_length=9)
 
 
@@ -129,20 +128,16 @@ def test_mismatch_after_the_first_record_fails_naming_the_file(tmp_path):
 
 
 def test_pattern_errors():
-  with pytest.raises(ValueError, match="needs file_pattern"):
+  with pytest.raises(ValueError, match="file_pattern"):
     _frames(None)
-  with pytest.raises(
-    ValueError, match="file_pattern='/nonexistent/x-\\*' matches no files"
-  ):
+  with pytest.raises(ValueError, match="file_pattern"):
     _frames("/nonexistent/x-*")
 
 
 def test_unreadable_file_is_a_clear_error(tmp_path):
   path = tmp_path / "junk.tfrecord"
   path.write_bytes(b"not a tfrecord file at all")
-  with pytest.raises(
-    ValueError, match=f"Cannot read {path} as uncompressed TFRecords"
-  ):
+  with pytest.raises(ValueError, match=re.escape(str(path))):
     _frames(str(path))
 
 
@@ -168,7 +163,5 @@ def test_corrupted_shard_fails_naming_the_file_or_is_skipped_and_counted(
 
 def test_skipping_needs_metadata(tmp_path):
   path = _foreign_file(tmp_path / "foreign.tfrecord", numbered_sequences(1))
-  with pytest.raises(
-    ValueError, match="skip_corrupt needs the dataset's metadata"
-  ):
+  with pytest.raises(ValueError, match="skip_corrupt"):
     _frames(path, skip_counter=tf.Variable(0, dtype=tf.int64))

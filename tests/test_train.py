@@ -11,7 +11,8 @@ from tensorboard.backend.event_processing import event_accumulator
 import tensorflow as tf
 
 import gin
-from hvrnn_tf import train
+from hvrnn_tf.training import task
+from hvrnn_tf.training import workdir as workdir_lib
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -50,7 +51,7 @@ def run_training(workdir, num_steps):
   gin.parse_config_files_and_bindings(
     [TINY_GIN], TINY_TRAINING + f"train.num_steps = {num_steps}"
   )
-  return train.train(str(workdir))
+  return task.train(str(workdir))
 
 
 def test_short_run_learns_checkpoints_and_resumes(tmp_path):
@@ -92,10 +93,10 @@ def test_short_run_learns_checkpoints_and_resumes(tmp_path):
   } <= set(tags)
 
 
-def run_binary(*args):
+def run_binary(*args, cwd=REPO_ROOT):
   return subprocess.run(
     [sys.executable, "-m", "hvrnn_tf.train", *args],
-    cwd=REPO_ROOT,
+    cwd=cwd,
     capture_output=True,
     text=True,
     timeout=300,
@@ -144,4 +145,16 @@ def test_unwritable_workdir_is_a_clear_error(tmp_path):
   blocker = tmp_path / "a_file"
   blocker.write_text("not a directory")
   with pytest.raises(OSError, match="not writable"):
-    train.check_writable(str(blocker / "run"))
+    workdir_lib.check_writable(str(blocker / "run"))
+
+
+def test_workdir_defaults_to_runs_and_the_gin_file_s_stem(tmp_path):
+  result = run_binary(
+    "--gin_file=tiny.gin", "--gin_param=train.num_steps = 1", cwd=tmp_path
+  )
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "Workdir: runs/tiny (from --gin_file)" in result.stderr
+  assert (tmp_path / "runs" / "tiny" / "checkpoints").is_dir()
+  assert workdir_lib.default_workdir(["a/b/bair.gin", "c.gin"]) == "runs/bair"
+  with pytest.raises(ValueError, match="--workdir"):
+    workdir_lib.default_workdir([])

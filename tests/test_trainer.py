@@ -4,15 +4,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bench import common
 from hvrnn_tf.model import vrnn
+from hvrnn_tf.testing import configs
 from hvrnn_tf.training import schedules
 from hvrnn_tf.training.config import TrainConfig
 from hvrnn_tf.training.trainer import Trainer
 
-# bench's "micro" model (8x8, one latent level, one ConvLSTM, 2 + 1 frames):
+# The "micro" model (hvrnn_tf/testing/configs.py: 8x8, one latent level, one
+# ConvLSTM, 2 + 1 frames):
 # tracing the train step is most of each test's cost.
-MICRO = common.model_config("micro")
+MICRO = configs.model_config("micro")
 MICRO_VIDEO = tf.random.stateless_uniform([2, 3, 8, 8, 1], seed=[0, 1])
 
 

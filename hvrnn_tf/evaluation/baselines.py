@@ -1,7 +1,7 @@
 """Trivial predictors that the evaluation scores with the model's metric code.
 
 A baseline has the model's sampling interface (`config`, `sample`), so
-`eval.run(..., baseline=NAME)` scores it exactly as it scores a checkpoint.
+`eval.baseline = NAME` scores it exactly as it scores a checkpoint.
 """
 
 import tensorflow as tf

@@ -1,11 +1,13 @@
 """The paper's evaluation protocol over test batches (sec. 5.2.1): best-of-N
 SSIM / PSNR / LPIPS curves, FVD features, the test ELBO and KL per channel,
-and the sequences kept for display. `hvrnn_tf.eval` is its binary."""
+and the sequences kept for display. evaluation/evaluate.py runs it over a
+run's test data; `hvrnn_tf.eval` is its binary."""
 
 from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from hvrnn_tf.evaluation.config import EvalConfig
 from hvrnn_tf.evaluation.metrics import best_of_n
 from hvrnn_tf.evaluation.metrics import fvd
 from hvrnn_tf.evaluation.metrics import image_metrics
@@ -160,23 +162,20 @@ class Evaluation:
     }
 
 
-def load_optional_metrics(
-  lpips_weights,
-  lpips_backbone_weights,
-  i3d_handle,
-  i3d_batch_size,
-  lpips_net="alex",
-):
-  """(lpips_metric, i3d, skipped): the metrics that could be loaded, and for
-  those that could not (or were disabled with an empty flag) the reason."""
+def load_optional_metrics(config: EvalConfig):
+  """(lpips_metric, i3d, skipped): the networks of `config` that could be
+  loaded, and for those that could not (or were disabled with an empty
+  setting) the reason."""
   skipped = {}
   lpips_metric = i3d = None
-  if lpips_weights == "":  # pylint: disable=g-explicit-bool-comparison
-    skipped["lpips"] = "disabled (--lpips_weights is empty)"
+  if config.lpips_weights == "":  # pylint: disable=g-explicit-bool-comparison
+    skipped["lpips"] = "disabled (eval.lpips_weights is empty)"
   else:
     try:
       lpips_metric = lpips.load_lpips(
-        lpips_weights, lpips_backbone_weights, net=lpips_net
+        config.lpips_weights,
+        config.lpips_backbone_weights,
+        net=config.lpips_net,
       )
     except Exception as e:  # pylint: disable=broad-except  # downloads, files
       skipped["lpips"] = (
@@ -184,16 +183,16 @@ def load_optional_metrics(
         f"{type(e).__name__}: {e}); LPIPS is not computed "
         "without them"
       )
-  if not i3d_handle:
-    skipped["fvd"] = "disabled (--i3d_handle is empty)"
+  if not config.i3d_handle:
+    skipped["fvd"] = "disabled (eval.i3d_handle is empty)"
   else:
     try:
-      i3d = fvd.I3DFeatures(i3d_handle, i3d_batch_size)
+      i3d = fvd.I3DFeatures(config.i3d_handle, config.i3d_batch_size)
     except Exception as e:  # pylint: disable=broad-except
       skipped["fvd"] = (
-        f"I3D unavailable from {i3d_handle!r} ("
-        f"{type(e).__name__}: {e}); for offline use pass a "
-        "local SavedModel dir"
+        f"I3D unavailable from {config.i3d_handle!r} ("
+        f"{type(e).__name__}: {e}); for offline use set eval.i3d_handle to "
+        "a local SavedModel dir"
       )
   for name, reason in skipped.items():
     logging.warning("%s skipped: %s", name.upper(), reason)

@@ -2,6 +2,8 @@
 
 Each output shows the ground truth (green border on the future frames) followed
 by samples (red border on predicted frames); context frames have no border.
+`run` is `python -m hvrnn_tf.sample`: a training run's samples, written
+under WORKDIR/samples/step_<step>/.
 """
 
 import os
@@ -10,6 +12,8 @@ import tensorflow as tf
 
 from hvrnn_tf.data import inputs
 from hvrnn_tf.evaluation import visualize
+from hvrnn_tf.evaluation.config import SampleConfig
+from hvrnn_tf.training import workdir as workdir_lib
 
 
 def test_videos(config, num_sequences: int) -> tf.Tensor:
@@ -48,3 +52,33 @@ def write_samples(
       os.path.join(output_dir, f"sample_{i}"), truth, futures, c, fps
     )
   return paths
+
+
+def run(
+  workdir: str,
+  config: SampleConfig | None = None,
+  gin_files=(),
+  gin_params=(),
+  checkpoint: int | None = None,
+):
+  """Writes samples of the run in `workdir` to WORKDIR/samples/step_<step>/.
+
+  Args:
+    workdir: the training run.
+    config: the settings; None: SampleConfig() as gin binds it once the
+      run's operative config, `gin_files` and `gin_params` are parsed.
+    gin_files, gin_params: gin overrides of the run's configuration.
+    checkpoint: the step to sample; None: the latest checkpoint.
+  Returns:
+    (output directory, paths written).
+  """
+  model, step = workdir_lib.load_model(
+    workdir, gin_files, gin_params, checkpoint
+  )
+  config = config or SampleConfig()
+  videos = test_videos(model.config, config.num_sequences)
+  output_dir = os.path.join(workdir, "samples", f"step_{step}")
+  paths = write_samples(
+    model, videos, output_dir, config.num_samples, config.seed
+  )
+  return output_dir, paths

@@ -9,8 +9,11 @@ paper's counts include it for [1, 8, 32] and [1, 8, 16, 32] only.
 
 Table 1 counts (decoder ablations) fit no model of the release: a search over
 every model file of the release and their width / latent settings found no
-family that gives two of its four counts (docs/REPRODUCTION.md). Its rows run
-the ablation on the paper's measured family instead.
+family that gives two of its four counts (docs/design/table1-counts.md). Its
+rows run the ablation on the paper's measured family instead.
+
+docs/REPRODUCTION.md's parameter table is generated from this module
+(hvrnn_tf/experiments/paper_table.py).
 """
 
 import dataclasses
@@ -30,6 +33,30 @@ class ParameterCount:
   counts_unused_module: bool = False
   in_paper: bool = True
 
+
+# The paper's name of each row, keyed by the row's config in gin/ablations/.
+ROW_NAMES = {
+  "table1_decoder_1convlstm": "Table 1, 1 ConvLSTM",
+  "table1_decoder_3convlstm": "Table 1, 3 ConvLSTM (1x1, 4x4, 8x8)",
+  "table1_decoder_6convlstm": "Table 1, 6 ConvLSTM (1 .. 64)",
+  "table1_decoder_6convlstm_wider": "Table 1, 6 ConvLSTM, higher capacity",
+  "table2_hierarchy_1": "Table 2, [1]",
+  "table2_hierarchy_1_8": "Table 2, [1, 8]",
+  "table2_hierarchy_1_8_32": "Table 2, [1, 8, 32]",
+  "table2_hierarchy_1_8_16_32": "Table 2, [1, 8, 16, 32]",
+  "table2_training_naive": "Table 2, [1, 8, 32] naive",
+  "table2_training_beta_warmup": "Table 2, [1, 8, 32] beta warmup only",
+  "table2_training_dense": "Table 2, [1, 8, 32] dense only",
+  "table2_training_beta_warmup_dense": "Table 2, [1, 8, 32] beta warmup + dense",
+}
+
+# The paper's comparison models: gin/ablations/comparison_<dataset>_
+# {no_hierarchy,hierarchy}.gin, keyed by dataset.
+COMPARISONS = {
+  "smmnist": "SM-MNIST (5 -> 10), ours w/o / with hierarchy",
+  "bair": "BAIR (2 -> 10 train, 2 -> 28 test)",
+  "cityscapes": "Cityscapes 128x128 (2 -> 10 train, 2 -> 28 test)",
+}
 
 # Keyed by the row's config in gin/ablations/.
 PARAMETERS = {
@@ -77,8 +104,9 @@ def unused_module_parameters(config: ModelConfig) -> int:
 
 
 def release_parameters(ours: int, config: ModelConfig, key: str) -> int:
-  """Our count as the paper counts row `key` (with the unused module or not)."""
-  count = PARAMETERS[key]
-  return ours + (
-    unused_module_parameters(config) if count.counts_unused_module else 0
-  )
+  """Our count as the paper counts row `key` (with the unused module or not;
+  rows without a paper count: ours)."""
+  count = PARAMETERS.get(key)
+  if count is None or not count.counts_unused_module:
+    return ours
+  return ours + unused_module_parameters(config)

@@ -19,15 +19,16 @@ import numpy as np
 import tensorflow as tf
 
 import gin
-from hvrnn_tf import eval as eval_lib
-from hvrnn_tf import train as train_lib
 from hvrnn_tf.data import digits as digits_lib
 from hvrnn_tf.data import inputs
+from hvrnn_tf.evaluation import evaluate
+from hvrnn_tf.evaluation.config import EvalConfig
 from hvrnn_tf.experiments import claims as claims_lib
 from hvrnn_tf.experiments import report
 from hvrnn_tf.experiments import scales
 from hvrnn_tf.experiments import studies
 from hvrnn_tf.model import losses
+from hvrnn_tf.training import task
 from hvrnn_tf.utils import atomic_write
 
 TRAIN_ELBO_SEED = 0
@@ -136,7 +137,7 @@ def load_result(row_dir: str, settings: dict) -> dict | None:
 def _train(row_dir: str):
   """Trains the gin-configured row: (its model, seconds taken)."""
   start = time.time()
-  outcome = train_lib.train(row_dir)  # seeds the weights with train.seed
+  outcome = task.train(row_dir)  # seeds the weights with train.seed
   if outcome.interrupted_by:
     raise Interrupted(
       f"{outcome.interrupted_by} received while training "
@@ -150,17 +151,19 @@ def _evaluate(
 ) -> dict:
   """hvrnn_tf.eval of the trained row on the test split, as a result's
   entries."""
-  test = eval_lib.run(
+  test = evaluate.run(
     row_dir,
-    output_dir=os.path.join(row_dir, "eval_test"),
-    split="test",
-    num_samples=scale.num_samples,
-    max_sequences=scale.eval_sequences,
-    batch_size=min(8, scale.eval_sequences),
-    num_visualized=2,
-    i3d_handle="",
-    lpips_weights="",
-    seed=seed,
+    EvalConfig(
+      output_dir=os.path.join(row_dir, "eval_test"),
+      split="test",
+      num_samples=scale.num_samples,
+      max_sequences=scale.eval_sequences,
+      batch_size=min(8, scale.eval_sequences),
+      num_visualized=2,
+      i3d_handle="",
+      lpips_weights="",
+      seed=seed,
+    ),
   )
   return {
     "test": {k: test["elbo"][k] for k in ("neg_elbo", "nll", "kl")},

@@ -11,12 +11,12 @@ import dataclasses
 import pathlib
 
 import gin
-from hvrnn_tf import train  # noqa: F401  (registers train.*: scale files bind it)
 from hvrnn_tf.data import inputs  # noqa: F401  (registers data.*)
 from hvrnn_tf.data import smmnist
 from hvrnn_tf.experiments import studies
 from hvrnn_tf.model import encoder
 from hvrnn_tf.model.config import ModelConfig
+from hvrnn_tf.training import task  # noqa: F401  (registers train.*: scale files bind it)
 from hvrnn_tf.utils import gin_parsing
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]

@@ -5,6 +5,7 @@ import dataclasses
 import gin
 from hvrnn_tf.model import encoder
 from hvrnn_tf.model import initialization
+from hvrnn_tf.ops import speed_paths
 
 RECONSTRUCTION_LOSSES = ("l1", "l2", "bernoulli")
 
@@ -55,6 +56,10 @@ class ModelConfig:
       group (layers.num_groups). The two agree at the paper's width; at
       reduced widths only True computes what the release computes (n_hid a
       multiple of 16). hvrnn_tf.convert sets it.
+    group_norm_xla_gradient, patch_matmul_max_rows: which kernels compute
+      GroupNorm's gradient and a ConvLSTM's hidden convolutions, the same
+      function either way (hvrnn_tf/ops/speed_paths.py; no weights depend
+      on them, checkpoints restore under any setting).
   """
 
   image_size: int = 64
@@ -73,6 +78,10 @@ class ModelConfig:
   kernel_size: int = 3
   initialization: str = "pytorch"
   release_group_counts: bool = False
+  group_norm_xla_gradient: bool = speed_paths.DEFAULT.group_norm_xla_gradient
+  patch_matmul_max_rows: tuple[int, int, int] = (
+    speed_paths.DEFAULT.patch_matmul_max_rows
+  )
 
   def __post_init__(self):
     # Gin passes lists for tuple-valued bindings; store tuples (hashable, frozen).
@@ -80,6 +89,7 @@ class ModelConfig:
       "channel_multipliers",
       "latent_resolutions",
       "latent_channels",
+      "patch_matmul_max_rows",
     ):
       object.__setattr__(self, name, tuple(getattr(self, name)))
     self._validate()
@@ -92,6 +102,13 @@ class ModelConfig:
   @property
   def sequence_length(self) -> int:
     return self.context_frames + self.future_frames
+
+  @property
+  def speed_paths(self) -> speed_paths.SpeedPaths:
+    """The ops' speed-path options, for the layers."""
+    return speed_paths.SpeedPaths(
+      self.group_norm_xla_gradient, self.patch_matmul_max_rows
+    )
 
   def _validate(self):
     def fail(name, message):
@@ -148,6 +165,17 @@ class ModelConfig:
       fail("initialization", f"must be one of {initialization.SCHEMES}")
     if self.release_group_counts:
       self._validate_release_groups(fail)
+    self._validate_speed_paths(fail)
+
+  def _validate_speed_paths(self, fail):
+    if not isinstance(self.group_norm_xla_gradient, bool):
+      fail("group_norm_xla_gradient", "must be True or False")
+    rows = self.patch_matmul_max_rows
+    if len(rows) != 3 or not all(isinstance(r, int) and r >= 0 for r in rows):
+      fail(
+        "patch_matmul_max_rows",
+        "must be 3 integers >= 0 (forward, input gradient, kernel gradient)",
+      )
 
   def _validate_release_groups(self, fail):
     """The release's GroupNorm(16) must split every layer into equal groups."""

@@ -11,6 +11,7 @@ generation step, so training and sampling run the same code and weights.
 import tensorflow as tf
 
 from hvrnn_tf.model import layers
+from hvrnn_tf.ops import speed_paths
 
 
 class ConvLSTM(layers.Layer):
@@ -30,7 +31,8 @@ class ConvLSTM(layers.Layer):
   keras.layers.ConvLSTM2D cannot normalise inside its gates, hence this layer.
 
   State: (h, c), each [B, H, W, filters]. exact_groups: GroupNorm(16)
-  exactly, whatever the width (layers.num_groups).
+  exactly, whatever the width (layers.num_groups). speed: the ops' speed
+  paths of its GroupNorms and hidden convolution (ModelConfig.speed_paths).
   """
 
   def __init__(
@@ -39,19 +41,21 @@ class ConvLSTM(layers.Layer):
     kernel_size: int = 3,
     normalized: bool = False,
     exact_groups: bool = False,
+    speed: speed_paths.SpeedPaths = speed_paths.DEFAULT,
     **kwargs,
   ):
     super().__init__(**kwargs)
     self.filters = filters
     self.normalized = normalized
+    self.speed = speed
     self.input_conv = layers.Conv2D(4 * filters, kernel_size, padding="same")
     self.hidden_conv = layers.Conv2D(
       4 * filters, kernel_size, padding="same", use_bias=normalized
     )
     if normalized:
-      self.input_norm = layers.group_norm(4 * filters, 16, exact_groups)
-      self.hidden_norm = layers.group_norm(4 * filters, 16, exact_groups)
-      self.cell_norm = layers.group_norm(filters, 16, exact_groups)
+      self.input_norm = layers.group_norm(4 * filters, 16, exact_groups, speed)
+      self.hidden_norm = layers.group_norm(4 * filters, 16, exact_groups, speed)
+      self.cell_norm = layers.group_norm(filters, 16, exact_groups, speed)
 
   def _input_gates(self, x):
     y = self.input_conv(x)
@@ -69,7 +73,7 @@ class ConvLSTM(layers.Layer):
     # One unstack rather than input_gates[:, t] per step: the gradient of T
     # slices is T full-size StridedSliceGrad tensors summed by AddN, that of
     # unstack a single stack. The same for the hidden kernel's centre tap.
-    with self.hidden_conv.reuse_kernel():
+    with self.hidden_conv.reuse_kernel(self.speed.patch_matmul_max_rows):
       for step_gates in tf.unstack(input_gates, num=inputs.shape[1], axis=1):
         h, c = self.step(step_gates, h, c)
         outputs.append(h)

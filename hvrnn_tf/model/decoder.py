@@ -41,6 +41,7 @@ class Decoder(layers.Layer):
     self.num_recurrent = config.decoder_convlstm_layers
     self.skips = config.decoder_skips
     self.exact_groups = config.release_group_counts
+    self.speed = config.speed_paths
     wide_kernel_at = max(4, config.image_size // 16)
     self.stages = [
       self._stage(i, r, w, config.kernel_size)
@@ -51,16 +52,19 @@ class Decoder(layers.Layer):
         w,
         kernel_size=3 if r == wide_kernel_at else 1,
         exact_groups=self.exact_groups,
+        speed=self.speed,
         name=f"init_{r}x{r}",
       )
       for r, w in zip(self.resolutions[: self.num_recurrent], widths)
     ]
     self.upsamplers = [
-      layers.DcUpConv(w, exact_groups=self.exact_groups, name=f"up_{r}x{r}")
+      layers.DcUpConv(
+        w, exact_groups=self.exact_groups, speed=self.speed, name=f"up_{r}x{r}"
+      )
       for r, w in zip(self.resolutions[1:], widths[1:])
     ]
     self.out_block = layers.DcConv(
-      widths[-1], 3, exact_groups=self.exact_groups
+      widths[-1], 3, exact_groups=self.exact_groups, speed=self.speed
     )
     self.out_conv = keras.layers.Conv2D(config.channels, 3, padding="same")
 
@@ -68,13 +72,18 @@ class Decoder(layers.Layer):
     name = f"{resolution}x{resolution}"
     if index >= self.num_recurrent:
       return layers.DcConv(
-        width, 3, exact_groups=self.exact_groups, name=f"conv_{name}"
+        width,
+        3,
+        exact_groups=self.exact_groups,
+        speed=self.speed,
+        name=f"conv_{name}",
       )
     return convlstm.ConvLSTM(
       width,
       kernel_size,
       normalized=resolution != 1,
       exact_groups=self.exact_groups,
+      speed=self.speed,
       name=f"convlstm_{name}",
     )
 

@@ -5,6 +5,7 @@ import keras
 import tensorflow as tf
 
 from hvrnn_tf.model import layers
+from hvrnn_tf.ops import speed_paths
 
 
 def pyramid_resolutions(image_size: int) -> tuple[int, ...]:
@@ -41,7 +42,7 @@ class FrameEncoder(layers.Layer):
   with 1 group). For S = 64, n = 64 and channel_multipliers (1, 2, 4, 8, 8, 8)
   the pyramid is 64: n, 32: 2n, 16: 4n, 8: 8n, 4: 8n, 1: 8n channels, the
   output of each resolution's last block. exact_groups: see
-  layers.num_groups.
+  layers.num_groups; speed: ModelConfig.speed_paths.
   """
 
   def __init__(
@@ -50,6 +51,7 @@ class FrameEncoder(layers.Layer):
     n_hid: int,
     channel_multipliers: tuple[int, ...],
     exact_groups: bool = False,
+    speed: speed_paths.SpeedPaths = speed_paths.DEFAULT,
     **kwargs,
   ):
     super().__init__(**kwargs)
@@ -58,7 +60,10 @@ class FrameEncoder(layers.Layer):
     self.channels = dict(zip(self.resolutions, widths))
     self.stem = keras.layers.Conv2D(widths[0], 1)
     self.stages = [
-      [layers.ResBlock(w, 1 if r == 1 else 4, exact_groups) for w in stage]
+      [
+        layers.ResBlock(w, 1 if r == 1 else 4, exact_groups, speed)
+        for w in stage
+      ]
       for r, stage in zip(self.resolutions, block_widths(widths))
     ]
 

@@ -23,6 +23,7 @@ import tensorflow_probability as tfp
 from hvrnn_tf.model import convlstm
 from hvrnn_tf.model import layers
 from hvrnn_tf.model.config import ModelConfig
+from hvrnn_tf.ops import speed_paths
 
 tfd = tfp.distributions
 
@@ -48,23 +49,25 @@ class LatentNetwork(layers.Layer):
     resolution: int,
     kernel_size: int,
     exact_groups: bool = False,
+    speed: speed_paths.SpeedPaths = speed_paths.DEFAULT,
     **kwargs,
   ):
     super().__init__(**kwargs)
     groups = 1 if resolution == 1 else 16
     self.project = keras.layers.Conv2D(channels, 1)
-    self.norm = layers.group_norm(channels, groups, exact_groups)
+    self.norm = layers.group_norm(channels, groups, exact_groups, speed)
     self.lstm = convlstm.NormConvLSTM(
-      channels, kernel_size, exact_groups=exact_groups
+      channels, kernel_size, exact_groups=exact_groups, speed=speed
     )
     self.initial_state = layers.InitialState(
-      channels, exact_groups=exact_groups
+      channels, exact_groups=exact_groups, speed=speed
     )
     self.head = keras.layers.Conv2D(2 * latent_channels, 1)
     self.head_norm = layers.group_norm(
       2 * latent_channels,
       groups,
       exact_groups,
+      speed,
       gamma_initializer="zeros",
       beta_initializer=keras.initializers.RandomNormal(
         stddev=HEAD_SHIFT_STDDEV
@@ -106,6 +109,7 @@ class LatentHierarchy(layers.Layer):
           r,
           config.kernel_size,
           exact_groups=config.release_group_counts,
+          speed=config.speed_paths,
           name=f"{kind}_{r}x{r}",
         )
         for r, z in zip(config.latent_resolutions, config.latent_channels)

@@ -14,6 +14,7 @@ import tensorflow as tf
 from hvrnn_tf.ops import group_norm as group_norm_lib
 from hvrnn_tf.ops import shapes
 from hvrnn_tf.ops import shared_kernel
+from hvrnn_tf.ops import speed_paths
 
 LEAKY_SLOPE = 0.2
 
@@ -87,15 +88,22 @@ def num_groups(channels: int, groups: int, exact: bool = False) -> int:
   )
 
 
-def group_norm(channels: int, groups: int, exact: bool = False, **kwargs):
+def group_norm(
+  channels: int,
+  groups: int,
+  exact: bool = False,
+  speed: speed_paths.SpeedPaths = speed_paths.DEFAULT,
+  **kwargs,
+):
   """GroupNorm over `channels` in num_groups(channels, groups, exact).
 
   keras.layers.GroupNormalization with a hand-written gradient
-  (group_norm.GroupNorm). Computed in float32 under mixed precision
-  (statistics of bfloat16 values lose too much).
+  (group_norm.GroupNorm, XLA-compiled as `speed` says). Computed in float32
+  under mixed precision (statistics of bfloat16 values lose too much).
   """
   return group_norm_lib.GroupNorm(
     num_groups(channels, groups, exact),
+    xla_gradient=speed.group_norm_xla_gradient,
     epsilon=GROUP_NORM_EPSILON,
     dtype="float32" if _mixed() else None,
     **kwargs,
@@ -175,7 +183,12 @@ class Conv2D(keras.layers.Conv2D):
   _shared = None  # a SharedKernel inside reuse_kernel()
 
   @contextlib.contextmanager
-  def reuse_kernel(self):
+  def reuse_kernel(
+    self,
+    max_rows: tuple[int, int, int] = (
+      speed_paths.DEFAULT.patch_matmul_max_rows
+    ),
+  ):
     """Within it, the calls are the steps of one recurrence and share the kernel.
 
     For a recurrent caller that applies this layer once per time step: the
@@ -184,7 +197,7 @@ class Conv2D(keras.layers.Conv2D):
     instead of T kernel-sized gradients summed by AddN (for a 1x1 map also
     T zero-filled kernel-sized StridedSliceGrads). Same values; the same
     gradients up to summation order. Stride-1 channels-last layers only;
-    others keep the plain path.
+    others keep the plain path. max_rows: SharedKernel's patch-matmul limits.
     """
     plain = (
       self.data_format != "channels_last"
@@ -193,7 +206,7 @@ class Conv2D(keras.layers.Conv2D):
       or tuple(self.dilation_rate) != (1, 1)
     )
     if not plain:
-      self._shared = shared_kernel.SharedKernel()
+      self._shared = shared_kernel.SharedKernel(max_rows)
     try:
       yield self
     finally:
@@ -220,31 +233,41 @@ class ResBlock(Layer):
     out = shortcut(x) + 0.1 * GN(conv3x3_nobias(LReLU(GN(conv3x3(LReLU(x))))))
   with hidden width min(C_in, filters); shortcut = bias-free 1x1 conv when
   C_in != filters, else identity. `groups`: GroupNorm groups (4; 1 at 1x1);
-  `exact_groups`: exactly that many (see num_groups).
+  `exact_groups`: exactly that many (see num_groups); `speed`: the ops'
+  speed paths (ModelConfig.speed_paths).
   """
 
   RESIDUAL_SCALE = 0.1
 
   def __init__(
-    self, filters: int, groups: int = 4, exact_groups: bool = False, **kwargs
+    self,
+    filters: int,
+    groups: int = 4,
+    exact_groups: bool = False,
+    speed: speed_paths.SpeedPaths = speed_paths.DEFAULT,
+    **kwargs,
   ):
     super().__init__(**kwargs)
     self.filters = filters
     self.groups = groups
     self.exact_groups = exact_groups
+    self.speed = speed
 
   def build(self, input_shape):
     in_channels = input_shape[-1]
     hidden = min(in_channels, self.filters)
     self.conv1 = Conv2D(hidden, 3, padding="same")
-    self.norm1 = group_norm(hidden, self.groups, self.exact_groups)
+    self.norm1 = self._norm(hidden)
     self.conv2 = Conv2D(self.filters, 3, padding="same", use_bias=False)
-    self.norm2 = group_norm(self.filters, self.groups, self.exact_groups)
+    self.norm2 = self._norm(self.filters)
     self.shortcut = (
       keras.layers.Conv2D(self.filters, 1, use_bias=False)
       if in_channels != self.filters
       else None
     )
+
+  def _norm(self, channels: int):
+    return group_norm(channels, self.groups, self.exact_groups, self.speed)
 
   def call(self, x):
     dx = self.norm1(self.conv1(leaky_relu(x)))
@@ -262,11 +285,12 @@ class DcConv(Layer):
     kernel_size: int,
     groups: int = 4,
     exact_groups: bool = False,
+    speed: speed_paths.SpeedPaths = speed_paths.DEFAULT,
     **kwargs,
   ):
     super().__init__(**kwargs)
     self.conv = Conv2D(filters, kernel_size, padding="same")
-    self.norm = group_norm(filters, groups, exact_groups)
+    self.norm = group_norm(filters, groups, exact_groups, speed)
 
   def call(self, x):
     return leaky_relu(self.norm(self.conv(x)))
@@ -280,12 +304,18 @@ class DcUpConv(Layer):
   """
 
   def __init__(
-    self, filters: int, groups: int = 4, exact_groups: bool = False, **kwargs
+    self,
+    filters: int,
+    groups: int = 4,
+    exact_groups: bool = False,
+    speed: speed_paths.SpeedPaths = speed_paths.DEFAULT,
+    **kwargs,
   ):
     super().__init__(**kwargs)
     self.filters = filters
     self.groups = groups
     self.exact_groups = exact_groups
+    self.speed = speed
 
   def build(self, input_shape):
     one = input_shape[1] == 1
@@ -295,7 +325,9 @@ class DcUpConv(Layer):
       strides=1 if one else 2,
       padding="valid" if one else "same",
     )
-    self.norm = group_norm(self.filters, self.groups, self.exact_groups)
+    self.norm = group_norm(
+      self.filters, self.groups, self.exact_groups, self.speed
+    )
 
   def call(self, x):
     return leaky_relu(self.norm(self.conv(x)))
@@ -315,19 +347,29 @@ class InitialState(Layer):
     filters: int,
     kernel_size: int = 1,
     exact_groups: bool = False,
+    speed: speed_paths.SpeedPaths = speed_paths.DEFAULT,
     **kwargs,
   ):
     super().__init__(**kwargs)
     self.filters = filters
     self.kernel_size = kernel_size
     self.exact_groups = exact_groups
+    self.speed = speed
 
   def build(self, input_shape):
     stacked = input_shape[1] * input_shape[-1]
-    self.mix = DcConv(stacked, self.kernel_size, exact_groups=self.exact_groups)
+    self.mix = DcConv(
+      stacked,
+      self.kernel_size,
+      exact_groups=self.exact_groups,
+      speed=self.speed,
+    )
     self.out = keras.layers.Conv2D(2 * self.filters, 1)
     self.norm = group_norm(
-      2 * self.filters, 1 if input_shape[2] == 1 else 16, self.exact_groups
+      2 * self.filters,
+      1 if input_shape[2] == 1 else 16,
+      self.exact_groups,
+      self.speed,
     )
 
   def call(self, context_features):

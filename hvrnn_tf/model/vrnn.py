@@ -75,6 +75,7 @@ class HierarchicalVRNN(layers.Layer):
       config.n_hid,
       config.channel_multipliers,
       exact_groups=config.release_group_counts,
+      speed=config.speed_paths,
     )
     self.latents = LatentHierarchy(config, self.encoder.channels)
     self.decoder = Decoder(config, self.encoder.channels)

@@ -5,28 +5,42 @@ inv = gamma / sqrt(var + eps), per (sample, group), and leaves the backward
 pass to autodiff, which differentiates tf.nn.moments through broadcasts,
 divisions and a three-way AddN: about twelve full-size elementwise passes.
 On CPU each is its own kernel, and GroupNorm was 13% of the op time of the
-paper's model's train step (bench/README.md, finding 11). The closed form
+paper's model's train step (docs/design/group-norm.md). The closed form
     dx = (x - mean) q + inv dy - rstd A1 / M,   q = -rstd^2 A2 / M
 (A1, A2: the group sums of gamma dy and gamma dy x_hat, M the group size)
 runs as one XLA computation, which fuses its elementwise ops into its
-reductions and into a few loops (finding 17). The forward pass is Keras's
-formula, its statistics summed per channel first (finding 17).
+reductions and into a few loops. The forward pass is Keras's formula, its
+statistics summed per channel first (docs/design/group-norm.md).
 """
 
 import keras
 import tensorflow as tf
 
 from hvrnn_tf.ops import shapes
-
-# Whether the gradient runs as one XLA computation (else as TensorFlow ops).
-XLA_GRADIENT = True
+from hvrnn_tf.ops import speed_paths
 
 
 class GroupNorm(keras.layers.GroupNormalization):
   """keras.layers.GroupNormalization (same weights, names and config; the
   same output up to the order of its sums) whose channels-last 4-D calls
   [N, H, W, C] -> [N, H, W, C] use `group_norm_with_gradient`; other calls
-  keep Keras's path."""
+  keep Keras's path.
+
+  xla_gradient: the gradient runs as one XLA computation (else as
+  TensorFlow ops; ModelConfig.group_norm_xla_gradient).
+  """
+
+  def __init__(
+    self,
+    *args,
+    xla_gradient: bool = speed_paths.DEFAULT.group_norm_xla_gradient,
+    **kwargs,
+  ):
+    super().__init__(*args, **kwargs)
+    self.xla_gradient = xla_gradient
+
+  def get_config(self):
+    return {**super().get_config(), "xla_gradient": self.xla_gradient}
 
   def call(self, inputs):
     channels_last_4d = len(inputs.shape) == 4 and self.axis in (-1, 3)
@@ -39,6 +53,7 @@ class GroupNorm(keras.layers.GroupNormalization):
       tf.cast(self.beta, x.dtype),
       self.groups,
       self.epsilon,
+      self.xla_gradient,
     )
     return tf.cast(y, self.compute_dtype)
 
@@ -47,7 +62,7 @@ def _channel_sums(xg: tf.Tensor) -> tf.Tensor:
   """[N, HW, G, C/G] -> the sums over HW, [N, 1, G, C/G]."""
   n, hw, groups, group_size = shapes.dims(xg)
   # As a column reduction of [N, HW, C]: Eigen reduces axes (1, 3) of the
-  # 4-D view 1.3-3.5x slower (bench/README.md, finding 17).
+  # 4-D view 1.3-3.5x slower (docs/design/group-norm.md).
   sums = tf.reduce_sum(tf.reshape(xg, [n, hw, groups * group_size]), axis=1)
   return tf.reshape(sums, [n, 1, groups, group_size])
 
@@ -74,7 +89,7 @@ def closed_form_gradient(xg, dy, mean, rstd, gamma_g):
   # Centred, as x - mean, because x * q - mean * q would cancel when
   # |mean| >> std. Not before dy: xg - mean needs no output gradient, so the
   # executor would make it for every call when the forward pass ends and
-  # hold them all through the backward pass (bench/README.md, finding 15).
+  # hold them all through the backward pass (docs/design/early-gradients.md).
   with tf.control_dependencies([dy]):
     centred = xg - mean
   sum_dy = _channel_sums(dy)  # [N, 1, G, C/G]
@@ -92,13 +107,16 @@ def closed_form_gradient(xg, dy, mean, rstd, gamma_g):
 _compiled_gradient = tf.function(closed_form_gradient, jit_compile=True)
 
 
-def group_norm_with_gradient(x, gamma, beta, groups: int, epsilon: float):
+def group_norm_with_gradient(
+  x, gamma, beta, groups: int, epsilon: float, xla_gradient: bool
+):
   """GroupNorm of x [N, H, W, C] over `groups` groups of channels.
 
   gamma, beta: [C]. The value of keras.layers.GroupNormalization (up to the
   order of its sums); the gradients with respect to x, gamma and beta in
-  closed form.
+  closed form, as one XLA computation where `xla_gradient`.
   """
+  gradient = _compiled_gradient if xla_gradient else closed_form_gradient
   shape = shapes.dims(x)
   n, h, w, channels = shape
   grouped_shape = [n, h * w, groups, channels // groups]
@@ -115,7 +133,6 @@ def group_norm_with_gradient(x, gamma, beta, groups: int, epsilon: float):
     y = tf.reshape(xg * inv + shift, shape)
 
     def grad(dy):
-      gradient = _compiled_gradient if XLA_GRADIENT else closed_form_gradient
       dx, dgamma, dbeta = gradient(
         xg, tf.reshape(dy, grouped_shape), mean, rstd, gamma_g
       )

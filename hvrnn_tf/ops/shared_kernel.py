@@ -6,26 +6,19 @@ them with one AddN, which holds all T at once. `SharedKernel` computes the
 kernel's gradient once, as one backprop-filter convolution over the stacked
 steps: same arithmetic (the sum over steps moves inside the convolution),
 T - 1 fewer kernel-sized buffers, and one large convolution instead of T
-small ones (see bench/README.md, finding 10).
+small ones (docs/design/shared-kernel-gradient.md).
 
 On small maps each step's convolution, its input gradient and the kernel's
 gradient run as matmuls over k x k patches instead: oneDNN's convolutions
 reorder the whole kernel (or its gradient) between layouts on every call,
-which dominates when a map has few rows (finding 14).
+which dominates when a map has few rows
+(docs/design/patch-matmul-small-maps.md).
 """
 
 import tensorflow as tf
 
 from hvrnn_tf.ops import shapes
-
-# Matmuls over patches up to these many rows (batch x height x width): per
-# step forward and input gradient; the kernel gradient over all steps
-# (finding 14, measured on CPU).
-MATMUL_MAX_ROWS = 256
-MATMUL_DX_MAX_ROWS = 128
-MATMUL_DW_MAX_ROWS = 2048
-# Their names (setting all three to 0 restores the convolutions everywhere).
-MATMUL_LIMITS = ("MATMUL_MAX_ROWS", "MATMUL_DX_MAX_ROWS", "MATMUL_DW_MAX_ROWS")
+from hvrnn_tf.ops import speed_paths
 
 
 def _fits(x: tf.Tensor, max_rows: int) -> bool:
@@ -86,9 +79,20 @@ class SharedKernel:
   gradient and keeps the step's output gradient; the first step's runs last
   (every later step depends on it), and it returns the kernel's gradient for
   all steps, the others None.
+
+  max_rows: (forward, input gradient, kernel gradient): each runs as a
+  matmul over patches where its map has at most that many rows (batch x
+  height x width; the kernel gradient's over all steps), else as a
+  convolution (ModelConfig.patch_matmul_max_rows, measured on CPU).
   """
 
-  def __init__(self):
+  def __init__(
+    self,
+    max_rows: tuple[int, int, int] = (
+      speed_paths.DEFAULT.patch_matmul_max_rows
+    ),
+  ):
+    self.max_rows, self.max_dx_rows, self.max_dw_rows = max_rows
     self.padding = None
     self.kernel = None
     self._transposed = None
@@ -113,7 +117,7 @@ class SharedKernel:
           self._kernel_gradient() if index == 0 else None
         )
 
-      if _fits(x, MATMUL_MAX_ROWS):
+      if _fits(x, self.max_rows):
         return patch_matmul(x, kernel, self.padding), gradient
       return tf.nn.conv2d(x, kernel, 1, self.padding), gradient
 
@@ -122,7 +126,7 @@ class SharedKernel:
   def _input_gradient(self, x: tf.Tensor, dy: tf.Tensor) -> tf.Tensor:
     k = self.kernel.shape[0]
     same_size = k == 1 or (self.padding == "SAME" and k % 2 == 1)
-    if same_size and _fits(x, MATMUL_DX_MAX_ROWS):
+    if same_size and _fits(x, self.max_dx_rows):
       if self._transposed is None:  # once per recurrence, at its last step
         with tf.control_dependencies([dy]):  # not before the backward pass
           self._transposed = transposed_kernel(self.kernel)
@@ -142,7 +146,7 @@ class SharedKernel:
     # make it when the forward pass ends and hold it through the backward.
     with tf.control_dependencies([dy]):
       x = tf.concat([self._inputs[i] for i in steps], 0)
-    if _fits(x, MATMUL_DW_MAX_ROWS):
+    if _fits(x, self.max_dw_rows):
       windows = _matrix(patches(x, self.kernel.shape, self.padding))
       dw = tf.matmul(windows, _matrix(dy), transpose_a=True)
       return tf.reshape(dw, self.kernel.shape)

@@ -92,7 +92,9 @@ def export(model: HierarchicalVRNN, export_dir: str, version: int) -> str:
   """Writes `export_dir/<version>/` atomically; refuses to overwrite it."""
   target = os.path.join(export_dir, str(version))
   if os.path.exists(target):
-    raise FileExistsError(f"{target} already exists; choose another --version")
+    raise FileExistsError(
+      f"{target} already exists; choose another export.version"
+    )
   os.makedirs(export_dir, exist_ok=True)
   archive = serving_archive(model)
   atomic_write.write_with(

@@ -300,16 +300,18 @@ def _release_failed_restore() -> None:
       logger.addFilter(_drop_unmatched_value_warnings)
 
 
-def restore_model(workdir: str, gin_files=(), gin_params=()):
+def restore_model(workdir: str, gin_files=(), gin_params=(), step=None):
   """Builds the model a training run in `workdir` used and loads its weights.
 
   The run's operative_config.gin is parsed first, then `gin_files` and
   `gin_params` as overrides (e.g. data settings for evaluation).
 
   Returns:
-    (model, step): the HierarchicalVRNN and the step of the checkpoint loaded.
+    (model, step): the HierarchicalVRNN and the step of the checkpoint loaded:
+    `step` if given, else the newest readable one.
   Raises:
-    FileNotFoundError: no operative config or no checkpoint in `workdir`.
+    FileNotFoundError: no operative config or no checkpoint in `workdir`, or
+      none of step `step` (the message lists the steps there are).
     ValueError: the checkpoint does not fit the configured model, or no
       checkpoint is readable. If the newest is unreadable (truncated,
       corrupted), the previous one is loaded and the problem logged.
@@ -328,8 +330,40 @@ def restore_model(workdir: str, gin_files=(), gin_params=()):
     raise FileNotFoundError(f"No checkpoint in {directory}")
   model = HierarchicalVRNN(ModelConfig())
   model.initialize()
+  if step is not None:
+    return model, _restore_step(model, directory, step)
   # The newest readable checkpoint (an unreadable newer one is logged).
   path, _ = restore_training_state(
     dict(model=model), directory, required=("model",)
   )
   return model, int(tf.train.load_variable(path, STEP_KEY))
+
+
+def checkpoint_steps(directory: str) -> dict[int, str]:
+  """{step: path} of the readable checkpoints registered in `directory`."""
+  steps = {}
+  for path in registered_checkpoints(directory):
+    try:
+      steps[int(tf.train.load_variable(path, STEP_KEY))] = path
+    except (tf.errors.OpError, ValueError):
+      logging.warning("Checkpoint %s is unreadable; skipped.", path)
+  return steps
+
+
+def _restore_step(model: HierarchicalVRNN, directory: str, step: int) -> int:
+  """Loads the model's weights of checkpoint `step` into `model`."""
+  steps = checkpoint_steps(directory)
+  if step not in steps:
+    raise FileNotFoundError(
+      f"--checkpoint={step}: {directory} holds no checkpoint of that step "
+      f"(it has steps {sorted(steps)})"
+    )
+  try:
+    tf.train.Checkpoint(model=model).restore(
+      steps[step]
+    ).expect_partial().assert_existing_objects_matched()
+  except (tf.errors.OpError, AssertionError) as e:
+    raise ValueError(
+      f"--checkpoint={step}: {steps[step]} cannot be loaded: {error_message(e)}"
+    ) from e
+  return step

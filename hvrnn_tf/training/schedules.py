@@ -127,7 +127,7 @@ class TorchAdam(keras.optimizers.Adam):
 
     Computed per variable, the bias corrections and casts were ~20 graph
     nodes per variable, a fifth of the tiny model's train-step graph
-    (bench/README.md, finding 16).
+    (docs/design/step-graph-size.md).
     """
     self._step_scalars = {}
     try:
@@ -162,8 +162,8 @@ class TorchAdam(keras.optimizers.Adam):
     That kernel computes w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) +
     eps'), torch's update when eps' = eps sqrt(1 - b2^t). One pass over w, m,
     v and g instead of ~14 elementwise ops, each a full-size temporary (13%
-    of the op time of the paper's model's CPU step; bench/README.md,
-    finding 6).
+    of the op time of the paper's model's CPU step;
+    docs/design/fused-adam.md).
     """
     dtype = variable.dtype
     gradient = tf.cast(tf.convert_to_tensor(gradient), dtype)

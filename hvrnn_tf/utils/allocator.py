@@ -4,7 +4,7 @@ With glibc's malloc, every large tensor of a TensorFlow CPU step is a fresh
 mmap whose pages fault in and are returned on free: ~560,000 page faults and
 ~1 s of system time per train step of the paper's BAIR model on 2 cores.
 Under TCMalloc, which keeps freed memory for reuse, the step ran 1.08x faster
-(bench/README.md, "Memory allocator"). An allocator is chosen when a process
+(docs/design/tcmalloc.md). An allocator is chosen when a process
 starts, so `reexec_with_tcmalloc` restarts the binary (same PID, argv and
 environment) with LD_PRELOAD set.
 

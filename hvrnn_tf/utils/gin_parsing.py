@@ -101,3 +101,12 @@ def _gin_place(error: Exception) -> str | None:
   return (
     f"{file} line {line}: {text.strip()}" if file else f"binding {text.strip()}"
   )
+
+
+def error_line(error: Exception) -> str:
+  """`error`'s message for a binary's one-line error, less the "In call to
+  configurable 'train' (<function ...>)" line gin appends to exceptions
+  raised in configurables."""
+  return re.sub(
+    r"\s*In call to configurable '[\w.]+' \(<.*?>\)", "", str(error)
+  ).strip()

@@ -39,23 +39,26 @@ def py_cli(name, module, deps = [], data = [], **kwargs):
     )
 
 def pytest_test(name, deps = [], data = [], srcs = [], size = "medium", **kwargs):
-    """A py_test that runs tests/<name>.py under pytest (tests/bazel_pytest_main.py).
+    """A py_test that runs <package>/<name>.py under pytest (tests/bazel_pytest_main.py).
 
     conftest.py fixtures, parametrize, tmp_path and pyproject.toml's options
-    (`-m 'not slow'`) behave as under `pytest -q`. Must be used in //tests.
+    (`-m 'not slow'`) behave as under `pytest -q`. Used in //tests and
+    //bench/tests; the package needs a `conftest` py_library (its conftest.py,
+    with data "//:pyproject.toml").
 
     Args:
-      name: the test file's name without ".py", e.g. "test_model".
+      name: the test file's name without ".py", e.g. "test_vrnn".
       deps: py_library targets the test imports.
       data: files it reads (gin configs, ...).
       srcs: other test files it imports helpers from (e.g. "test_fvd.py").
       size: Bazel test size ("small", "medium", "large", "enormous").
       **kwargs: passed to py_test (timeout, tags, ...).
     """
+    main = "//tests:bazel_pytest_main.py"
     native.py_test(
         name = name,
-        srcs = ["bazel_pytest_main.py", name + ".py"] + srcs,
-        main = "bazel_pytest_main.py",
+        srcs = [main, name + ".py"] + srcs,
+        main = main,
         args = ["$(location %s.py)" % name],
         python_version = "PY3",
         srcs_version = "PY3",

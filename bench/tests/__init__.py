@@ -1,0 +1,1 @@
+"""Tests of the benchmarks (bench/*.py), one file per module."""

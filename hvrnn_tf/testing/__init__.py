@@ -1,0 +1,1 @@
+"""Helpers shared by tests/ and bench/: named model configs, pytest fixtures."""
