@@ -18,8 +18,8 @@ variable is filled, else one line names the first mismatch and nothing is
 written. torch is needed only here, and is no dependency of the project.
 """
 
+import io
 import os
-import shutil
 import sys
 
 from absl import app
@@ -35,6 +35,7 @@ from hvrnn_tf.training import checkpointing
 from hvrnn_tf.training.config import TrainConfig
 from hvrnn_tf.training.trainer import Trainer
 from hvrnn_tf.utils import atomic_write
+from hvrnn_tf.utils import filesystems
 from hvrnn_tf.utils import gin_parsing
 
 FLAGS = flags.FLAGS
@@ -64,10 +65,15 @@ def load_state_dict(path: str) -> dict:
     import torch  # pylint: disable=import-outside-toplevel
   except ImportError as e:
     raise ImportError(TORCH_HINT) from e
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"release checkpoint {path} not found")
   try:
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    with tf.io.gfile.GFile(path, "rb") as f:
+      data = io.BytesIO(f.read())
+  except tf.errors.NotFoundError as e:
+    raise FileNotFoundError(f"release checkpoint {path} not found") from e
+  except tf.errors.OpError as e:
+    raise OSError(filesystems.error_line(path, e, "cannot be read")) from e
+  try:
+    state = torch.load(data, map_location="cpu", weights_only=True)
   except Exception as e:  # torch raises many types for a damaged file
     raise ValueError(
       f"cannot read {path} as a PyTorch state dict (truncated or not a "
@@ -101,7 +107,13 @@ def release_bindings(state: dict) -> list[str]:
 
 
 def _check_new_workdir(workdir: str) -> None:
-  if os.path.exists(workdir) and os.listdir(workdir):
+  try:
+    used = tf.io.gfile.exists(workdir) and tf.io.gfile.listdir(workdir)
+  except tf.errors.OpError as e:
+    raise OSError(
+      "workdir " + filesystems.error_line(workdir, e, "cannot be read")
+    ) from e
+  if used:
     raise FileExistsError(
       f"workdir {workdir} exists and is not empty: convert writes a new one"
     )
@@ -152,8 +164,9 @@ def convert_state(
 
 def _write(workdir: str, trainer: Trainer, config: str) -> str:
   """Writes the checkpoint and config into a scratch folder, then moves it."""
-  scratch = f"{workdir.rstrip('/')}.converting-{os.getpid()}"
-  try:
+  workdir = workdir.rstrip("/")
+
+  def write(scratch: str) -> None:
     manager = tf.train.CheckpointManager(
       checkpointing.checkpoint(**trainer.checkpoint_objects()),
       os.path.join(scratch, checkpointing.CHECKPOINT_DIR),
@@ -163,11 +176,15 @@ def _write(workdir: str, trainer: Trainer, config: str) -> str:
     atomic_write.write_text(
       os.path.join(scratch, checkpointing.OPERATIVE_CONFIG), config
     )
-    if os.path.isdir(workdir):
-      os.rmdir(workdir)  # empty (_check_new_workdir)
-    os.rename(scratch, workdir)
-  finally:
-    shutil.rmtree(scratch, ignore_errors=True)
+    if tf.io.gfile.isdir(workdir):
+      tf.io.gfile.rmtree(workdir)  # empty (_check_new_workdir)
+
+  try:
+    atomic_write.write_with(workdir, write)
+  except tf.errors.OpError as e:
+    raise OSError(
+      "workdir " + filesystems.error_line(workdir, e, "cannot be written")
+    ) from e
   return tf.train.latest_checkpoint(
     os.path.join(workdir, checkpointing.CHECKPOINT_DIR)
   )
@@ -185,7 +202,12 @@ def main(argv):
   print(f"hvrnn_tf.convert: wrote {path}")
 
 
-if __name__ == "__main__":
+def run():
+  """The `hvrnn-convert` console script (pyproject.toml)."""
   define_flags()
   flags.mark_flags_as_required(["release_checkpoint", "workdir"])
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

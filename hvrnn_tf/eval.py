@@ -63,7 +63,15 @@ def main(argv):
   print(json.dumps(evaluate.summary(metrics)))
 
 
-if __name__ == "__main__":
+def run():
+  """The `hvrnn-eval` console script (pyproject.toml)."""
+  # A no-op under `python -m`, which restarted before importing TensorFlow
+  # (above); a console script restarts here, so imports TensorFlow twice.
+  allocator.reexec_with_tcmalloc()
   define_flags()
   flags.mark_flag_as_required("workdir")
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

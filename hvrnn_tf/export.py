@@ -6,7 +6,8 @@ r"""Exports a trained model as a versioned SavedModel for TF Serving.
 writes EXPORT_DIR/<version>/ (export.export_dir, default WORKDIR/export;
 export.version, default the checkpoint's step: hvrnn_tf/serving/config.py)
 and never overwrites a version. The signatures are
-hvrnn_tf/serving/saved_model.py's.
+hvrnn_tf/serving/saved_model.py's; export.num_future and export.num_samples
+fix how many frames and futures each request gets.
 """
 
 import sys
@@ -50,13 +51,20 @@ def main(argv):
       model,
       config.directory(FLAGS.workdir),
       step if config.version is None else config.version,
+      config.num_future or model.config.future_frames,
+      config.num_samples,
     )
   except (ValueError, OSError) as e:
     sys.exit(f"hvrnn_tf.export: error: {gin_parsing.error_line(e)}")
   logging.info("Exported step %d to %s", step, path)
 
 
-if __name__ == "__main__":
+def run():
+  """The `hvrnn-export` console script (pyproject.toml)."""
   define_flags()
   flags.mark_flag_as_required("workdir")
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

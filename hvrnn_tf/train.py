@@ -97,6 +97,14 @@ def main(argv):
     _exit_interrupted(outcome)
 
 
-if __name__ == "__main__":
+def run():
+  """The `hvrnn-train` console script (pyproject.toml)."""
+  # A no-op under `python -m`, which restarted before importing TensorFlow
+  # (above); a console script restarts here, so imports TensorFlow twice.
+  allocator.reexec_with_tcmalloc()
   define_binary_flags()
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -3,6 +3,7 @@
 import os
 
 import pytest
+import tensorflow as tf
 
 from hvrnn_tf.utils import atomic_write
 
@@ -48,3 +49,37 @@ def test_directories_are_renamed_whole_or_removed(tmp_path):
   atomic_write.write_with(str(tmp_path / "1"), write)
   assert os.listdir(tmp_path) == ["1"]
   assert os.listdir(tmp_path / "1") == ["variables"]
+
+
+@pytest.mark.parametrize("scheme", ["file://", "ram://"])
+def test_directories_arrive_whole_on_other_filesystems(tmp_path, scheme):
+  # ram:// renames a directory without its files, and lists "assets.extra"'s
+  # tail ".extra" under "assets": atomic_write copies what exists.
+  root = f"{scheme}{tmp_path}"
+
+  def write(tmp):
+    for folder in ("variables", "assets", "assets.extra"):
+      tf.io.gfile.makedirs(f"{tmp}/{folder}")
+    atomic_write.write_text(f"{tmp}/variables/data", "weights")
+    atomic_write.write_text(f"{tmp}/assets.extra/warmup", "requests")
+    atomic_write.write_text(f"{tmp}/saved_model.pb", "graph")
+
+  atomic_write.write_with(f"{root}/1", write)
+  assert sorted(tf.io.gfile.listdir(root)) == ["1"]
+  files = {
+    os.path.relpath(os.path.join(d, name), f"{root}/1")
+    for d, _, names in tf.io.gfile.walk(f"{root}/1")
+    for name in names
+    if tf.io.gfile.exists(os.path.join(d, name))
+  }
+  assert files == {"saved_model.pb", "variables/data", "assets.extra/warmup"}
+  with tf.io.gfile.GFile(f"{root}/1/variables/data") as f:
+    assert f.read() == "weights"
+
+
+def test_write_bytes_on_a_ram_filesystem():
+  atomic_write.write_bytes("ram://atomic_write/a.png", b"\x89PNG")
+  atomic_write.write_bytes("ram://atomic_write/a.png", b"\x89PNG2")
+  assert tf.io.gfile.listdir("ram://atomic_write") == ["a.png"]
+  with tf.io.gfile.GFile("ram://atomic_write/a.png", "rb") as f:
+    assert f.read() == b"\x89PNG2"

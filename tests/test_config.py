@@ -7,6 +7,7 @@ import gin
 from hvrnn_tf.model.config import ConfigError
 from hvrnn_tf.model.config import ModelConfig
 from hvrnn_tf.model.vrnn import HierarchicalVRNN
+from hvrnn_tf.ops import speed_paths
 
 
 @pytest.mark.parametrize(
@@ -66,6 +67,26 @@ def test_speed_paths_are_gin_bindable_and_reach_the_layers():
   assert config.patch_matmul_max_rows == (0, 0, 0)
   assert config.speed_paths.group_norm_xla_gradient is False
   assert config.speed_paths.patch_matmul_max_rows == (0, 0, 0)
+
+
+def test_speed_paths_by_device_cpu_paths_only_without_a_gpu():
+  gpu = tf.config.PhysicalDevice("/physical_device:GPU:0", "GPU")
+  assert speed_paths.by_device([]) == speed_paths.DEFAULT
+  assert speed_paths.by_device([gpu]) == speed_paths.PLAIN
+  assert speed_paths.PLAIN.group_norm_xla_gradient is False
+  assert speed_paths.PLAIN.patch_matmul_max_rows == (0, 0, 0)
+  visible = tf.config.get_visible_devices("GPU")
+  assert speed_paths.by_device() == speed_paths.by_device(visible)
+
+
+def test_unbound_speed_paths_follow_the_device_bound_ones_win():
+  assert ModelConfig().speed_paths == speed_paths.by_device()
+  config = ModelConfig(group_norm_xla_gradient=False)
+  assert config.group_norm_xla_gradient is False
+  assert (
+    config.patch_matmul_max_rows
+    == speed_paths.by_device().patch_matmul_max_rows
+  )
 
 
 def test_speed_paths_change_no_variable(tiny_config, tmp_path):

@@ -15,6 +15,8 @@ import tensorflow as tf
 from hvrnn_tf.data import shard_writer
 from hvrnn_tf.testing import configs
 from hvrnn_tf.training import distribute
+from hvrnn_tf.training.config import TrainConfig
+from hvrnn_tf.utils import gin_parsing
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -52,6 +54,8 @@ batch = next(iter(mirrored.experimental_distribute_dataset(
 mirrored_metrics, _ = trainers[1].train_step(batch)
 print("replicas", mirrored.num_replicas_in_sync)
 print("loss", float(single_metrics["loss"]), float(mirrored_metrics["loss"]))
+print("grad_norm", float(single_metrics["grad_norm"]),
+      float(mirrored_metrics["grad_norm"]))
 print("max_weight_diff", max(
     float(np.abs(a.numpy() - b.numpy()).max()) for a, b in
     zip(*[t.model.trainable_variables for t in trainers])))
@@ -75,6 +79,9 @@ def test_mirrored_step_equals_single_device_step():
   assert values["replicas"] == "2"
   single, mirrored = map(float, values["loss"].split())
   assert abs(single - mirrored) <= 1e-4 * abs(single)
+  # The norm of the gradient summed over replicas, not a sum of norms.
+  single, mirrored = map(float, values["grad_norm"].split())
+  assert single > 0 and abs(single - mirrored) <= 1e-4 * single
   # The step moved the weights by far more than the two runs differ. The
   # bound is relative to the update: two replicas sum the gradient in another
   # order than one device (float32 round-off, ~1e-7 of the summed terms), and
@@ -174,6 +181,54 @@ def test_two_workers_finish_with_identical_weights(tmp_path):
   # Only the chief's checkpoints remain; the other worker's scratch is gone.
   assert tf.train.latest_checkpoint(workdir / "checkpoints").endswith("ckpt-3")
   assert not list(workdir.glob(".worker_*"))
+
+
+# The paper configs' strategy in a process with 2 logical CPUs and no GPU;
+# the model config is built first, as the binaries do (its speed paths look
+# at the GPUs without starting TensorFlow's runtime).
+LOCAL_DEVICES = """
+import tensorflow as tf
+from hvrnn_tf.model.config import ModelConfig
+ModelConfig()
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from hvrnn_tf.training import distribute
+from hvrnn_tf.training.config import TrainConfig
+from hvrnn_tf.utils import gin_parsing
+print("gpus_default", distribute.local_devices_strategy()
+      is tf.distribute.get_strategy())
+cpus = distribute.local_devices_strategy("CPU")
+print("cpus_replicas", cpus.num_replicas_in_sync)
+batch = next(iter(cpus.experimental_distribute_dataset(
+    tf.data.Dataset.range(128).batch(128))))
+print("per_replica", *[int(b.shape[0])
+                       for b in cpus.experimental_local_results(batch)])
+"""
+
+
+def test_local_devices_mirror_two_or_more_and_split_the_global_batch():
+  result = subprocess.run(
+    [sys.executable, "-c", LOCAL_DEVICES],
+    cwd=REPO_ROOT,
+    env=ENV,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert result.returncode == 0, result.stderr[-3000:]
+  values = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+  assert values["gpus_default"] == "True"  # no GPU here: one device
+  assert values["cpus_replicas"] == "2"
+  assert values["per_replica"] == "64 64"  # global batch 128 over 2 replicas
+
+
+@pytest.mark.parametrize("name", ["bair.gin", "cityscapes.gin", "smmnist.gin"])
+def test_paper_configs_use_every_local_gpu(name):
+  gin_parsing.parse_gin([str(REPO_ROOT / "gin" / name)], skip_unknown=True)
+  recipe = TrainConfig()
+  assert recipe.strategy is distribute.local_devices_strategy
+  assert recipe.batch_size == 128
 
 
 def test_strategy_names():

@@ -1,5 +1,5 @@
 """Tests of the training hooks: checkpoint policy, divergence, signals,
-summaries, samples."""
+summaries (scalars, images, GIFs, histograms), the profiler, samples."""
 
 import os
 import signal
@@ -9,11 +9,14 @@ import pytest
 from tensorboard.backend.event_processing import event_accumulator
 import tensorflow as tf
 
+from hvrnn_tf.testing import configs
 from hvrnn_tf.training import checkpointing
 from hvrnn_tf.training import hooks
 from hvrnn_tf.training import loop
 from hvrnn_tf.training import summaries as summaries_lib
+from hvrnn_tf.training.config import TrainConfig
 from hvrnn_tf.training.progress import Progress
+from hvrnn_tf.training.trainer import Trainer
 
 
 def make_state(step, num_steps=10, streak=(), stop=False, save_now=False):
@@ -116,3 +119,45 @@ def test_no_samples_after_an_interrupted_run(tmp_path):
   state.interrupted_by = "SIGINT"
   hook.end(state)  # would need the model: returns first
   assert not (tmp_path / "samples").exists()
+
+
+def test_profiler_records_the_given_steps(tmp_path):
+  with hooks.ProfilerHook(str(tmp_path), first=3, last=4) as hook:
+    for step in range(1, 6):
+      hook.after_step(make_state(step))
+      tf.reduce_sum(tf.ones([64, 64]) @ tf.ones([64, 64]))
+      assert hook.running == (step in (2, 3))  # recording steps 3 and 4
+  assert tf.io.gfile.glob(str(tmp_path / "plugins/profile/*/*.xplane.pb"))
+
+
+def test_image_summaries_write_a_strip_a_gif_and_sigma_histograms(tmp_path):
+  config = configs.model_config("micro")
+  trainer = Trainer(
+    config, TrainConfig(num_steps=4, batch_size=2, lr_reference_batch=2)
+  )
+  video = tf.random.stateless_uniform([2, 3, 8, 8, 1], seed=[0, 1])
+  _, reconstruction = trainer.train_step(video)
+  writer = summaries_lib.SummaryWriter(str(tmp_path), chief=True)
+  with writer:
+    hook = hooks.ImageSummaryHook(writer, every=3)
+    for step in (1, 3):
+      state = make_state(step, num_steps=4)
+      state.trainer, state.video = trainer, video
+      state.reconstruction = reconstruction
+      hook.after_step(state)
+  events = event_accumulator.EventAccumulator(
+    str(tmp_path), size_guidance={"tensors": 0}
+  ).Reload()
+  strip, gif = [
+    events.Tensors(f"truth_reconstruction_prior{suffix}")
+    for suffix in ("", "_gif")
+  ]
+  assert [e.step for e in strip] == [e.step for e in gif] == [3]
+  # 3 rows of the 2 + 1 frames, side by side; the strip has 1 frame per row.
+  assert gif[0].tensor_proto.string_val[:2] == [b"28", b"8"]
+  assert strip[0].tensor_proto.string_val[:2] == [b"8", b"28"]
+  for name in ("prior", "posterior"):
+    (histogram,) = events.Tensors(f"sigma_level_0/{name}")
+    buckets = tf.make_ndarray(histogram.tensor_proto)  # [k, (lo, hi, count)]
+    assert buckets[:, 0].min() > 0  # standard deviations
+    assert buckets[:, 2].sum() == 2 * 1 * 1 * 1 * config.latent_channels[0]

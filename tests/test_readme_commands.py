@@ -127,13 +127,13 @@ def test_readme_sequence(tmp_path):
     "hvrnn_tf.export",
     f"--workdir={workdir}",
     "--gin_param=export.export_dir='exports/t'",
+    "--gin_param=export.num_future=3",
+    "--gin_param=export.num_samples=2",
     cwd=user_dir,
   )
   inputs = dict(
     context=np.zeros([1, 2, 32, 32, 1], np.float32),
-    num_future=np.int32(3),
-    num_samples=np.int32(2),
-    seed=np.array([1, 2], np.int32),
+    seed=np.array([[1, 2]], np.int32),
   )
   for name, value in inputs.items():
     np.save(user_dir / f"{name}.npy", value)

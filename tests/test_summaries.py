@@ -1,6 +1,11 @@
 """summaries.SummaryWriter: events reach the file; failures (an unwritable
-directory, a full disk: needs a tmpfs) name the directory."""
+directory, a full disk: needs a tmpfs) name the directory. GIF summaries and
+when summaries are due."""
 
+import io
+
+import numpy as np
+from PIL import Image
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 import tensorflow as tf
@@ -56,3 +61,26 @@ def test_lost_summary_writes_are_detected(small_disk):
       writer.flush()
   # The failed writer is not left as the default writer of later summaries.
   assert not tf.summary.scalar("after", 1.0, step=0)
+
+
+def test_gif_is_an_image_summary_of_an_animated_gif(tmp_path):
+  frames = np.linspace(0, 1, 4 * 8 * 6 * 3).reshape([4, 8, 6, 3])
+  writer = summaries.SummaryWriter(str(tmp_path), chief=True)
+  with writer, writer.at(5):
+    summaries.gif("sample", frames)
+  accumulator = event_accumulator.EventAccumulator(
+    str(tmp_path), size_guidance={"tensors": 0}
+  ).Reload()
+  (event,) = accumulator.Tensors("sample")
+  assert accumulator.SummaryMetadata("sample").plugin_data.plugin_name == (
+    "images"
+  )
+  width, height, data = event.tensor_proto.string_val
+  assert (event.step, width, height) == (5, b"6", b"8")
+  with Image.open(io.BytesIO(data)) as image:
+    assert (image.format, image.n_frames, image.size) == ("GIF", 4, (6, 8))
+
+
+def test_due_every_n_steps_and_at_the_last():
+  due = [int(step) for step in range(1, 11) if summaries.due(step, 4, 10)]
+  assert due == [4, 8, 10]

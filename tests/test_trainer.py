@@ -40,10 +40,15 @@ def tiny_recipe(**overrides):
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_losses_stay_finite(precision):
-  trainer = Trainer(MICRO, tiny_recipe(precision=precision))
+  # summary_every=1: every step's grad_norm is computed (else NaN).
+  trainer = Trainer(MICRO, tiny_recipe(precision=precision, summary_every=1))
   for _ in range(3):
     metrics, reconstruction = trainer.train_step(MICRO_VIDEO)
+    grad_norm = float(metrics.pop("grad_norm"))
     assert all(np.isfinite(float(v)) for v in metrics.values())
+  # float16's first scaled gradients overflow (grad_norm says so, and the
+  # loss scale halves) until the scale fits.
+  assert np.isfinite(grad_norm) and grad_norm > 0
   assert reconstruction.dtype == tf.float32
   conv = trainer.model.encoder.stem
   assert conv.compute_dtype == precision.split("_")[1]
@@ -154,3 +159,19 @@ def test_given_noise_steps_as_the_runs_own_draws():
     float(given["loss"]), float(own["loss"]), rtol=1e-6
   )
   assert int(b.step.numpy()) == 1
+
+
+def test_grad_norm_is_the_gradients_global_norm_on_summary_steps():
+  trainer = Trainer(MICRO, tiny_recipe(num_steps=5, summary_every=2))
+  variables = trainer.model.trainable_variables
+  norms = []
+  for _ in range(3):
+    noise = trainer.model.noise(vrnn.fold_in([0, 0], trainer.step), 2, 1)
+    with tf.GradientTape() as tape:
+      loss = trainer.model.elbo(MICRO_VIDEO, beta=1.0, noise=noise).loss
+    expected = tf.linalg.global_norm(tape.gradient(loss, variables))
+    metrics, _ = trainer.train_step(MICRO_VIDEO)
+    norms.append((float(metrics["grad_norm"]), float(expected)))
+  assert np.isnan(norms[0][0]) and np.isnan(norms[2][0])  # steps 1, 3
+  np.testing.assert_allclose(*norms[1], rtol=1e-5)  # step 2
+  assert norms[1][0] > 0

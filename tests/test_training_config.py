@@ -37,6 +37,11 @@ def test_defaults_are_the_papers_recipe():
   [
     ({}, "Required bindings for `train` not provided in config: ['num_steps']"),
     ({"num_steps": 0}, "train.num_steps must be >= 1"),
+    (
+      {"num_steps": 9, "profile_steps": (1, 3)},
+      "train.profile_steps: expected () or (first, last)",
+    ),
+    ({"num_steps": 9, "profile_steps": (4, 3)}, "train.profile_steps"),
     ({"num_steps": 1, "beta": -1.0}, "train.beta must be >= 0"),
     (
       {"num_steps": 1, "learning_rate": float("nan")},
@@ -68,6 +73,7 @@ def test_strategy_by_name_for_code_that_picks_one():
     distribute.make_strategy("mirror")
   assert set(distribute.STRATEGIES) == {
     "default",
+    "local_devices",
     "mirrored",
     "multi_worker",
     "one_device",

@@ -165,6 +165,19 @@ def test_sample_shape_range_and_seeding(model_and_config):
   assert np.abs(a[:, 0] - a[:, 1]).max() > 1e-3
 
 
+def test_a_seed_per_sequence_samples_it_as_if_alone(model_and_config):
+  model, config = model_and_config
+  randomize_heads(model)
+  # One context twice: the rows differ only by their seeds.
+  context = tf.repeat(random_video(config, 1)[:, : config.context_frames], 2, 0)
+  seeds = tf.constant([[1, 2], [5, 6]])
+  both = model.sample(context, 3, 2, seeds)
+  for row in (0, 1):
+    alone = model.sample(context[row : row + 1], 3, 2, seeds[row])
+    np.testing.assert_allclose(both[row : row + 1], alone, atol=1e-5)
+  assert np.abs(both[0] - both[1]).max() > 1e-3
+
+
 def test_sampling_cost_is_linear_in_the_number_of_frames(
   model_and_config, monkeypatch
 ):

@@ -21,6 +21,7 @@ import socket
 from absl import logging
 import numpy as np
 from PIL import Image
+import tensorflow as tf
 
 import gin
 
@@ -50,11 +51,13 @@ def read_idx_images(path: str) -> np.ndarray:
     ValueError: the file is not a valid IDX3 uint8 file (bad magic number, size
       that disagrees with the header, or a broken gzip stream); names `path`.
   """
-  opener = gzip.open if path.endswith(".gz") else open
   try:
-    with opener(path, "rb") as f:
+    with tf.io.gfile.GFile(path, "rb") as f:
       data = f.read()
-  except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError.
+    if path.endswith(".gz"):
+      data = gzip.decompress(data)
+  # gzip.BadGzipFile is an OSError.
+  except (tf.errors.OpError, OSError, EOFError) as e:
     raise ValueError(f"Cannot read IDX file {path}: {e}") from e
   if len(data) < 16:
     raise ValueError(
@@ -81,7 +84,7 @@ def _idx_path(mnist_dir: str, split: str) -> str:
   """Returns the images file of `split` in `mnist_dir`, raw or gzipped."""
   stem = os.path.join(mnist_dir, f"{_IDX_PREFIX[split]}-images-idx3-ubyte")
   for candidate in (stem, stem + ".gz"):
-    if os.path.isfile(candidate):
+    if tf.io.gfile.exists(candidate):
       return candidate
   raise FileNotFoundError(
     f"mnist_dir={mnist_dir!r} has no {split} images: neither {stem} nor {stem}.gz exists."

@@ -37,8 +37,11 @@ from hvrnn_tf.evaluation import protocol
 from hvrnn_tf.evaluation.config import EvalConfig
 from hvrnn_tf.evaluation.metrics import best_of_n
 from hvrnn_tf.evaluation.metrics import lpips
+from hvrnn_tf.training import hparams
 from hvrnn_tf.training import progress as progress_lib
 from hvrnn_tf.training import workdir as workdir_lib
+from hvrnn_tf.utils import filesystems
+from hvrnn_tf.utils import paths
 
 STAND_IN_WARNING = (
   "evaluated on the offline stand-in digits (scikit-learn's "
@@ -95,7 +98,7 @@ def _protocol(metrics, model_config, config: EvalConfig, run: _Run) -> dict:
   future_frames = config.future_frames
   return {
     "checkpoint_step": run.step,
-    "workdir": os.path.abspath(run.workdir),
+    "workdir": paths.absolute(run.workdir),
     "predictor": config.baseline or "model",
     "num_samples": config.num_samples,
     "context_frames": model_config.context_frames,
@@ -200,8 +203,9 @@ def run(
   Returns:
     The metrics dict written to metrics.json.
   Raises:
-    ValueError, OSError: bad settings (the message names them) or a run
-      that cannot be loaded; nothing is written.
+    ValueError, OSError: bad settings (the message names them), a run
+      that cannot be loaded or an output directory that cannot be written
+      (checked before evaluating).
   """
   model, step = workdir_lib.load_model(
     workdir, gin_files, gin_params, checkpoint
@@ -209,6 +213,8 @@ def run(
   predictor, config = _for_model(config or EvalConfig(), model)
   run_info = _Run(workdir, step, tuple(gin_files), tuple(gin_params))
   dataset = _test_dataset(model.config, config)
+  output_dir = config.output_dir or os.path.join(workdir, hparams.EVAL_GROUP)
+  filesystems.check_writable(output_dir, "eval.output_dir")
   evaluation, skipped = _evaluate(predictor, dataset, config, run_info)
   metrics = evaluation.metrics()
   metrics["skipped"] = skipped
@@ -216,15 +222,12 @@ def run(
   if digits_lib.is_stand_in(metrics["protocol"]["dataset"]["digits"]):
     metrics["warning"] = STAND_IN_WARNING
     logging.warning(STAND_IN_WARNING)
-  output_dir = config.output_dir or os.path.join(workdir, "eval")
-  outputs.write(
-    output_dir,
-    metrics,
-    evaluation.visuals,
-    model.config,
-    step,
-    config.fps,
-  )
+  try:
+    outputs.write(
+      output_dir, metrics, evaluation.visuals, model.config, step, config.fps
+    )
+  except tf.errors.OpError as e:
+    raise OSError(filesystems.error_line(output_dir, e, "cannot write")) from e
   logging.info("Wrote %s", os.path.join(output_dir, "metrics.json"))
   return metrics
 

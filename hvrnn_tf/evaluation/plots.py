@@ -1,16 +1,26 @@
 """Matplotlib figures of evaluation results, written as PNG files.
 
 Figures are built with matplotlib.figure.Figure (no pyplot state, no display
-needed).
+needed) and written through tf.io.gfile (any TF filesystem).
 """
+
+import io
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 import numpy as np
 
 from hvrnn_tf.evaluation.metrics import kl
+from hvrnn_tf.utils import atomic_write
 
 _KL_FLOOR = 1e-6
+
+
+def write_png(fig: Figure, path: str, dpi: int = 100) -> None:
+  """Writes `fig` as a PNG file at `path` (atomically, any TF filesystem)."""
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format="png", dpi=dpi)
+  atomic_write.write_bytes(path, buffer.getvalue())
 
 
 def plot_per_timestep(
@@ -60,7 +70,7 @@ def plot_runs_per_timestep(
       ncols=len(runs),
       fontsize="small",
     )
-  fig.savefig(path, dpi=100)
+  write_png(fig, path)
 
 
 def plot_kl_per_channel(kl_per_channel: list, resolutions, path: str) -> None:
@@ -111,4 +121,4 @@ def plot_kl_per_channel(kl_per_channel: list, resolutions, path: str) -> None:
     ncols=2,
     fontsize="small",
   )
-  fig.savefig(path, dpi=100)
+  write_png(fig, path)

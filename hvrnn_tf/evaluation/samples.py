@@ -14,6 +14,7 @@ from hvrnn_tf.data import inputs
 from hvrnn_tf.evaluation import visualize
 from hvrnn_tf.evaluation.config import SampleConfig
 from hvrnn_tf.training import workdir as workdir_lib
+from hvrnn_tf.utils import filesystems
 
 
 def test_videos(config, num_sequences: int) -> tf.Tensor:
@@ -39,18 +40,23 @@ def write_samples(
     output_dir: created if missing.
   Returns:
     The paths written.
+  Raises:
+    OSError: `output_dir` cannot be written (one line).
   """
   c = model.config.context_frames
   num_future = videos.shape[1] - c
   predictions = model.sample(
     videos[:, :c], num_future, num_samples, tf.constant([seed, 0])
   ).numpy()
-  os.makedirs(output_dir, exist_ok=True)
   paths = []
-  for i, (truth, futures) in enumerate(zip(videos.numpy(), predictions)):
-    paths += visualize.write_comparison(
-      os.path.join(output_dir, f"sample_{i}"), truth, futures, c, fps
-    )
+  try:
+    tf.io.gfile.makedirs(output_dir)
+    for i, (truth, futures) in enumerate(zip(videos.numpy(), predictions)):
+      paths += visualize.write_comparison(
+        os.path.join(output_dir, f"sample_{i}"), truth, futures, c, fps
+      )
+  except tf.errors.OpError as e:
+    raise OSError(filesystems.error_line(output_dir, e, "cannot write")) from e
   return paths
 
 

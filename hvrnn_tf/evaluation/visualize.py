@@ -1,4 +1,10 @@
-"""Turning videos into pictures people can look at: strips, grids, GIFs, PNGs."""
+"""Turning videos into pictures people can look at: strips, grids, GIFs, PNGs.
+
+Files are encoded in memory and written through tf.io.gfile (any TF
+filesystem).
+"""
+
+import io
 
 import numpy as np
 from PIL import Image
@@ -55,25 +61,29 @@ def _pil(image: np.ndarray) -> Image.Image:
 
 def write_png(path: str, image) -> None:
   """Writes an [H, W, C] float image in [0, 1] as PNG."""
-  atomic_write.write_with(
-    path, lambda p: _pil(np.asarray(image)).save(p, format="PNG")
-  )
+  buffer = io.BytesIO()
+  _pil(np.asarray(image)).save(buffer, format="PNG")
+  atomic_write.write_bytes(path, buffer.getvalue())
 
 
 def write_gif(path: str, frames, fps: float = 4.0) -> None:
   """Writes a looping GIF of frames [T, H, W, C] floats in [0, 1]."""
+  atomic_write.write_bytes(path, encode_gif(frames, fps))
+
+
+def encode_gif(frames, fps: float = 4.0) -> bytes:
+  """A looping GIF of frames [T, H, W, C] floats in [0, 1]."""
   images = [_pil(f) for f in np.asarray(frames)]
-  atomic_write.write_with(
-    path,
-    lambda p: images[0].save(
-      p,
-      format="GIF",
-      save_all=True,
-      append_images=images[1:],
-      duration=int(1000 / fps),
-      loop=0,
-    ),
+  buffer = io.BytesIO()
+  images[0].save(
+    buffer,
+    format="GIF",
+    save_all=True,
+    append_images=images[1:],
+    duration=int(1000 / fps),
+    loop=0,
   )
+  return buffer.getvalue()
 
 
 def to_rgb(frames) -> np.ndarray:

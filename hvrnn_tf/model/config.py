@@ -59,7 +59,9 @@ class ModelConfig:
     group_norm_xla_gradient, patch_matmul_max_rows: which kernels compute
       GroupNorm's gradient and a ConvLSTM's hidden convolutions, the same
       function either way (hvrnn_tf/ops/speed_paths.py; no weights depend
-      on them, checkpoints restore under any setting).
+      on them, checkpoints restore under any setting). None (default): by
+      device, the CPU paths without a visible GPU, TensorFlow's plain ops
+      with one (speed_paths.by_device); a bound value wins.
   """
 
   image_size: int = 64
@@ -78,12 +80,14 @@ class ModelConfig:
   kernel_size: int = 3
   initialization: str = "pytorch"
   release_group_counts: bool = False
-  group_norm_xla_gradient: bool = speed_paths.DEFAULT.group_norm_xla_gradient
-  patch_matmul_max_rows: tuple[int, int, int] = (
-    speed_paths.DEFAULT.patch_matmul_max_rows
-  )
+  group_norm_xla_gradient: bool | None = None
+  patch_matmul_max_rows: tuple[int, int, int] | None = None
 
   def __post_init__(self):
+    device_paths = speed_paths.by_device()
+    for name in ("group_norm_xla_gradient", "patch_matmul_max_rows"):
+      if getattr(self, name) is None:
+        object.__setattr__(self, name, getattr(device_paths, name))
     # Gin passes lists for tuple-valued bindings; store tuples (hashable, frozen).
     for name in (
       "channel_multipliers",

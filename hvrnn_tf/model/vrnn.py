@@ -217,6 +217,18 @@ class HierarchicalVRNN(layers.Layer):
       priors=priors,
     )
 
+  def _step_noise(self, seed, t, rows, num_samples):
+    """Step t's noise for `_sample`'s rows (each sequence num_samples times)."""
+    if seed.shape.rank == 1:
+      return self.noise(fold_in(seed, t), rows, 1)
+    # One draw per sequence from its own seed (docs/design/serving-signature.md).
+    per_sequence = tf.map_fn(
+      lambda s: self.noise(fold_in(s, t), num_samples, 1),
+      seed,
+      fn_output_signature=[tf.float32] * len(self.config.latent_channels),
+    )
+    return [tf.reshape(n, [-1, *n.shape[2:]]) for n in per_sequence]
+
   def _sample(self, context, num_future, num_samples, seed):
     """Ancestral sampling from the prior, O(num_future) network evaluations.
 
@@ -230,10 +242,13 @@ class HierarchicalVRNN(layers.Layer):
       context: [B, c, S, S, C] in [0, 1].
       num_future: number of frames to generate (int or int32 scalar).
       num_samples: futures per context sequence (int).
-      seed: int32 [2]; the same seed gives the same samples.
+      seed: int32 [2]; the same seed gives the same samples. Or int32 [B, 2],
+        a seed per sequence: each sequence's samples are then those it gets
+        sampled alone with its seed, whatever else is in the batch.
     Returns:
       [B, num_samples, num_future, S, S, C] in [0, 1].
     """
+    seed = tf.convert_to_tensor(seed)
     batch_size = tf.shape(context)[0]
     context = tf.repeat(context, num_samples, axis=0)
     features = self.encode(context)
@@ -242,7 +257,7 @@ class HierarchicalVRNN(layers.Layer):
     rows = batch_size * num_samples
 
     def body(t, previous, states, frames):
-      noise = self.noise(fold_in(seed, t), rows, 1)
+      noise = self._step_noise(seed, t, rows, num_samples)
       hidden, prior_states = self.latents.recur(
         "prior", previous, states["prior"]
       )

@@ -15,7 +15,6 @@ import contextlib
 import logging as logging_lib
 import os
 import re
-import shutil
 
 from absl import logging
 import keras
@@ -61,6 +60,16 @@ def checkpoint_number(path: str) -> int:
   return int(path.rsplit("-", 1)[1])
 
 
+def read_tensor(path: str, name: str):
+  """The value of tensor `name` in checkpoint `path`.
+
+  Unlike tf.train.load_variable, it never takes `path` for a directory of
+  checkpoints: TF's ram:// filesystem calls every name prefix a directory.
+  Raises tf.errors.OpError if the checkpoint is unreadable.
+  """
+  return tf.compat.v1.train.NewCheckpointReader(path).get_tensor(name)
+
+
 def saved_objects(path: str) -> set[str]:
   """Names of the top-level objects (model, optimizer, data, ...) in a checkpoint.
 
@@ -69,9 +78,7 @@ def saved_objects(path: str) -> set[str]:
   Raises tf.errors.OpError (or IndexError) if the checkpoint is unreadable.
   """
   graph = trackable_object_graph_pb2.TrackableObjectGraph()
-  graph.ParseFromString(
-    tf.train.load_checkpoint(path).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH")
-  )
+  graph.ParseFromString(read_tensor(path, "_CHECKPOINTABLE_OBJECT_GRAPH"))
   return {child.local_name for child in graph.nodes[0].children}
 
 
@@ -95,11 +102,11 @@ _STATE_TEMP_FILE = re.compile(r"^checkpoint\.tmp[0-9a-f]*$")
 
 
 def _remove(path: str) -> None:
-  if os.path.isdir(path):
-    shutil.rmtree(path, ignore_errors=True)
-  else:
-    with contextlib.suppress(FileNotFoundError):
-      os.remove(path)
+  with contextlib.suppress(tf.errors.NotFoundError):
+    if tf.io.gfile.isdir(path):
+      tf.io.gfile.rmtree(path)
+    else:
+      tf.io.gfile.remove(path)
 
 
 def remove_partial_checkpoints(directory: str, numbers=None) -> list[str]:
@@ -112,7 +119,7 @@ def remove_partial_checkpoints(directory: str, numbers=None) -> list[str]:
   not registered. Registered checkpoints are never touched. Returns the
   deleted paths.
   """
-  if not os.path.isdir(directory):
+  if not tf.io.gfile.isdir(directory):
     return []
   registered = {checkpoint_number(p) for p in registered_checkpoints(directory)}
   if registered:
@@ -120,7 +127,7 @@ def remove_partial_checkpoints(directory: str, numbers=None) -> list[str]:
   else:  # no state file: keep every complete-looking checkpoint
     newest = float("inf")
   removed = []
-  for name in sorted(os.listdir(directory)):
+  for name in sorted(tf.io.gfile.listdir(directory)):
     match = _CHECKPOINT_FILE.match(name)
     if match:
       number = int(match.group(1))
@@ -246,12 +253,12 @@ def _restore_candidates(directory: str) -> list[str]:
   deleted) the complete checkpoints on disk are the ones that restore.
   """
   candidates = registered_checkpoints(directory)
-  if candidates or not os.path.isdir(directory):
+  if candidates or not tf.io.gfile.isdir(directory):
     return candidates
   return sorted(
     (
       os.path.join(directory, name[: -len(".index")])
-      for name in os.listdir(directory)
+      for name in tf.io.gfile.listdir(directory)
       if _CHECKPOINT_FILE.match(name) and name.endswith(".index")
     ),
     key=checkpoint_number,
@@ -317,7 +324,7 @@ def restore_model(workdir: str, gin_files=(), gin_params=(), step=None):
       corrupted), the previous one is loaded and the problem logged.
   """
   config_path = os.path.join(workdir, OPERATIVE_CONFIG)
-  if not os.path.exists(config_path):
+  if not tf.io.gfile.exists(config_path):
     raise FileNotFoundError(
       f"{config_path} not found: is {workdir!r} a training workdir?"
     )
@@ -336,7 +343,7 @@ def restore_model(workdir: str, gin_files=(), gin_params=(), step=None):
   path, _ = restore_training_state(
     dict(model=model), directory, required=("model",)
   )
-  return model, int(tf.train.load_variable(path, STEP_KEY))
+  return model, int(read_tensor(path, STEP_KEY))
 
 
 def checkpoint_steps(directory: str) -> dict[int, str]:
@@ -344,7 +351,7 @@ def checkpoint_steps(directory: str) -> dict[int, str]:
   steps = {}
   for path in registered_checkpoints(directory):
     try:
-      steps[int(tf.train.load_variable(path, STEP_KEY))] = path
+      steps[int(read_tensor(path, STEP_KEY))] = path
     except (tf.errors.OpError, ValueError):
       logging.warning("Checkpoint %s is unreadable; skipped.", path)
   return steps

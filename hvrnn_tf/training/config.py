@@ -74,12 +74,15 @@ class TrainConfig:
       optimizer; default @schedules.torch_adam (PyTorch's Adam, the
       paper's betas; schedules.torch_adam.beta_1/beta_2 select others).
     strategy: factory () -> tf.distribute.Strategy, e.g.
-      `train.strategy = @distribute.mirrored_strategy` (distribute.py).
+      `train.strategy = @distribute.local_devices_strategy` (distribute.py).
     precision: one of PRECISIONS; jit_compile: XLA-compile the train step and
       the sampling loop; deterministic: tf.config.experimental.
       enable_op_determinism() for the whole process.
   Logging: log_every, summary_every, image_summary_every (0: off) steps;
     sample_sequences x samples_per_sequence sample GIFs at the end (chief).
+    profile_steps: (first, last) steps (1-based, as logged; first > 1, the
+      first step traces the graph) the TF profiler records into
+      WORKDIR/train/plugins/profile (chief); () off.
   Reliability:
     checkpoint_every (steps), checkpoint_every_secs (also save when this many
       seconds passed since the last save; 0: off), keep_checkpoints.
@@ -120,11 +123,11 @@ class TrainConfig:
   max_consecutive_nonfinite_steps: int = 20
   handle_signals: bool = True
   debug_nonfinite_steps: tuple[int, ...] = ()
+  profile_steps: tuple[int, ...] = ()
 
   def __post_init__(self):
-    object.__setattr__(
-      self, "debug_nonfinite_steps", tuple(self.debug_nonfinite_steps)
-    )
+    for name in ("debug_nonfinite_steps", "profile_steps"):
+      object.__setattr__(self, name, tuple(getattr(self, name)))
     self._validate()
 
   def _validate(self):
@@ -139,6 +142,12 @@ class TrainConfig:
     validation.check_choice(
       "train", "data_position", self.data_position, DATA_POSITIONS
     )
+    profile = self.profile_steps
+    if profile and not (len(profile) == 2 and 1 < profile[0] <= profile[1]):
+      raise ValueError(
+        "train.profile_steps: expected () or (first, last) steps with "
+        f"1 < first <= last, got {profile!r}"
+      )
     for name in ("optimizer", "strategy"):
       if not callable(values[name]):
         raise ValueError(
@@ -151,6 +160,10 @@ class TrainConfig:
     return int(epochs * self.steps_per_epoch)
 
 
+def reference(factory) -> str:
+  """A factory's gin reference without the @, e.g. schedules.torch_adam."""
+  return f"{factory.__module__.split('.')[-1]}.{factory.__name__}"
+
+
 def _default_reference(name: str) -> str:
-  default = TrainConfig.__dataclass_fields__[name].default
-  return f"{default.__module__.split('.')[-1]}.{default.__name__}"
+  return reference(TrainConfig.__dataclass_fields__[name].default)

@@ -15,6 +15,20 @@ def default_strategy() -> tf.distribute.Strategy:
 
 
 @gin.configurable(module="distribute")
+def local_devices_strategy(device_type: str = "GPU") -> tf.distribute.Strategy:
+  """MirroredStrategy over the visible `device_type` devices if there are 2
+  or more, else TensorFlow's default strategy (its one GPU, or the CPU).
+
+  The paper configs' strategy (gin/base/paper_recipe.gin): every GPU of the
+  machine, the global batch split over them.
+  """
+  devices = [d.name for d in tf.config.list_logical_devices(device_type)]
+  if len(devices) < 2:
+    return tf.distribute.get_strategy()
+  return tf.distribute.MirroredStrategy(devices)
+
+
+@gin.configurable(module="distribute")
 def mirrored_strategy() -> tf.distribute.Strategy:
   """MirroredStrategy over all local GPUs (the CPU if there are none)."""
   return tf.distribute.MirroredStrategy()
@@ -42,6 +56,7 @@ def one_device_strategy() -> tf.distribute.Strategy:
 # gin configs refer to them as @distribute.<name>_strategy.
 STRATEGIES = {
   "default": default_strategy,
+  "local_devices": local_devices_strategy,
   "mirrored": mirrored_strategy,
   "multi_worker": multi_worker_strategy,
   "one_device": one_device_strategy,

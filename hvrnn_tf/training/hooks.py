@@ -10,6 +10,7 @@ import tensorflow as tf
 import gin
 from hvrnn_tf.data import inputs
 from hvrnn_tf.evaluation import samples
+from hvrnn_tf.evaluation import visualize
 from hvrnn_tf.training import checkpointing
 from hvrnn_tf.training import preemption
 from hvrnn_tf.training import summaries as summaries_lib
@@ -32,7 +33,7 @@ class SummaryHook(Hook):
     return self.writer.__exit__(*exc_info)
 
   def after_step(self, state: LoopState) -> None:
-    if state.step % self.every and not state.last:
+    if not summaries_lib.due(state.step, self.every, state.num_steps):
       return
     with self.writer.at(state.step):
       for name, value in state.metrics.items():
@@ -49,7 +50,10 @@ class SummaryHook(Hook):
 
 
 class ImageSummaryHook(Hook):
-  """Truth / reconstruction / prior sample strips (chief only; every 0: off)."""
+  """Every `every` steps and at the end (chief only; every 0: off): the
+  first sequence's truth / reconstruction / prior sample as a strip of the
+  predicted frames and as a GIF (context included), and histograms of the
+  latents' prior and posterior standard deviations per level."""
 
   def __init__(self, writer: summaries_lib.SummaryWriter, every: int):
     self.writer, self.every = writer, every
@@ -57,12 +61,48 @@ class ImageSummaryHook(Hook):
   def after_step(self, state: LoopState) -> None:
     if not self.every or state.nonfinite:
       return
-    if state.step % self.every == 0 or state.last:
-      with self.writer.at(state.step):
-        tf.summary.image(
-          "truth_reconstruction_prior",
-          state.trainer.image_summary(state.video, state.reconstruction),
-        )
+    if not summaries_lib.due(state.step, self.every, state.num_steps):
+      return
+    trainer = state.trainer
+    videos = trainer.summary_videos(state.video, state.reconstruction)
+    c = trainer.config.context_frames
+    with self.writer.at(state.step):
+      tf.summary.image(
+        "truth_reconstruction_prior",
+        visualize.image_strip(videos[:, c:])[None],
+      )
+      summaries_lib.gif(
+        "truth_reconstruction_prior_gif", visualize.video_grid(videos)
+      )
+      for level, scales in enumerate(trainer.latent_scales(state.video)):
+        for name, scale in zip(("prior", "posterior"), scales):
+          tf.summary.histogram(f"sigma_level_{level}/{name}", scale)
+
+
+class ProfilerHook(Hook):
+  """Records steps `first`..`last` with the TF profiler into
+  LOGDIR/plugins/profile (TensorBoard's Profile tab)."""
+
+  def __init__(self, logdir: str, first: int, last: int):
+    self.logdir, self.first, self.last = logdir, first, last
+    self.running = False
+
+  def __exit__(self, *exc_info):
+    self._stop()
+    return False
+
+  def after_step(self, state: LoopState) -> None:
+    if state.step == self.first - 1:
+      tf.profiler.experimental.start(self.logdir)
+      self.running = True
+    elif state.step == self.last:
+      self._stop()
+
+  def _stop(self) -> None:
+    if self.running:
+      self.running = False
+      tf.profiler.experimental.stop()
+      logging.info("Profile written to %s/plugins/profile", self.logdir)
 
 
 class LoggingHook(Hook):

@@ -3,9 +3,11 @@
 import contextlib
 import os
 
+from tensorboard.plugins.image import metadata as image_metadata
 import tensorflow as tf
 from tensorflow.python.ops import summary_ops_v2
 
+from hvrnn_tf.evaluation import visualize
 from hvrnn_tf.training import checkpointing
 
 
@@ -33,7 +35,7 @@ class SummaryWriter:
     new = set(tf.io.gfile.glob(os.path.join(logdir, "events.out.*"))) - before
     if len(new) == 1:
       self.events_file = new.pop()
-      self._size = os.path.getsize(self.events_file)
+      self._size = tf.io.gfile.stat(self.events_file).length
 
   @contextlib.contextmanager
   def _errors(self):
@@ -65,10 +67,8 @@ class SummaryWriter:
     if not (self._pending and self.events_file):
       return
     self._pending = False
-    try:
-      size = os.path.getsize(self.events_file)
-    except OSError as e:
-      raise OSError(f"cannot write TensorBoard summaries: {e}") from e
+    with self._errors():
+      size = tf.io.gfile.stat(self.events_file).length
     if size <= self._size:
       raise OSError(
         f"cannot write TensorBoard summaries to {self.events_file}: it did "
@@ -95,3 +95,25 @@ class SummaryWriter:
       if exc_type is None:
         raise
     return False
+
+
+def due(step, every: int, last_step):
+  """Whether summaries written every `every` steps and at `last_step` are
+  due at `step` (ints or tensors; a bool tensor)."""
+  return tf.logical_or(tf.equal(step % every, 0), tf.equal(step, last_step))
+
+
+def gif(tag: str, frames, fps: float = 4.0) -> None:
+  """An animated image summary (TensorBoard's image plugin shows GIFs).
+
+  Args:
+    frames: [T, H, W, C] floats in [0, 1].
+  """
+  _, height, width, _ = frames.shape
+  tf.summary.write(
+    tag,
+    tf.constant([str(width), str(height), visualize.encode_gif(frames, fps)]),
+    metadata=image_metadata.create_summary_metadata(
+      display_name=None, description=None
+    ),
+  )

@@ -10,10 +10,10 @@ run; steps with a non-finite loss or gradients are skipped and counted, and
 writes and bad settings stop it with a message naming the file or parameter.
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import os
-import shutil
 
 from absl import logging
 import keras
@@ -24,11 +24,13 @@ from hvrnn_tf.model.config import ModelConfig
 from hvrnn_tf.training import checkpointing
 from hvrnn_tf.training import distribute
 from hvrnn_tf.training import hooks as hooks_lib
+from hvrnn_tf.training import hparams
+from hvrnn_tf.training import lease as lease_lib
 from hvrnn_tf.training import loop
 from hvrnn_tf.training import summaries as summaries_lib
-from hvrnn_tf.training import workdir as workdir_lib
 from hvrnn_tf.training.config import TrainConfig
 from hvrnn_tf.training.trainer import Trainer
+from hvrnn_tf.utils import filesystems
 from hvrnn_tf.utils import validation
 
 
@@ -118,7 +120,8 @@ class _Checkpoints:
 
   def cleanup(self) -> None:
     if not self.chief:
-      shutil.rmtree(self.dir, ignore_errors=True)
+      with contextlib.suppress(tf.errors.OpError):
+        tf.io.gfile.rmtree(self.dir)
 
 
 def _iterator(trainer: Trainer, seed: int):
@@ -168,6 +171,9 @@ def _hooks(
     and hooks_lib.SampleHook(
       workdir, config.sample_sequences, config.samples_per_sequence, config.seed
     ),
+    chief
+    and config.profile_steps
+    and hooks_lib.ProfilerHook(writer.logdir, *config.profile_steps),
   ]
   return [hook for hook in hooks if hook]
 
@@ -182,6 +188,8 @@ def train(workdir: str) -> TrainOutcome:
       before the model is built.
     OSError: the workdir, a checkpoint or a summary cannot be written; the
       previous checkpoint is left intact.
+    lease.WorkdirBusyError (an OSError): another trainer holds the workdir
+      (training/lease.py; only the chief takes the lease).
     hooks.DivergenceError: train.max_consecutive_nonfinite_steps non-finite
       steps in a row.
   """
@@ -190,12 +198,24 @@ def train(workdir: str) -> TrainOutcome:
   validation.check_bindings("model.ModelConfig", ModelConfig)
   validation.check_bindings("data.make_dataset", inputs.make_dataset)
   model_config = ModelConfig()
-  workdir_lib.check_writable(workdir)
+  filesystems.check_writable(workdir)
   if config.deterministic:
     tf.config.experimental.enable_op_determinism()
   keras.utils.set_random_seed(config.seed)  # Keras initialisers follow it.
   strategy = config.strategy()
   chief = distribute.is_chief(strategy)
+  with lease_lib.held(workdir, chief):
+    return _train(workdir, config, model_config, strategy, chief)
+
+
+def _train(
+  workdir: str,
+  config: TrainConfig,
+  model_config: ModelConfig,
+  strategy: tf.distribute.Strategy,
+  chief: bool,
+) -> TrainOutcome:
+  """train's run, once the chief holds the workdir's lease."""
   # Bad data settings fail here, before the model is built.
   dataset = inputs.dataset_for_config(
     model_config, "train", config.batch_size, seed=config.seed
@@ -207,6 +227,8 @@ def train(workdir: str) -> TrainOutcome:
   )
   if latest:
     logging.info("Resumed from %s at step %d", latest, trainer.current_step)
+  else:
+    hparams.write(workdir, model_config, config, chief)
   num_params = sum(v.numpy().size for v in trainer.model.trainable_variables)
   logging.info(
     "Model: %.2fM parameters, %d replica(s), %s",
@@ -219,7 +241,7 @@ def train(workdir: str) -> TrainOutcome:
     batches = loop.poison_batches(
       iterator, config.debug_nonfinite_steps, strategy, trainer.current_step
     )
-  logdir = os.path.join(workdir, "train")
+  logdir = os.path.join(workdir, hparams.TRAIN_GROUP)
   with summaries_lib.SummaryWriter(logdir, chief) as writer:
     state = loop.run_loop(
       trainer,

@@ -7,11 +7,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hvrnn_tf.evaluation import visualize
 from hvrnn_tf.model import vrnn
 from hvrnn_tf.model.config import ModelConfig
 from hvrnn_tf.model.vrnn import HierarchicalVRNN
 from hvrnn_tf.training import schedules
+from hvrnn_tf.training import summaries
 from hvrnn_tf.training.config import TrainConfig
 
 
@@ -58,6 +58,7 @@ class Trainer:
     self._replica_step = tf.function(
       self._replica_step_fn, jit_compile=train_config.jit_compile
     )
+    self._latent_scales = tf.function(self._latent_scales_fn)
 
   def _build(self, train_config: TrainConfig) -> None:
     """Creates the variables (under the strategy's scope)."""
@@ -125,11 +126,16 @@ class Trainer:
     nonfinite = tf.distribute.get_replica_context().all_reduce(
       tf.distribute.ReduceOp.SUM, self._nonfinite(loss, gradients)
     )
+    config = self.train_config
+    due = summaries.due(self.step + 1, config.summary_every, config.num_steps)
+    grad_norm = self._global_norm_if(due, gradients)
+    if hasattr(self.optimizer, "dynamic_scale"):  # LossScaleOptimizer
+      grad_norm /= self.optimizer.dynamic_scale
     self._apply_gradients_if(nonfinite == 0, gradients, variables)
     metrics = {"loss": loss, "nll": share(outputs.nll), "kl": share(outputs.kl)}
     for level, kl in enumerate(outputs.kl_per_level):
       metrics[f"kl_level_{level}"] = share(tf.reduce_sum(kl, axis=[1, 2, 3, 4]))
-    return metrics, outputs.reconstruction, nonfinite
+    return metrics, outputs.reconstruction, nonfinite, grad_norm
 
   def _nonfinite(self, loss, gradients):
     """1.0 if `loss` or (unless loss-scaled) a gradient is not finite, else 0.0.
@@ -169,12 +175,43 @@ class Trainer:
       cross_replica, args=(condition, gradients)
     )
 
+  def _global_norm_if(self, condition, gradients):
+    """The global norm of the gradients summed over replicas where
+    `condition` (equal on all replicas) holds, else NaN.
+
+    Under several replicas the sum is one more all-reduce of every gradient
+    (the optimizer's own happens inside Keras), hence only on the steps
+    whose metrics are written; in cross-replica context, as
+    `_apply_gradients_if`.
+    """
+
+    def cross_replica(strategy, condition, gradients):
+      condition = strategy.experimental_local_results(condition)[0]
+      gradients = [g for g in gradients if g is not None]
+
+      def norm():
+        summed = strategy.extended.batch_reduce_to(
+          tf.distribute.ReduceOp.SUM, [(g, g) for g in gradients]
+        )
+        return tf.linalg.global_norm(
+          [strategy.experimental_local_results(g)[0] for g in summed]
+        )
+
+      return tf.cond(condition, norm, lambda: tf.constant(float("nan")))
+
+    return tf.distribute.get_replica_context().merge_call(
+      cross_replica, args=(condition, gradients)
+    )
+
   @tf.function
   def train_step(self, video):
     """One optimisation step on a global batch; returns (metrics, reconstruction).
 
-    metrics: loss, nll, kl, kl_level_*, beta, learning_rate, and nonfinite
-    (1.0 if the step had a non-finite loss or gradients, and was skipped).
+    metrics: loss, nll, kl, kl_level_*, beta, learning_rate, grad_norm
+    (the global norm of the unscaled gradient summed over replicas, on the
+    steps whose summaries are written: every train.summary_every and the
+    last; NaN on the others), and nonfinite (1.0 if the step had a
+    non-finite loss or gradients, and was skipped).
     The step counter advances either way: it counts batches consumed.
     reconstruction: [B_local, f, S, S, C] of the first local replica.
     """
@@ -193,7 +230,7 @@ class Trainer:
     return self._step(video, noise)
 
   def _step(self, video, noise):
-    metrics, reconstruction, nonfinite = self.strategy.run(
+    metrics, reconstruction, nonfinite, grad_norm = self.strategy.run(
       self._replica_step, args=(video, noise)
     )
     metrics = {
@@ -202,21 +239,39 @@ class Trainer:
     }
     metrics["beta"] = self.beta_at(self.step)
     metrics["learning_rate"] = self.learning_rate(self.step)
+    metrics["grad_norm"] = self.strategy.experimental_local_results(grad_norm)[
+      0
+    ]
     nonfinite = self.strategy.experimental_local_results(nonfinite)[0] > 0
     metrics["nonfinite"] = tf.cast(nonfinite, tf.float32)
     self.skipped_steps.assign_add(tf.cast(nonfinite, tf.int64))
     self.step.assign_add(1)
     return metrics, self.strategy.experimental_local_results(reconstruction)[0]
 
-  def image_summary(self, video, reconstruction):
-    """[1, 3H, F*W, C] strip: ground truth / posterior reconstruction / prior sample."""
+  def summary_videos(self, video, reconstruction) -> np.ndarray:
+    """[3, c + F, S, S, C]: the first sequence's ground truth, its posterior
+    reconstruction and a prior sample, each after the context frames."""
     video = self.strategy.experimental_local_results(video)[0]
     c = self.config.context_frames
     prior = self.model.sample(
       video[:1, :c], video.shape[1] - c, 1, tf.constant([self.seed, 1])
     )[0]
-    rows = tf.stack([video[0, c:], reconstruction[0], prior[0]])
-    return visualize.image_strip(rows.numpy())[None]
+    futures = tf.stack([video[0, c:], reconstruction[0], prior[0]])
+    context = tf.repeat(video[None, 0, :c], 3, axis=0)
+    return tf.concat([context, futures], axis=1).numpy()
+
+  def latent_scales(self, video) -> list:
+    """Per level, top first, (prior, posterior) standard deviations
+    [B, F, r, r, z] of the first replica's batch: one more forward pass."""
+    video = self.strategy.experimental_local_results(video)[0]
+    return self._latent_scales(video)
+
+  def _latent_scales_fn(self, video):
+    outputs = self.model.elbo(video, tf.constant([self.seed, 2]))
+    return [
+      (prior.scale, posterior.scale)
+      for prior, posterior in zip(outputs.priors, outputs.posteriors)
+    ]
 
   def weights_fingerprint(self) -> str:
     """md5 of all trainable weights: equal across workers that are in sync."""

@@ -10,8 +10,10 @@ import os
 import pathlib
 
 from absl import logging
+import tensorflow as tf
 
 from hvrnn_tf.training import checkpointing
+from hvrnn_tf.utils import filesystems
 
 RUNS_DIR = "runs"
 
@@ -27,18 +29,6 @@ def default_workdir(gin_files) -> str:
   return os.path.join(RUNS_DIR, pathlib.Path(gin_files[0]).stem)
 
 
-def check_writable(workdir: str) -> None:
-  """Fails early, naming the directory, if `workdir` cannot be written."""
-  try:
-    os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, f".write_test_{os.getpid()}")
-    with open(probe, "w") as f:
-      f.write("ok")
-    os.remove(probe)
-  except OSError as e:
-    raise OSError(f"workdir {workdir!r} is not writable: {e}") from e
-
-
 def load_model(workdir: str, gin_files=(), gin_params=(), checkpoint=None):
   """The model trained in `workdir` and the step of its checkpoint.
 
@@ -52,10 +42,16 @@ def load_model(workdir: str, gin_files=(), gin_params=(), checkpoint=None):
   Raises:
     FileNotFoundError: no training run in `workdir`, or no checkpoint of
       step `checkpoint` (the message lists the steps there are).
+    OSError: `workdir` cannot be read (one line; e.g. gs:// offline).
     ValueError: bad gin configuration, or a checkpoint that does not fit.
   """
-  model, step = checkpointing.restore_model(
-    workdir, gin_files, gin_params, step=checkpoint
-  )
+  try:
+    model, step = checkpointing.restore_model(
+      workdir, gin_files, gin_params, step=checkpoint
+    )
+  except tf.errors.OpError as e:
+    raise OSError(
+      "workdir " + filesystems.error_line(workdir, e, "cannot be read")
+    ) from e
   logging.info("Loaded the model of step %d from %s", step, workdir)
   return model, step

@@ -4,8 +4,13 @@ message names the problem and the binding (or file and line) that has it."""
 import re
 import tokenize
 
+import tensorflow as tf
+
 import gin
 from hvrnn_tf.utils import paths
+
+# Gin files on any TF filesystem (a run's operative config in a gs:// workdir).
+gin.config.register_file_reader(tf.io.gfile.GFile, tf.io.gfile.exists)
 
 
 def parse_gin(gin_files=(), gin_params=(), skip_unknown=False) -> None:

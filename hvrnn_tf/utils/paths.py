@@ -3,8 +3,10 @@
 Paths on the command line mean what they mean in the shell they were typed
 in: relative to the current directory (under `bazel run`, the py_cli wrapper
 changes to the directory bazel was called from first). Gin files are also
-looked up in the project's `gin/` folder and its root, so `--gin_file=bair.gin`
-and `include 'gin/bair.gin'` work from any directory.
+looked up in the project's `gin/` folder and the folder that holds it, so
+`--gin_file=bair.gin` and `include 'gin/bair.gin'` work from any directory.
+That folder is the checkout's root, or in an installed copy (`pip install .`)
+hvrnn_tf/configs/, where pyproject.toml puts the copy of gin/.
 """
 
 import logging
@@ -12,10 +14,16 @@ import os
 
 import gin
 
-PROJECT_ROOT = os.path.dirname(
-  os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_INSTALLED_CONFIG_ROOT = os.path.join(_PACKAGE_DIR, "configs")
+# The folder that holds gin/: the installed copy's when there is one (the
+# folder above an installed package is site-packages), else the checkout.
+CONFIG_ROOT = (
+  _INSTALLED_CONFIG_ROOT
+  if os.path.isdir(os.path.join(_INSTALLED_CONFIG_ROOT, "gin"))
+  else os.path.dirname(_PACKAGE_DIR)
 )
-GIN_DIR = os.path.join(PROJECT_ROOT, "gin")
+GIN_DIR = os.path.join(CONFIG_ROOT, "gin")
 
 # Gin bindings that name files: made absolute before a run records them, so
 # that its operative_config.gin works from any directory (eval, sample).
@@ -32,7 +40,7 @@ def _not_gin_path_noise(record: logging.LogRecord) -> bool:
 
 
 def register_gin_search_paths() -> None:
-  """Lets gin find config files (and `include`s) in gin/ and the project root.
+  """Lets gin find config files (and `include`s) in GIN_DIR and CONFIG_ROOT.
 
   gin tries the path as given first, so files relative to the current
   directory win. Idempotent.
@@ -40,7 +48,7 @@ def register_gin_search_paths() -> None:
   if _not_gin_path_noise in logging.getLogger().filters:
     return
   gin.add_config_file_search_path(GIN_DIR)
-  gin.add_config_file_search_path(PROJECT_ROOT)
+  gin.add_config_file_search_path(CONFIG_ROOT)
   logging.getLogger().addFilter(_not_gin_path_noise)
 
 
@@ -51,10 +59,12 @@ def absolute_path_bindings() -> None:
       value = gin.query_parameter(name)
     except ValueError:  # not bound
       continue
-    if isinstance(value, str) and value and not _is_absolute(value):
-      gin.bind_parameter(name, os.path.abspath(os.path.expanduser(value)))
+    if isinstance(value, str) and value:
+      gin.bind_parameter(name, absolute(value))
 
 
-def _is_absolute(path: str) -> bool:
-  """Absolute local paths and URLs (gs://, hdfs://, ...) are left alone."""
-  return os.path.isabs(os.path.expanduser(path)) or "://" in path
+def absolute(path: str) -> str:
+  """`path` made absolute; URLs (gs://, file://, ram://, ...) are left alone."""
+  if "://" in path:
+    return path
+  return os.path.abspath(os.path.expanduser(path))
