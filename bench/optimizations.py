@@ -133,7 +133,11 @@ def time_interleaved(steps: dict, warmup: int, repeats: int) -> dict:
 def run_case(
   name: str, batch: int, optimisation: str, warmup: int, repeats: int
 ) -> dict:
-  config = common.model_config(name)
+  # "with": the speed paths bound explicitly, since the config's default is
+  # by device (the plain ops on a GPU, where "with" would equal "without").
+  config = dataclasses.replace(
+    common.model_config(name), **dataclasses.asdict(speed_paths.DEFAULT)
+  )
   settings = OPTIMISATIONS[optimisation]
   result = {
     "config": name,

@@ -116,3 +116,24 @@ def test_describe_names_the_allocator_and_the_switch(monkeypatch):
   )
   monkeypatch.setattr(allocator, "loaded", lambda name="tcmalloc": False)
   assert "system malloc" in allocator.describe()
+
+
+def test_gpu_visible_reads_the_driver_and_cuda_visible_devices(tmp_path):
+  assert not allocator.gpu_visible({}, str(tmp_path / "absent"))
+  assert not allocator.gpu_visible({}, str(tmp_path))  # no GPU entries
+  (tmp_path / "0000:00:1e.0").mkdir()
+  assert allocator.gpu_visible({}, str(tmp_path))
+  assert allocator.gpu_visible({"CUDA_VISIBLE_DEVICES": "0"}, str(tmp_path))
+  for hidden in ("", "-1"):
+    env = {"CUDA_VISIBLE_DEVICES": hidden}
+    assert not allocator.gpu_visible(env, str(tmp_path))
+
+
+def test_auto_keeps_the_system_allocator_where_a_gpu_is_visible(
+  found, monkeypatch
+):
+  monkeypatch.setattr(allocator, "gpu_visible", lambda environ: True)
+  assert allocator.preload_env({}) is None
+  assert allocator.preload_env({allocator.ENV: "tcmalloc"})["LD_PRELOAD"] == (
+    FAKE
+  )

@@ -50,12 +50,12 @@ shrunk), runner (train + evaluate a row, reuse finished ones), claims (the
 paper's claims checked), report (report.md, results.json, plots).
 """
 
-import pathlib
 import shlex
 import sys
 
 from absl import app
 from absl import flags
+import tensorflow as tf
 
 from hvrnn_tf import train  # noqa: F401  (defines --workdir, --gin_file, --gin_param)
 from hvrnn_tf.experiments import runner
@@ -132,7 +132,8 @@ def main(argv):
     )
   except (ValueError, OSError, KeyError, runner.Interrupted) as e:
     sys.exit(f"hvrnn_tf.experiments.ablation: error: {e}")
-  print(pathlib.Path(out["report"]).read_text())
+  with tf.io.gfile.GFile(out["report"]) as f:
+    print(f.read())
 
 
 if __name__ == "__main__":

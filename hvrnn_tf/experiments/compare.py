@@ -16,6 +16,7 @@ import sys
 
 from absl import app
 from absl import flags
+import tensorflow as tf
 
 from hvrnn_tf.evaluation import plots
 
@@ -40,9 +41,9 @@ def load_runs(specs) -> dict:
       raise ValueError(f"--run={spec!r} is not NAME=EVAL_DIR")
     path = os.path.join(directory, "metrics.json")
     try:
-      with open(path) as f:
+      with tf.io.gfile.GFile(path) as f:
         runs[name] = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, tf.errors.OpError, json.JSONDecodeError) as e:
       raise ValueError(f"--run={spec!r}: cannot read {path}: {e}") from e
   if not runs:
     raise ValueError("no --run given")
@@ -85,7 +86,7 @@ def table(runs: dict) -> str:
 def write_plot(runs: dict, output_dir: str) -> str:
   """per_timestep.png of every run's SCORES; returns its path."""
   first = next(iter(runs.values()))["protocol"]
-  os.makedirs(output_dir, exist_ok=True)
+  tf.io.gfile.makedirs(output_dir)
   path = os.path.join(output_dir, "per_timestep.png")
   plots.plot_runs_per_timestep(
     {

@@ -11,6 +11,7 @@ import platform
 import numpy as np
 import tensorflow as tf
 
+from hvrnn_tf.evaluation import plots
 from hvrnn_tf.experiments import claims as claims_lib
 from hvrnn_tf.experiments import scales
 from hvrnn_tf.experiments import studies
@@ -121,7 +122,7 @@ def _plot_elbo(rows, results, path: str) -> None:
     lo, hi = min(values), max(values)
     ax.set_ylim(lo - 0.15 * (hi - lo + 1), hi + 0.15 * (hi - lo + 1))
     ax.grid(axis="y", alpha=0.3)
-  fig.savefig(path, dpi=100)
+  plots.write_png(fig, path)
 
 
 def _plot_active_units(rows, results, path: str) -> None:
@@ -153,7 +154,7 @@ def _plot_active_units(rows, results, path: str) -> None:
   ax.set_ylabel("fraction of channels active (KL > 0.01)")
   ax.set_ylim(0, 1.05)
   ax.legend(fontsize="small")
-  fig.savefig(path, dpi=100)
+  plots.write_png(fig, path)
 
 
 def _plot_ssim_per_timestep(rows, results, path: str) -> None:
@@ -176,7 +177,7 @@ def _plot_ssim_per_timestep(rows, results, path: str) -> None:
   ax.set_ylabel("SSIM, best of N (mean over seeds)")
   ax.grid(alpha=0.3)
   ax.legend(fontsize="small")
-  fig.savefig(path, dpi=100)
+  plots.write_png(fig, path)
 
 
 PLOTS = {

@@ -50,7 +50,7 @@ def prepare_mnist(mnist_dir: str | None) -> tuple[list[str], str]:
       f"{source} (no --mnist_dir; train/test from the source's "
       f"own splits, {len(digits)} test digits)"
     )
-  names = set(os.listdir(mnist_dir))
+  names = set(tf.io.gfile.listdir(mnist_dir))
   has = lambda prefix: any(
     n.startswith(f"{prefix}-images-idx3-ubyte") for n in names
   )
@@ -127,9 +127,9 @@ def run_settings(
 def load_result(row_dir: str, settings: dict) -> dict | None:
   """The stored result in `row_dir` if it was made with `settings`."""
   path = os.path.join(row_dir, "result.json")
-  if not os.path.exists(path):
+  if not tf.io.gfile.exists(path):
     return None
-  with open(path) as f:
+  with tf.io.gfile.GFile(path) as f:
     stored = json.load(f)
   return stored if stored.get("settings") == settings else None
 
@@ -231,7 +231,8 @@ def _earlier_results(study: studies.Study, out_dir: str, results, settings):
   earlier invocations, where `settings(row, seed)` made them."""
   for row in study.rows:
     row_root = os.path.join(out_dir, row.key)
-    for name in sorted(os.listdir(row_root)) if os.path.isdir(row_root) else []:
+    names = tf.io.gfile.listdir(row_root) if tf.io.gfile.isdir(row_root) else []
+    for name in sorted(n.rstrip("/") for n in names):
       if not name.startswith("seed_") or not name[5:].isdigit():
         continue
       seed = int(name[5:])
@@ -262,7 +263,7 @@ def run_study(
   study = studies.STUDIES[study_name]
   selected = [study.row(k) for k in rows] if rows else list(study.rows)
   out_dir = os.path.join(workdir, study.name)
-  os.makedirs(out_dir, exist_ok=True)
+  tf.io.gfile.makedirs(out_dir)
   started, start = report.now(), time.time()
   digits = "the rows' own datasets"
   if dataset == "smmnist":

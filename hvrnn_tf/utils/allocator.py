@@ -14,7 +14,10 @@ tensors to malloc (TCMalloc) instead of keeping its own best-fit pool, whose
 slack added ~0.7 GiB to the peak RSS of the paper's model at batch 2.
 
 HVRNN_TF_MALLOC=system keeps the system allocator; =tcmalloc insists (an
-error when the library is missing); unset or =auto uses TCMalloc if found.
+error when the library is missing); unset or =auto uses TCMalloc if found and
+no NVIDIA GPU is visible: like the ops' speed paths, TCMalloc was measured on
+CPU only, so a GPU process keeps the system allocator unless told otherwise
+(docs/design/speed-paths-by-device.md).
 Install it with `apt-get install libtcmalloc-minimal4` (Debian/Ubuntu).
 """
 
@@ -27,6 +30,8 @@ ENV = "HVRNN_TF_MALLOC"
 TF_SYSTEM_ALLOCATOR_ENV = "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"
 # Set in the restarted process, so that it does not restart again.
 MARKER = "HVRNN_TF_MALLOC_REEXECUTED"
+# One entry per GPU the NVIDIA driver runs (read without importing TF).
+NVIDIA_GPUS_DIR = "/proc/driver/nvidia/gpus"
 _PATTERNS = (
   "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
   "/usr/lib/*-linux-gnu/libtcmalloc_minimal.so.4",
@@ -92,6 +97,17 @@ def child_env(environ: dict, choice: str) -> dict:
   return environ
 
 
+def gpu_visible(environ: dict, gpus_dir: str = NVIDIA_GPUS_DIR) -> bool:
+  """Whether the NVIDIA driver runs a GPU that CUDA_VISIBLE_DEVICES leaves
+  visible to this process."""
+  if environ.get("CUDA_VISIBLE_DEVICES", "x").strip() in ("", "-1"):
+    return False
+  try:
+    return bool(os.listdir(gpus_dir))
+  except OSError:
+    return False
+
+
 def preload_env(environ=None) -> dict | None:
   """The environment to restart this process with, or None to go on as it is.
 
@@ -101,6 +117,8 @@ def preload_env(environ=None) -> dict | None:
   environ = dict(os.environ if environ is None else environ)
   choice = _choice(environ.get(ENV))
   if choice == "system" or environ.get(MARKER) or loaded():
+    return None
+  if choice == "auto" and gpu_visible(environ):
     return None
   restarted = child_env(environ, choice)
   if restarted.get("LD_PRELOAD") == environ.get("LD_PRELOAD"):
