@@ -65,9 +65,11 @@ print("max_update", max(
 """
 
 
-def test_mirrored_step_equals_single_device_step():
+def _printed_values(script: str) -> dict[str, str]:
+  """{name: rest of line} of the "name value..." lines `script` prints, run
+  in a fresh process (its own logical devices)."""
   result = subprocess.run(
-    [sys.executable, "-c", MIRRORED_VS_SINGLE],
+    [sys.executable, "-c", script],
     cwd=REPO_ROOT,
     env=ENV,
     capture_output=True,
@@ -75,7 +77,11 @@ def test_mirrored_step_equals_single_device_step():
     timeout=300,
   )
   assert result.returncode == 0, result.stderr[-3000:]
-  values = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+  return dict(line.split(" ", 1) for line in result.stdout.splitlines())
+
+
+def test_mirrored_step_equals_single_device_step():
+  values = _printed_values(MIRRORED_VS_SINGLE)
   assert values["replicas"] == "2"
   single, mirrored = map(float, values["loss"].split())
   assert abs(single - mirrored) <= 1e-4 * abs(single)
@@ -208,16 +214,7 @@ print("per_replica", *[int(b.shape[0])
 
 
 def test_local_devices_mirror_two_or_more_and_split_the_global_batch():
-  result = subprocess.run(
-    [sys.executable, "-c", LOCAL_DEVICES],
-    cwd=REPO_ROOT,
-    env=ENV,
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
-  assert result.returncode == 0, result.stderr[-3000:]
-  values = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+  values = _printed_values(LOCAL_DEVICES)
   assert values["gpus_default"] == "True"  # no GPU here: one device
   assert values["cpus_replicas"] == "2"
   assert values["per_replica"] == "64 64"  # global batch 128 over 2 replicas
