@@ -91,15 +91,6 @@ def _idx_path(mnist_dir: str, split: str) -> str:
   )
 
 
-def _can_reach(host: str, port: int = 443, timeout: float = 2.0) -> bool:
-  """Whether a TCP connection to host:port opens within `timeout` seconds."""
-  try:
-    socket.create_connection((host, port), timeout=timeout).close()
-    return True
-  except OSError:
-    return False
-
-
 def _tfds_digits(split: str, download: bool) -> np.ndarray:
   """uint8 [N, 28, 28] digits of TFDS `mnist`; raises when TFDS cannot provide them.
 
